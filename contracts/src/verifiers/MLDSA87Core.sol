@@ -84,16 +84,27 @@ abstract contract MLDSA87Core {
                 }
                 // row y=0: B[X,0] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 0 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x80), mload(0x6c0))  // A[0,0] ^ D[0]
-                    let b0 := t0
-                    let t1 := xor(mload(0x140), mload(0x6e0))  // A[1,1] ^ D[1]
-                    let b1 := or(and(shl(44, t1), 0xffffffffffffffff), shr(20, t1))
-                    let t2 := xor(mload(0x200), mload(0x700))  // A[2,2] ^ D[2]
-                    let b2 := or(and(shl(43, t2), 0xffffffffffffffff), shr(21, t2))
-                    let t3 := xor(mload(0x2c0), mload(0x720))  // A[3,3] ^ D[3]
-                    let b3 := or(and(shl(21, t3), 0xffffffffffffffff), shr(43, t3))
-                    let t4 := xor(mload(0x380), mload(0x740))  // A[4,4] ^ D[4]
-                    let b4 := or(and(shl(14, t4), 0xffffffffffffffff), shr(50, t4))
+                    let b0 := xor(mload(0x80), mload(0x6c0))  // A[0,0] ^ D[0]
+                    let b1
+                    {
+                        let t := xor(mload(0x140), mload(0x6e0))  // A[1,1] ^ D[1]
+                        b1 := or(and(shl(44, t), 0xffffffffffffffff), shr(20, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x200), mload(0x700))  // A[2,2] ^ D[2]
+                        b2 := or(and(shl(43, t), 0xffffffffffffffff), shr(21, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x2c0), mload(0x720))  // A[3,3] ^ D[3]
+                        b3 := or(and(shl(21, t), 0xffffffffffffffff), shr(43, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x380), mload(0x740))  // A[4,4] ^ D[4]
+                        b4 := or(and(shl(14, t), 0xffffffffffffffff), shr(50, t))
+                    }
                     mstore(0x3a0, xor(xor(b0, and(not(b1), b2)), rc))
                     mstore(0x3c0, xor(b1, and(not(b2), b3)))
                     mstore(0x3e0, xor(b2, and(not(b3), b4)))
@@ -102,16 +113,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=1: B[X,1] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 1 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0xe0), mload(0x720))  // A[3,0] ^ D[3]
-                    let b0 := or(and(shl(28, t0), 0xffffffffffffffff), shr(36, t0))
-                    let t1 := xor(mload(0x1a0), mload(0x740))  // A[4,1] ^ D[4]
-                    let b1 := or(and(shl(20, t1), 0xffffffffffffffff), shr(44, t1))
-                    let t2 := xor(mload(0x1c0), mload(0x6c0))  // A[0,2] ^ D[0]
-                    let b2 := or(and(shl(3, t2), 0xffffffffffffffff), shr(61, t2))
-                    let t3 := xor(mload(0x280), mload(0x6e0))  // A[1,3] ^ D[1]
-                    let b3 := or(and(shl(45, t3), 0xffffffffffffffff), shr(19, t3))
-                    let t4 := xor(mload(0x340), mload(0x700))  // A[2,4] ^ D[2]
-                    let b4 := or(and(shl(61, t4), 0xffffffffffffffff), shr(3, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0xe0), mload(0x720))  // A[3,0] ^ D[3]
+                        b0 := or(and(shl(28, t), 0xffffffffffffffff), shr(36, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x1a0), mload(0x740))  // A[4,1] ^ D[4]
+                        b1 := or(and(shl(20, t), 0xffffffffffffffff), shr(44, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x1c0), mload(0x6c0))  // A[0,2] ^ D[0]
+                        b2 := or(and(shl(3, t), 0xffffffffffffffff), shr(61, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x280), mload(0x6e0))  // A[1,3] ^ D[1]
+                        b3 := or(and(shl(45, t), 0xffffffffffffffff), shr(19, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x340), mload(0x700))  // A[2,4] ^ D[2]
+                        b4 := or(and(shl(61, t), 0xffffffffffffffff), shr(3, t))
+                    }
                     mstore(0x440, xor(b0, and(not(b1), b2)))
                     mstore(0x460, xor(b1, and(not(b2), b3)))
                     mstore(0x480, xor(b2, and(not(b3), b4)))
@@ -120,16 +146,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=2: B[X,2] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 2 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0xa0), mload(0x6e0))  // A[1,0] ^ D[1]
-                    let b0 := or(and(shl(1, t0), 0xffffffffffffffff), shr(63, t0))
-                    let t1 := xor(mload(0x160), mload(0x700))  // A[2,1] ^ D[2]
-                    let b1 := or(and(shl(6, t1), 0xffffffffffffffff), shr(58, t1))
-                    let t2 := xor(mload(0x220), mload(0x720))  // A[3,2] ^ D[3]
-                    let b2 := or(and(shl(25, t2), 0xffffffffffffffff), shr(39, t2))
-                    let t3 := xor(mload(0x2e0), mload(0x740))  // A[4,3] ^ D[4]
-                    let b3 := or(and(shl(8, t3), 0xffffffffffffffff), shr(56, t3))
-                    let t4 := xor(mload(0x300), mload(0x6c0))  // A[0,4] ^ D[0]
-                    let b4 := or(and(shl(18, t4), 0xffffffffffffffff), shr(46, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0xa0), mload(0x6e0))  // A[1,0] ^ D[1]
+                        b0 := or(and(shl(1, t), 0xffffffffffffffff), shr(63, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x160), mload(0x700))  // A[2,1] ^ D[2]
+                        b1 := or(and(shl(6, t), 0xffffffffffffffff), shr(58, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x220), mload(0x720))  // A[3,2] ^ D[3]
+                        b2 := or(and(shl(25, t), 0xffffffffffffffff), shr(39, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x2e0), mload(0x740))  // A[4,3] ^ D[4]
+                        b3 := or(and(shl(8, t), 0xffffffffffffffff), shr(56, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x300), mload(0x6c0))  // A[0,4] ^ D[0]
+                        b4 := or(and(shl(18, t), 0xffffffffffffffff), shr(46, t))
+                    }
                     mstore(0x4e0, xor(b0, and(not(b1), b2)))
                     mstore(0x500, xor(b1, and(not(b2), b3)))
                     mstore(0x520, xor(b2, and(not(b3), b4)))
@@ -138,16 +179,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=3: B[X,3] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 3 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x100), mload(0x740))  // A[4,0] ^ D[4]
-                    let b0 := or(and(shl(27, t0), 0xffffffffffffffff), shr(37, t0))
-                    let t1 := xor(mload(0x120), mload(0x6c0))  // A[0,1] ^ D[0]
-                    let b1 := or(and(shl(36, t1), 0xffffffffffffffff), shr(28, t1))
-                    let t2 := xor(mload(0x1e0), mload(0x6e0))  // A[1,2] ^ D[1]
-                    let b2 := or(and(shl(10, t2), 0xffffffffffffffff), shr(54, t2))
-                    let t3 := xor(mload(0x2a0), mload(0x700))  // A[2,3] ^ D[2]
-                    let b3 := or(and(shl(15, t3), 0xffffffffffffffff), shr(49, t3))
-                    let t4 := xor(mload(0x360), mload(0x720))  // A[3,4] ^ D[3]
-                    let b4 := or(and(shl(56, t4), 0xffffffffffffffff), shr(8, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0x100), mload(0x740))  // A[4,0] ^ D[4]
+                        b0 := or(and(shl(27, t), 0xffffffffffffffff), shr(37, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x120), mload(0x6c0))  // A[0,1] ^ D[0]
+                        b1 := or(and(shl(36, t), 0xffffffffffffffff), shr(28, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x1e0), mload(0x6e0))  // A[1,2] ^ D[1]
+                        b2 := or(and(shl(10, t), 0xffffffffffffffff), shr(54, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x2a0), mload(0x700))  // A[2,3] ^ D[2]
+                        b3 := or(and(shl(15, t), 0xffffffffffffffff), shr(49, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x360), mload(0x720))  // A[3,4] ^ D[3]
+                        b4 := or(and(shl(56, t), 0xffffffffffffffff), shr(8, t))
+                    }
                     mstore(0x580, xor(b0, and(not(b1), b2)))
                     mstore(0x5a0, xor(b1, and(not(b2), b3)))
                     mstore(0x5c0, xor(b2, and(not(b3), b4)))
@@ -156,16 +212,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=4: B[X,4] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 4 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0xc0), mload(0x700))  // A[2,0] ^ D[2]
-                    let b0 := or(and(shl(62, t0), 0xffffffffffffffff), shr(2, t0))
-                    let t1 := xor(mload(0x180), mload(0x720))  // A[3,1] ^ D[3]
-                    let b1 := or(and(shl(55, t1), 0xffffffffffffffff), shr(9, t1))
-                    let t2 := xor(mload(0x240), mload(0x740))  // A[4,2] ^ D[4]
-                    let b2 := or(and(shl(39, t2), 0xffffffffffffffff), shr(25, t2))
-                    let t3 := xor(mload(0x260), mload(0x6c0))  // A[0,3] ^ D[0]
-                    let b3 := or(and(shl(41, t3), 0xffffffffffffffff), shr(23, t3))
-                    let t4 := xor(mload(0x320), mload(0x6e0))  // A[1,4] ^ D[1]
-                    let b4 := or(and(shl(2, t4), 0xffffffffffffffff), shr(62, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0xc0), mload(0x700))  // A[2,0] ^ D[2]
+                        b0 := or(and(shl(62, t), 0xffffffffffffffff), shr(2, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x180), mload(0x720))  // A[3,1] ^ D[3]
+                        b1 := or(and(shl(55, t), 0xffffffffffffffff), shr(9, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x240), mload(0x740))  // A[4,2] ^ D[4]
+                        b2 := or(and(shl(39, t), 0xffffffffffffffff), shr(25, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x260), mload(0x6c0))  // A[0,3] ^ D[0]
+                        b3 := or(and(shl(41, t), 0xffffffffffffffff), shr(23, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x320), mload(0x6e0))  // A[1,4] ^ D[1]
+                        b4 := or(and(shl(2, t), 0xffffffffffffffff), shr(62, t))
+                    }
                     mstore(0x620, xor(b0, and(not(b1), b2)))
                     mstore(0x640, xor(b1, and(not(b2), b3)))
                     mstore(0x660, xor(b2, and(not(b3), b4)))
@@ -190,16 +261,27 @@ abstract contract MLDSA87Core {
                 }
                 // row y=0: B[X,0] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 0 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x3a0), mload(0x6c0))  // A[0,0] ^ D[0]
-                    let b0 := t0
-                    let t1 := xor(mload(0x460), mload(0x6e0))  // A[1,1] ^ D[1]
-                    let b1 := or(and(shl(44, t1), 0xffffffffffffffff), shr(20, t1))
-                    let t2 := xor(mload(0x520), mload(0x700))  // A[2,2] ^ D[2]
-                    let b2 := or(and(shl(43, t2), 0xffffffffffffffff), shr(21, t2))
-                    let t3 := xor(mload(0x5e0), mload(0x720))  // A[3,3] ^ D[3]
-                    let b3 := or(and(shl(21, t3), 0xffffffffffffffff), shr(43, t3))
-                    let t4 := xor(mload(0x6a0), mload(0x740))  // A[4,4] ^ D[4]
-                    let b4 := or(and(shl(14, t4), 0xffffffffffffffff), shr(50, t4))
+                    let b0 := xor(mload(0x3a0), mload(0x6c0))  // A[0,0] ^ D[0]
+                    let b1
+                    {
+                        let t := xor(mload(0x460), mload(0x6e0))  // A[1,1] ^ D[1]
+                        b1 := or(and(shl(44, t), 0xffffffffffffffff), shr(20, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x520), mload(0x700))  // A[2,2] ^ D[2]
+                        b2 := or(and(shl(43, t), 0xffffffffffffffff), shr(21, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x5e0), mload(0x720))  // A[3,3] ^ D[3]
+                        b3 := or(and(shl(21, t), 0xffffffffffffffff), shr(43, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x6a0), mload(0x740))  // A[4,4] ^ D[4]
+                        b4 := or(and(shl(14, t), 0xffffffffffffffff), shr(50, t))
+                    }
                     mstore(0x80, xor(xor(b0, and(not(b1), b2)), rc))
                     mstore(0xa0, xor(b1, and(not(b2), b3)))
                     mstore(0xc0, xor(b2, and(not(b3), b4)))
@@ -208,16 +290,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=1: B[X,1] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 1 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x400), mload(0x720))  // A[3,0] ^ D[3]
-                    let b0 := or(and(shl(28, t0), 0xffffffffffffffff), shr(36, t0))
-                    let t1 := xor(mload(0x4c0), mload(0x740))  // A[4,1] ^ D[4]
-                    let b1 := or(and(shl(20, t1), 0xffffffffffffffff), shr(44, t1))
-                    let t2 := xor(mload(0x4e0), mload(0x6c0))  // A[0,2] ^ D[0]
-                    let b2 := or(and(shl(3, t2), 0xffffffffffffffff), shr(61, t2))
-                    let t3 := xor(mload(0x5a0), mload(0x6e0))  // A[1,3] ^ D[1]
-                    let b3 := or(and(shl(45, t3), 0xffffffffffffffff), shr(19, t3))
-                    let t4 := xor(mload(0x660), mload(0x700))  // A[2,4] ^ D[2]
-                    let b4 := or(and(shl(61, t4), 0xffffffffffffffff), shr(3, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0x400), mload(0x720))  // A[3,0] ^ D[3]
+                        b0 := or(and(shl(28, t), 0xffffffffffffffff), shr(36, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x4c0), mload(0x740))  // A[4,1] ^ D[4]
+                        b1 := or(and(shl(20, t), 0xffffffffffffffff), shr(44, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x4e0), mload(0x6c0))  // A[0,2] ^ D[0]
+                        b2 := or(and(shl(3, t), 0xffffffffffffffff), shr(61, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x5a0), mload(0x6e0))  // A[1,3] ^ D[1]
+                        b3 := or(and(shl(45, t), 0xffffffffffffffff), shr(19, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x660), mload(0x700))  // A[2,4] ^ D[2]
+                        b4 := or(and(shl(61, t), 0xffffffffffffffff), shr(3, t))
+                    }
                     mstore(0x120, xor(b0, and(not(b1), b2)))
                     mstore(0x140, xor(b1, and(not(b2), b3)))
                     mstore(0x160, xor(b2, and(not(b3), b4)))
@@ -226,16 +323,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=2: B[X,2] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 2 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x3c0), mload(0x6e0))  // A[1,0] ^ D[1]
-                    let b0 := or(and(shl(1, t0), 0xffffffffffffffff), shr(63, t0))
-                    let t1 := xor(mload(0x480), mload(0x700))  // A[2,1] ^ D[2]
-                    let b1 := or(and(shl(6, t1), 0xffffffffffffffff), shr(58, t1))
-                    let t2 := xor(mload(0x540), mload(0x720))  // A[3,2] ^ D[3]
-                    let b2 := or(and(shl(25, t2), 0xffffffffffffffff), shr(39, t2))
-                    let t3 := xor(mload(0x600), mload(0x740))  // A[4,3] ^ D[4]
-                    let b3 := or(and(shl(8, t3), 0xffffffffffffffff), shr(56, t3))
-                    let t4 := xor(mload(0x620), mload(0x6c0))  // A[0,4] ^ D[0]
-                    let b4 := or(and(shl(18, t4), 0xffffffffffffffff), shr(46, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0x3c0), mload(0x6e0))  // A[1,0] ^ D[1]
+                        b0 := or(and(shl(1, t), 0xffffffffffffffff), shr(63, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x480), mload(0x700))  // A[2,1] ^ D[2]
+                        b1 := or(and(shl(6, t), 0xffffffffffffffff), shr(58, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x540), mload(0x720))  // A[3,2] ^ D[3]
+                        b2 := or(and(shl(25, t), 0xffffffffffffffff), shr(39, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x600), mload(0x740))  // A[4,3] ^ D[4]
+                        b3 := or(and(shl(8, t), 0xffffffffffffffff), shr(56, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x620), mload(0x6c0))  // A[0,4] ^ D[0]
+                        b4 := or(and(shl(18, t), 0xffffffffffffffff), shr(46, t))
+                    }
                     mstore(0x1c0, xor(b0, and(not(b1), b2)))
                     mstore(0x1e0, xor(b1, and(not(b2), b3)))
                     mstore(0x200, xor(b2, and(not(b3), b4)))
@@ -244,16 +356,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=3: B[X,3] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 3 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x420), mload(0x740))  // A[4,0] ^ D[4]
-                    let b0 := or(and(shl(27, t0), 0xffffffffffffffff), shr(37, t0))
-                    let t1 := xor(mload(0x440), mload(0x6c0))  // A[0,1] ^ D[0]
-                    let b1 := or(and(shl(36, t1), 0xffffffffffffffff), shr(28, t1))
-                    let t2 := xor(mload(0x500), mload(0x6e0))  // A[1,2] ^ D[1]
-                    let b2 := or(and(shl(10, t2), 0xffffffffffffffff), shr(54, t2))
-                    let t3 := xor(mload(0x5c0), mload(0x700))  // A[2,3] ^ D[2]
-                    let b3 := or(and(shl(15, t3), 0xffffffffffffffff), shr(49, t3))
-                    let t4 := xor(mload(0x680), mload(0x720))  // A[3,4] ^ D[3]
-                    let b4 := or(and(shl(56, t4), 0xffffffffffffffff), shr(8, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0x420), mload(0x740))  // A[4,0] ^ D[4]
+                        b0 := or(and(shl(27, t), 0xffffffffffffffff), shr(37, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x440), mload(0x6c0))  // A[0,1] ^ D[0]
+                        b1 := or(and(shl(36, t), 0xffffffffffffffff), shr(28, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x500), mload(0x6e0))  // A[1,2] ^ D[1]
+                        b2 := or(and(shl(10, t), 0xffffffffffffffff), shr(54, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x5c0), mload(0x700))  // A[2,3] ^ D[2]
+                        b3 := or(and(shl(15, t), 0xffffffffffffffff), shr(49, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x680), mload(0x720))  // A[3,4] ^ D[3]
+                        b4 := or(and(shl(56, t), 0xffffffffffffffff), shr(8, t))
+                    }
                     mstore(0x260, xor(b0, and(not(b1), b2)))
                     mstore(0x280, xor(b1, and(not(b2), b3)))
                     mstore(0x2a0, xor(b2, and(not(b3), b4)))
@@ -262,16 +389,31 @@ abstract contract MLDSA87Core {
                 }
                 // row y=4: B[X,4] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 4 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let t0 := xor(mload(0x3e0), mload(0x700))  // A[2,0] ^ D[2]
-                    let b0 := or(and(shl(62, t0), 0xffffffffffffffff), shr(2, t0))
-                    let t1 := xor(mload(0x4a0), mload(0x720))  // A[3,1] ^ D[3]
-                    let b1 := or(and(shl(55, t1), 0xffffffffffffffff), shr(9, t1))
-                    let t2 := xor(mload(0x560), mload(0x740))  // A[4,2] ^ D[4]
-                    let b2 := or(and(shl(39, t2), 0xffffffffffffffff), shr(25, t2))
-                    let t3 := xor(mload(0x580), mload(0x6c0))  // A[0,3] ^ D[0]
-                    let b3 := or(and(shl(41, t3), 0xffffffffffffffff), shr(23, t3))
-                    let t4 := xor(mload(0x640), mload(0x6e0))  // A[1,4] ^ D[1]
-                    let b4 := or(and(shl(2, t4), 0xffffffffffffffff), shr(62, t4))
+                    let b0
+                    {
+                        let t := xor(mload(0x3e0), mload(0x700))  // A[2,0] ^ D[2]
+                        b0 := or(and(shl(62, t), 0xffffffffffffffff), shr(2, t))
+                    }
+                    let b1
+                    {
+                        let t := xor(mload(0x4a0), mload(0x720))  // A[3,1] ^ D[3]
+                        b1 := or(and(shl(55, t), 0xffffffffffffffff), shr(9, t))
+                    }
+                    let b2
+                    {
+                        let t := xor(mload(0x560), mload(0x740))  // A[4,2] ^ D[4]
+                        b2 := or(and(shl(39, t), 0xffffffffffffffff), shr(25, t))
+                    }
+                    let b3
+                    {
+                        let t := xor(mload(0x580), mload(0x6c0))  // A[0,3] ^ D[0]
+                        b3 := or(and(shl(41, t), 0xffffffffffffffff), shr(23, t))
+                    }
+                    let b4
+                    {
+                        let t := xor(mload(0x640), mload(0x6e0))  // A[1,4] ^ D[1]
+                        b4 := or(and(shl(2, t), 0xffffffffffffffff), shr(62, t))
+                    }
                     mstore(0x300, xor(b0, and(not(b1), b2)))
                     mstore(0x320, xor(b1, and(not(b2), b3)))
                     mstore(0x340, xor(b2, and(not(b3), b4)))
