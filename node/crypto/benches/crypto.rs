@@ -1,0 +1,111 @@
+//! pars-crypto benchmarks: identity derivation, hybrid KEM, ML-DSA-87, bundle verification, and
+//! ML-KEM-1024 in `libcrux-ml-kem` (the backend) against RustCrypto's `ml-kem` in the same run.
+//! Run with `cargo bench -p pars-crypto`; results go to docs/performance.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pars_crypto::bundle::{IdentityBundle, PREKEY_LIFETIME_SECS, PrekeySecret};
+use pars_crypto::hybrid_kem::HybridSecretKey;
+use pars_crypto::identity::{IdentityKeys, MasterSeed};
+use pars_crypto::labels;
+use pars_crypto::mldsa::MlDsaSigningKey;
+use pars_crypto::mlkem::MlKemKeyPair;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::hint::black_box;
+
+const NOW: u64 = 1_790_000_000;
+
+fn identity(c: &mut Criterion) {
+    let seed = MasterSeed::from_bytes([7; 32]);
+    c.bench_function("identity/keygen_from_seed (all four keys)", |b| {
+        b.iter(|| IdentityKeys::from_seed(black_box(&seed)))
+    });
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let id = IdentityKeys::from_seed(&seed);
+    let prekey = PrekeySecret::generate(1, NOW, PREKEY_LIFETIME_SECS, &mut rng);
+    let bundle = IdentityBundle::create(&id, &prekey.public, NOW, &mut rng).unwrap();
+    let bytes = bundle.to_bytes();
+    let sid = id.session_id();
+    c.bench_function("bundle/decode+verify", |b| {
+        b.iter(|| {
+            IdentityBundle::from_bytes(black_box(&bytes))
+                .unwrap()
+                .verify(&sid, NOW)
+                .unwrap()
+        })
+    });
+}
+
+fn hybrid_kem(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let sk = HybridSecretKey::generate(&mut rng);
+    let pk = sk.public_key();
+    c.bench_function("hybrid_kem/encapsulate (X25519 + ML-KEM-1024)", |b| {
+        b.iter(|| pk.encapsulate(labels::HANDSHAKE, &mut rng).unwrap())
+    });
+    let (ct, _) = pk.encapsulate(labels::HANDSHAKE, &mut rng).unwrap();
+    c.bench_function("hybrid_kem/decapsulate (X25519 + ML-KEM-1024)", |b| {
+        b.iter(|| sk.decapsulate(black_box(&ct), labels::HANDSHAKE).unwrap())
+    });
+}
+
+fn mldsa(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let sk = MlDsaSigningKey::from_seed(&[9; 32]);
+    let pk = sk.public_key();
+    let msg = [0x42u8; 1024];
+    c.bench_function("ml-dsa-87/keygen_from_seed", |b| {
+        b.iter(|| MlDsaSigningKey::from_seed(black_box(&[9; 32])))
+    });
+    c.bench_function("ml-dsa-87/sign (1 KiB)", |b| {
+        b.iter(|| {
+            sk.sign(labels::SIG_HANDSHAKE, black_box(&msg), &mut rng)
+                .unwrap()
+        })
+    });
+    let sig = sk.sign(labels::SIG_HANDSHAKE, &msg, &mut rng).unwrap();
+    c.bench_function("ml-dsa-87/verify (1 KiB)", |b| {
+        b.iter(|| {
+            pk.verify(labels::SIG_HANDSHAKE, black_box(&msg), &sig)
+                .unwrap()
+        })
+    });
+}
+
+fn mlkem_backends(c: &mut Criterion) {
+    use ml_kem::kem::Decapsulate;
+    let mut g = c.benchmark_group("ml-kem-1024 backends");
+    let seed = [5u8; 64];
+    g.bench_function("libcrux/keygen", |b| {
+        b.iter(|| MlKemKeyPair::from_seed(black_box(&seed)))
+    });
+    let kp = MlKemKeyPair::from_seed(&seed);
+    g.bench_function("libcrux/encapsulate", |b| {
+        b.iter(|| kp.public.encapsulate_derand(black_box(&[1; 32])))
+    });
+    let (ct, _) = kp.public.encapsulate_derand(&[1; 32]);
+    g.bench_function("libcrux/decapsulate", |b| {
+        b.iter(|| kp.secret.decapsulate(black_box(&ct)))
+    });
+
+    // RustCrypto's ml-kem, same operations, deterministic entry points where they exist.
+    g.bench_function("rustcrypto-ml-kem/keygen", |b| {
+        b.iter(|| ml_kem::DecapsulationKey1024::from_seed(black_box(seed.into())))
+    });
+    let dk = ml_kem::DecapsulationKey1024::from_seed(seed.into());
+    let ek = dk.encapsulation_key().clone();
+    let m: ml_kem::B32 = [1u8; 32].into();
+    g.bench_function("rustcrypto-ml-kem/encapsulate", |b| {
+        b.iter(|| ek.encapsulate_deterministic(black_box(&m)))
+    });
+    let (rct, _) = ek.encapsulate_deterministic(&m);
+    g.bench_function("rustcrypto-ml-kem/decapsulate", |b| {
+        b.iter(|| dk.decapsulate(black_box(&rct)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, identity, hybrid_kem, mldsa, mlkem_backends);
+criterion_main!(benches);

@@ -1,0 +1,70 @@
+//! Every domain-separation label of the protocol, in one place.
+//!
+//! A label names exactly one use. Adding a use means adding a label here and to
+//! `docs/protocol.md`; reusing a label for a second purpose is a protocol bug.
+
+/// HKDF info prefix for deriving the ML-KEM-1024 `(d, z)` seed (64 bytes) from the master seed.
+pub const IDENTITY_MLKEM: &[u8] = b"pars-identity-v1/ml-kem-1024";
+/// HKDF info prefix for deriving the ML-DSA-87 `xi` seed (32 bytes) from the master seed.
+pub const IDENTITY_MLDSA: &[u8] = b"pars-identity-v1/ml-dsa-87";
+/// HKDF info prefix for deriving the X25519 secret (32 bytes) from the master seed.
+pub const IDENTITY_X25519: &[u8] = b"pars-identity-v1/x25519";
+/// HKDF info prefix for deriving the Ed25519 secret (32 bytes) from the master seed.
+pub const IDENTITY_ED25519: &[u8] = b"pars-identity-v1/ed25519";
+/// HKDF salt for all identity derivations from the master seed.
+pub const IDENTITY_SALT: &[u8] = b"pars-identity-v1";
+
+/// Hybrid-KEM combiner label for the session handshake.
+pub const HANDSHAKE: &[u8] = b"pars-handshake-v1";
+/// Hybrid combiner label for the double ratchet's root KDF (the specification's label).
+pub const RATCHET: &[u8] = b"pars-ratchet-v1";
+/// Hybrid-KEM combiner label for onion layers.
+pub const ONION: &[u8] = b"pars-onion-v1";
+
+/// Signature context (FIPS 204 `ctx`, and the Ed25519 domain prefix) for identity bundles.
+pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
+/// Signature context for a handshake request's transcript signature.
+pub const SIG_HANDSHAKE: &[u8] = b"pars-handshake-sig-v1";
+/// Signature context for group administration operations.
+pub const SIG_GROUP_ADMIN: &[u8] = b"pars-group-admin-v1";
+/// Signature context for service-node records and onion keys.
+pub const SIG_NODE_RECORD: &[u8] = b"pars-node-record-v1";
+/// FIPS 204 context of the Lux ML-DSA precompile (used for contract actions).
+pub const SIG_LUX_PRECOMPILE: &[u8] = b"lux-evm-precompile-mldsa-v1";
+
+/// Domain prefix of the Ed25519 half of a hybrid signature (Ed25519 has no context parameter, so
+/// the context is bound into the signed bytes: `prefix ‖ len(ctx) ‖ ctx ‖ msg`).
+pub const ED25519_DOMAIN: &[u8] = b"pars-ed25519-ctx-v1";
+
+/// All labels with their names, for documentation and uniqueness tests.
+pub const ALL: &[(&str, &[u8])] = &[
+    ("IDENTITY_MLKEM", IDENTITY_MLKEM),
+    ("IDENTITY_MLDSA", IDENTITY_MLDSA),
+    ("IDENTITY_X25519", IDENTITY_X25519),
+    ("IDENTITY_ED25519", IDENTITY_ED25519),
+    ("IDENTITY_SALT", IDENTITY_SALT),
+    ("HANDSHAKE", HANDSHAKE),
+    ("RATCHET", RATCHET),
+    ("ONION", ONION),
+    ("SIG_BUNDLE", SIG_BUNDLE),
+    ("SIG_HANDSHAKE", SIG_HANDSHAKE),
+    ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),
+    ("SIG_NODE_RECORD", SIG_NODE_RECORD),
+    ("SIG_LUX_PRECOMPILE", SIG_LUX_PRECOMPILE),
+    ("ED25519_DOMAIN", ED25519_DOMAIN),
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn labels_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, label) in super::ALL {
+            assert!(seen.insert(*label), "label {name} is used twice");
+            assert!(
+                label.len() <= 255,
+                "label {name} too long for a FIPS 204 context"
+            );
+        }
+    }
+}
