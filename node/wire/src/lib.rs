@@ -1,0 +1,18 @@
+//! # pars-wire
+//!
+//! Every byte format of Pars Session — on the network and on disk — is defined here, and only
+//! here: message envelopes and headers, swarm requests and responses, node records, onion
+//! packets, contract actions. Each format has a version byte, a compact binary encoding with
+//! big-endian integers and length-prefixed variable fields, and a **total** decoder: any input
+//! yields either a value or a typed [`WireError`], never a panic (checked by round-trip tests,
+//! fixed vectors and the fuzz targets in `node/wire/fuzz/`).
+//!
+//! It is not a protocol: it knows what bytes mean, not when to send them. It does no I/O.
+
+pub mod codec;
+mod error;
+pub mod ids;
+
+pub use codec::{Reader, Writer};
+pub use error::WireError;
+pub use ids::{FileId, GroupId, MessageId, NodeId};
