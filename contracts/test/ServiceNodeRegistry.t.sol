@@ -440,6 +440,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         uint64 unlock = reg.getNode(id).unlockTime;
         vm.warp(block.timestamp + (wait % (2 * UNBONDING)));
         vm.prank(alice);
+        // forge-lint: disable-next-line(block-timestamp) — the property under test
         if (block.timestamp < unlock) {
             vm.expectRevert(abi.encodeWithSelector(ServiceNodeRegistry.StillBonded.selector, id, unlock));
             reg.withdraw(id);

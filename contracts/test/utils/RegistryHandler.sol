@@ -95,6 +95,7 @@ contract RegistryHandler is CheatBase {
         vm.prank(n.operator);
         try reg.withdraw(id) {
             withdrawn++;
+            // forge-lint: disable-next-line(block-timestamp) — the property under test
             if (block.timestamp < n.unlockTime) earlyWithdrawal = true;
         } catch {}
         _checkInactive(id);

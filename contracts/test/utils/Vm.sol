@@ -12,6 +12,7 @@ interface Vm {
     function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
     function envOr(string calldata name, address defaultValue) external view returns (address);
+    function envOr(string calldata name, bool defaultValue) external view returns (bool);
     function envUint(string calldata name) external view returns (uint256);
     function createDir(string calldata path, bool recursive) external;
     // json
@@ -32,6 +33,8 @@ interface Vm {
         external
         returns (string memory);
     function toString(uint256 value) external pure returns (string memory);
+    function toString(address value) external pure returns (string memory);
+    function toString(bytes calldata value) external pure returns (string memory);
     // state
     function etch(address target, bytes calldata code) external;
     function deal(address account, uint256 newBalance) external;
