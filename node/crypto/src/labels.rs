@@ -20,6 +20,14 @@ pub const HANDSHAKE: &[u8] = b"pars-handshake-v1";
 pub const RATCHET: &[u8] = b"pars-ratchet-v1";
 /// Hybrid-KEM combiner label for onion layers.
 pub const ONION: &[u8] = b"pars-onion-v1";
+/// HKDF salt of the handshake key schedule (payload key, first root, chain and header keys).
+pub const HANDSHAKE_KEYS: &[u8] = b"pars-handshake-v1/keys";
+/// Domain of a handshake's identifier (the responder's replay-cache key).
+pub const HANDSHAKE_ID: &[u8] = b"pars-handshake-v1/id";
+/// HKDF info of the ratchet's root KDF (new root key, chain key, next header key).
+pub const RATCHET_ROOT: &[u8] = b"pars-ratchet-v1/root";
+/// HKDF salt of the ratchet's symmetric chain step (next chain key, message key).
+pub const RATCHET_CHAIN: &[u8] = b"pars-ratchet-v1/chain";
 
 /// Signature context (FIPS 204 `ctx`, and the Ed25519 domain prefix) for identity bundles.
 pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
@@ -46,6 +54,10 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("HANDSHAKE", HANDSHAKE),
     ("RATCHET", RATCHET),
     ("ONION", ONION),
+    ("HANDSHAKE_KEYS", HANDSHAKE_KEYS),
+    ("HANDSHAKE_ID", HANDSHAKE_ID),
+    ("RATCHET_ROOT", RATCHET_ROOT),
+    ("RATCHET_CHAIN", RATCHET_CHAIN),
     ("SIG_BUNDLE", SIG_BUNDLE),
     ("SIG_HANDSHAKE", SIG_HANDSHAKE),
     ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),
