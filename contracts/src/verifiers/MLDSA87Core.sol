@@ -27,8 +27,9 @@ pragma solidity 0.8.30;
 ///           0x00760  RCT  the 24 round constants, 24 words
 ///           0x00a60  ZT   zetas[0..255] = 1753^brv8(k) mod q, 256 words
 ///           0x02a60  CH   NTT(c), 256 words
-///           0x04a60  TP   NTT(t1 * 2^d) of the current row; also scratch for powers of zeta
-///           0x06a60  WP   the row accumulator w'_r, 256 words
+///           0x04a60  WP   the row accumulator w'_r, 256 words; first scratch for powers of zeta
+///           0x06a60  TP   NTT(t1 * 2^d) of the current row, 256 words. It follows WP so that
+///                         ExpandA may overshoot WP by up to 7 words (see expandAccumulate).
 ///           0x08a60  ZH   NTT(z_0..z_6), 7 x 256 words
 ///           0x16a60  HB   hint h_r as a 256-bit mask per row, 8 words
 ///           0x16b60  PADB last (padded) sponge block, 256 bytes
@@ -44,8 +45,8 @@ abstract contract MLDSA87Core {
     uint256 private constant RCT = 0x760;
     uint256 private constant ZT = 0xa60;
     uint256 private constant CH = 0x2a60;
-    uint256 private constant TP = 0x4a60;
-    uint256 private constant WP = 0x6a60;
+    uint256 private constant WP = 0x4a60;
+    uint256 private constant TP = 0x6a60;
     uint256 private constant ZH = 0x8a60;
     uint256 private constant HB = 0x16a60;
     uint256 private constant PADB = 0x16b60;
@@ -582,15 +583,17 @@ abstract contract MLDSA87Core {
             // storing A^. RejNTTPoly takes 3 bytes b0,b1,b2 of SHAKE128 output at a time and
             // accepts b0 + 256*b1 + 65536*(b2 mod 128) if it is < q (CoeffFromThreeBytes).
             // Three little-endian lanes hold 24 bytes = 8 candidates at bit offsets 0, 24, ...;
-            // a 168-byte block holds 56 candidates exactly.
+            // a 168-byte block holds 56 candidates exactly. The 8 candidates of a group are
+            // unrolled and the "256 accepted" test is made once per group: the up to 7 surplus
+            // products land in TP, right after WP, which is only written (decodeT1) afterwards.
             // Accumulator bound: a < 2^23, z^ < 10q < 2^27, so 7 products stay below 2^53.
             function expandAccumulate(rhoOff, r, s) {
                 calldatacopy(0x16c60, rhoOff, 32)
                 mstore8(0x16c80, s)
                 mstore8(0x16c81, r)
                 shake(0x16c60, 34, 168)
-                let zs := add(0x8a60, shl(13, s))
-                let j := 0
+                let pa := 0x4a60 // next accumulator word; z^_s at the same index is at pa + dz
+                let dz := sub(add(0x8a60, shl(13, s)), 0x4a60)
                 for {} 1 {} {
                     for { let g := 0x80 } lt(g, 0x320) { g := add(g, 0x60) } {
                         // lanes are replicated: mask the first two; the third's copies above bit
@@ -599,16 +602,48 @@ abstract contract MLDSA87Core {
                             or(and(mload(g), 0xffffffffffffffff), shl(64, and(mload(add(g, 0x20)), 0xffffffffffffffff))),
                             shl(128, mload(add(g, 0x40)))
                         )
-                        for { let sh := 0 } lt(sh, 192) { sh := add(sh, 24) } {
-                            let a := and(shr(sh, w), 0x7fffff)
-                            if lt(a, 8380417) {
-                                let off := shl(5, j)
-                                let acc := add(0x6a60, off)
-                                mstore(acc, add(mload(acc), mul(a, mload(add(zs, off)))))
-                                j := add(j, 1)
-                                if eq(j, 256) { leave }
-                            }
+                        let a
+                        a := and(w, 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
                         }
+                        a := and(shr(24, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        a := and(shr(48, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        a := and(shr(72, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        a := and(shr(96, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        a := and(shr(120, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        a := and(shr(144, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        a := and(shr(168, w), 0x7fffff)
+                        if lt(a, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                            pa := add(pa, 32)
+                        }
+                        if iszero(lt(pa, 0x6a60)) { leave }
                     }
                     keccakF() // next 168 bytes of SHAKE128 output
                 }
@@ -672,7 +707,7 @@ abstract contract MLDSA87Core {
             // written to TP.
             function decodeT1(t1Off, r) {
                 let off := add(t1Off, mul(320, r))
-                for { let p := 0x4a60 } lt(p, 0x6a60) { p := add(p, 0x80) } {
+                for { let p := 0x6a60 } lt(p, 0x8a60) { p := add(p, 0x80) } {
                     let v := le5(off)
                     mstore(p, shl(13, and(v, 0x3ff)))
                     mstore(add(p, 0x20), shl(13, and(shr(10, v), 0x3ff)))
@@ -756,7 +791,7 @@ abstract contract MLDSA87Core {
                 mstore(0xa00, 0x8000000000008080800000000000808080000000000080808000000000008080)
                 mstore(0xa20, 0x0000000080000001000000008000000100000000800000010000000080000001)
                 mstore(0xa40, 0x8000000080008008800000008000800880000000800080088000000080008008)
-            // zetas[k] = 1753^brv8(k) mod q (FIPS 204 Appendix B): powers of 1753 into TP,
+            // zetas[k] = 1753^brv8(k) mod q (FIPS 204 Appendix B): powers of 1753 into WP,
             // then permuted by 8-bit bit reversal into ZT.
             {
                 let x := 1
@@ -809,20 +844,20 @@ abstract contract MLDSA87Core {
                 // for each row r: w'_r = NTT^-1( sum_s A^[r][s] o z^_s - c^ o NTT(t1_r * 2^d) ),
                 // w1'_r = UseHint(h_r, w'_r), appended to the hash input as 4-bit fields.
                 for { let r := 0 } lt(r, 8) { r := add(r, 1) } {
-                    for { let i := 0 } lt(i, 0x2000) { i := add(i, 32) } { mstore(add(0x6a60, i), 0) }
+                    for { let i := 0 } lt(i, 0x2000) { i := add(i, 32) } { mstore(add(0x4a60, i), 0) }
                     for { let s := 0 } lt(s, 7) { s := add(s, 1) } { expandAccumulate(pkOff, r, s) }
                     decodeT1(add(pkOff, 32), r)
-                    ntt(0x4a60)
+                    ntt(0x6a60)
                     for { let i := 0 } lt(i, 0x2000) { i := add(i, 32) } {
-                        let w := add(0x6a60, i)
-                        mstore(w, addmod(mload(w), sub(8380417, mulmod(mload(add(0x2a60, i)), mload(add(0x4a60, i)), 8380417)), 8380417))
+                        let w := add(0x4a60, i)
+                        mstore(w, addmod(mload(w), sub(8380417, mulmod(mload(add(0x2a60, i)), mload(add(0x6a60, i)), 8380417)), 8380417))
                     }
-                    invNtt(0x6a60)
+                    invNtt(0x4a60)
                     let hmask := mload(add(0x16a60, shl(5, r)))
                     let out := add(0x16d60, shl(7, r)) // BUF + 64 + 128*r
                     for { let j := 0 } lt(j, 256) { j := add(j, 2) } {
-                        let lo := useHint(mload(add(0x6a60, shl(5, j))), and(shr(j, hmask), 1))
-                        let hi := useHint(mload(add(0x6a80, shl(5, j))), and(shr(add(j, 1), hmask), 1))
+                        let lo := useHint(mload(add(0x4a60, shl(5, j))), and(shr(j, hmask), 1))
+                        let hi := useHint(mload(add(0x4a80, shl(5, j))), and(shr(add(j, 1), hmask), 1))
                         mstore8(add(out, shr(1, j)), or(lo, shl(4, hi)))
                     }
                 }
