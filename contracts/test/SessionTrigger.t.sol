@@ -38,6 +38,9 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
     event KeyRegistered(bytes32 indexed sessionId, address keyStore);
     event Signed(bytes32 indexed sessionId, string note);
 
+    /// printed by `forge test -vv`
+    event log_named_uint(string key, uint256 val);
+
     SessionTrigger trigger;
     SessionGuestbook guestbook;
     Recorder recorder;
@@ -292,5 +295,56 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
         // even with a digest appended by hand
         (bool ok,) = address(guestbook).call(abi.encodePacked(abi.encodeCall(SessionGuestbook.sign, ("x")), sid));
         vm.assertFalse(ok, "forged suffix rejected");
+    }
+
+    /// Gas of each external entry point, for docs/contracts.md (`forge test --mt test_gasTable -vv`).
+    /// The calls are measured from here, so the figures include the call itself but not the
+    /// transaction's intrinsic and calldata cost.
+    function test_gasTable() public {
+        uint256 g = gasleft();
+        trigger.sessionIdOf(pk);
+        emit log_named_uint("sessionIdOf (SHA3-256 of 2592 bytes)", g - gasleft());
+
+        (bytes memory m, bytes memory s,) = _action("guestbook");
+        g = gasleft();
+        trigger.decodeAction(m);
+        emit log_named_uint("decodeAction", g - gasleft());
+
+        g = gasleft();
+        trigger.executeFromSession(m, s, pk);
+        emit log_named_uint("executeFromSession (guestbook note, first write)", g - gasleft());
+
+        g = gasleft();
+        trigger.registerKey(pk);
+        emit log_named_uint("registerKey (first time)", g - gasleft());
+        g = gasleft();
+        trigger.registerKey(pk);
+        emit log_named_uint("registerKey (already registered)", g - gasleft());
+        g = gasleft();
+        trigger.publicKeyOf(sid);
+        emit log_named_uint("publicKeyOf", g - gasleft());
+
+        (m, s,) = _action("guestbookRegistered");
+        g = gasleft();
+        trigger.executeRegistered(m, s);
+        emit log_named_uint("executeRegistered (guestbook note, overwrite)", g - gasleft());
+
+        (m, s,) = _action("value");
+        g = gasleft();
+        trigger.executeFromSession{value: 1 ether}(m, s, pk);
+        emit log_named_uint("executeFromSession (1 ether to a recorder)", g - gasleft());
+
+        vm.prank(address(trigger));
+        g = gasleft();
+        (bool ok,) = address(guestbook).call(abi.encodePacked(abi.encodeCall(SessionGuestbook.sign, ("gas")), sid));
+        emit log_named_uint("SessionGuestbook.sign (from the trigger, overwrite)", g - gasleft());
+        vm.assertTrue(ok, "sign");
+        g = gasleft();
+        guestbook.noteOf(sid);
+        emit log_named_uint("SessionGuestbook.noteOf", g - gasleft());
+
+        g = gasleft();
+        vm.assertEq(trigger.nonceUsed(sid, 1), true, "nonce");
+        emit log_named_uint("nonceUsed (incl. the assertion)", g - gasleft());
     }
 }
