@@ -175,9 +175,7 @@ contract ServiceNodeRegistry {
         totalStaked += msg.value;
         _active.push(nodeId);
         _activePos[nodeId] = _active.length;
-        emit NodeRegistered(
-            nodeId, msg.sender, msg.value, r.peerId, r.mldsaKeyHash, r.onionKey, r.multiaddrs, r.name
-        );
+        emit NodeRegistered(nodeId, msg.sender, msg.value, r.peerId, r.mldsaKeyHash, r.onionKey, r.multiaddrs, r.name);
     }
 
     /// @notice Replaces an Active node's onion key and multiaddrs (key rotation, new addresses).

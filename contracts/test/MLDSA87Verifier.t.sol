@@ -143,7 +143,9 @@ contract MLDSA87VerifierTest is CheatBase, LuxFixtures {
         _expectResult(mode, 0, "other mode");
         _expectResult(bytes.concat(good, hex"00"), 0, "trailing byte");
         bytes memory truncated = new bytes(good.length - 1);
-        for (uint256 i = 0; i < truncated.length; i++) truncated[i] = good[i];
+        for (uint256 i = 0; i < truncated.length; i++) {
+            truncated[i] = good[i];
+        }
         _expectResult(truncated, 0, "truncated message");
         bytes memory hugeLen = bytes.concat(good);
         hugeLen[2593] = 0xff; // msgLen's top byte

@@ -54,7 +54,11 @@ abstract contract RegistryFixture is CheatBase {
         addrs[0] = "/ip4/127.0.0.1/tcp/9000";
         addrs[1] = "/ip4/127.0.0.1/udp/9000/quic-v1";
         r = ServiceNodeRegistry.Registration(
-            peer, keccak256(abi.encodePacked("mldsa", peer)), abi.encodePacked(keccak256(peer), bytes32(0)), addrs, "alice's node"
+            peer,
+            keccak256(abi.encodePacked("mldsa", peer)),
+            abi.encodePacked(keccak256(peer), bytes32(0)),
+            addrs,
+            "alice's node"
         );
     }
 
@@ -65,23 +69,6 @@ abstract contract RegistryFixture is CheatBase {
 }
 
 contract ServiceNodeRegistryTest is RegistryFixture {
-    event NodeRegistered(
-        bytes32 indexed nodeId,
-        address indexed operator,
-        uint256 stake,
-        bytes peerId,
-        bytes32 mldsaKeyHash,
-        bytes onionKey,
-        string[] multiaddrs,
-        string name
-    );
-    event NodeUpdated(bytes32 indexed nodeId, bytes onionKey, string[] multiaddrs);
-    event StakeAdded(bytes32 indexed nodeId, uint256 amount, uint256 stake);
-    event ExitRequested(bytes32 indexed nodeId, uint64 unlockTime);
-    event Withdrawn(bytes32 indexed nodeId, address indexed operator, uint256 amount);
-    event Slashed(bytes32 indexed nodeId, uint256 amount, uint256 remainingStake, uint64 unlockTime, string reason);
-    event SlashedFundsSwept(address indexed to, uint256 amount);
-
     function setUp() public {
         _deploy();
     }
@@ -92,7 +79,9 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         ServiceNodeRegistry.Registration memory r = _reg("peer-1");
         bytes32 id = keccak256("peer-1");
         vm.expectEmit(true, true, false, true, address(reg));
-        emit NodeRegistered(id, alice, 2 ether, r.peerId, r.mldsaKeyHash, r.onionKey, r.multiaddrs, r.name);
+        emit ServiceNodeRegistry.NodeRegistered(
+            id, alice, 2 ether, r.peerId, r.mldsaKeyHash, r.onionKey, r.multiaddrs, r.name
+        );
         vm.roll(42);
         vm.prank(alice);
         vm.assertEq(reg.register{value: 2 ether}(r), id, "nodeId = keccak256(peerId)");
@@ -146,7 +135,9 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         vm.expectRevert(ServiceNodeRegistry.InvalidMultiaddrs.selector);
         reg.register{value: MIN}(r);
         r.multiaddrs = new string[](9);
-        for (uint256 i = 0; i < 9; i++) r.multiaddrs[i] = "/ip4/1.2.3.4/tcp/1";
+        for (uint256 i = 0; i < 9; i++) {
+            r.multiaddrs[i] = "/ip4/1.2.3.4/tcp/1";
+        }
         vm.expectRevert(ServiceNodeRegistry.InvalidMultiaddrs.selector);
         reg.register{value: MIN}(r);
         r.multiaddrs = new string[](1);
@@ -196,7 +187,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
     function test_addStake() public {
         bytes32 id = _register(alice, "p", MIN);
         vm.expectEmit(true, false, false, true, address(reg));
-        emit StakeAdded(id, 5 ether, MIN + 5 ether);
+        emit ServiceNodeRegistry.StakeAdded(id, 5 ether, MIN + 5 ether);
         vm.prank(alice);
         reg.addStake{value: 5 ether}(id);
         vm.assertEq(reg.getNode(id).stake, MIN + 5 ether, "stake");
@@ -222,7 +213,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         string[] memory addrs = new string[](1);
         addrs[0] = "/dns4/node.example/tcp/443";
         vm.expectEmit(true, false, false, true, address(reg));
-        emit NodeUpdated(id, hex"beef", addrs);
+        emit ServiceNodeRegistry.NodeUpdated(id, hex"beef", addrs);
         vm.prank(alice);
         reg.updateEndpoints(id, hex"beef", addrs);
         ServiceNodeRegistry.Node memory n = reg.getNode(id);
@@ -241,7 +232,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         bytes32 other = _register(bob, "q", MIN);
         uint64 unlock = uint64(block.timestamp) + UNBONDING;
         vm.expectEmit(true, false, false, true, address(reg));
-        emit ExitRequested(id, unlock);
+        emit ServiceNodeRegistry.ExitRequested(id, unlock);
         vm.prank(alice);
         reg.requestExit(id);
         vm.assertFalse(reg.isActive(id), "left the active set at once");
@@ -257,7 +248,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         vm.warp(unlock);
         uint256 before = alice.balance;
         vm.expectEmit(true, true, false, true, address(reg));
-        emit Withdrawn(id, alice, 4 ether);
+        emit ServiceNodeRegistry.Withdrawn(id, alice, 4 ether);
         vm.prank(alice);
         reg.withdraw(id);
         vm.assertEq(alice.balance, before + 4 ether, "paid");
@@ -267,7 +258,9 @@ contract ServiceNodeRegistryTest is RegistryFixture {
 
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(ServiceNodeRegistry.NotWithdrawable.selector, id, ServiceNodeRegistry.Status.Withdrawn)
+            abi.encodeWithSelector(
+                ServiceNodeRegistry.NotWithdrawable.selector, id, ServiceNodeRegistry.Status.Withdrawn
+            )
         );
         reg.withdraw(id);
     }
@@ -317,7 +310,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
 
         uint64 unlock = uint64(block.timestamp) + UNBONDING;
         vm.expectEmit(true, false, false, true, address(reg));
-        emit Slashed(id, 3 ether, 7 ether, unlock, "equivocation");
+        emit ServiceNodeRegistry.Slashed(id, 3 ether, 7 ether, unlock, "equivocation");
         vm.prank(gov);
         reg.slash(id, 3 ether, "equivocation");
         vm.assertFalse(reg.isActive(id), "removed");
@@ -333,7 +326,7 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         vm.assertEq(address(reg).balance, 3 ether, "only the slashed funds left");
 
         vm.expectEmit(true, false, false, true, address(reg));
-        emit SlashedFundsSwept(gov, 3 ether);
+        emit ServiceNodeRegistry.SlashedFundsSwept(gov, 3 ether);
         vm.prank(gov);
         reg.sweepSlashed(gov);
         vm.assertEq(gov.balance, 3 ether, "swept");
@@ -360,7 +353,9 @@ contract ServiceNodeRegistryTest is RegistryFixture {
 
     function test_paging() public {
         bytes32[] memory ids = new bytes32[](5);
-        for (uint256 i = 0; i < 5; i++) ids[i] = _register(alice, abi.encodePacked("peer", i), MIN);
+        for (uint256 i = 0; i < 5; i++) {
+            ids[i] = _register(alice, abi.encodePacked("peer", i), MIN);
+        }
         ServiceNodeRegistry.NodeView[] memory page = reg.activeNodes(0, 2);
         vm.assertEq(page.length, 2, "first page");
         vm.assertEq(page[0].nodeId, ids[0], "0");
@@ -377,11 +372,15 @@ contract ServiceNodeRegistryTest is RegistryFixture {
         bytes32[] memory left = reg.activeNodeIds(0, 10);
         vm.assertEq(left.length, 4, "four left");
         vm.assertEq(left[1], ids[4], "last moved into the gap");
-        for (uint256 i = 0; i < left.length; i++) vm.assertTrue(left[i] != ids[1], "exited node absent");
+        for (uint256 i = 0; i < left.length; i++) {
+            vm.assertTrue(left[i] != ids[1], "exited node absent");
+        }
     }
 
     function test_pageCap() public {
-        for (uint256 i = 0; i < 101; i++) _register(alice, abi.encodePacked("n", i), MIN);
+        for (uint256 i = 0; i < 101; i++) {
+            _register(alice, abi.encodePacked("n", i), MIN);
+        }
         vm.assertEq(reg.activeNodeIds(0, 1000).length, 100, "MAX_PAGE");
         vm.assertEq(reg.activeNodeIds(100, 1000).length, 1, "rest");
     }
@@ -508,7 +507,9 @@ contract ServiceNodeRegistryInvariantTest is RegistryFixture {
 
     function invariant_balanceEqualsStakesPlusSlashed() public view {
         uint256 sum;
-        for (uint256 i = 0; i < handler.idCount(); i++) sum += reg.getNode(handler.ids(i)).stake;
+        for (uint256 i = 0; i < handler.idCount(); i++) {
+            sum += reg.getNode(handler.ids(i)).stake;
+        }
         vm.assertEq(sum, reg.totalStaked(), "sum of stakes = totalStaked");
         vm.assertEq(address(reg).balance, sum + reg.slashedBalance(), "balance = stakes + slashed pool");
     }

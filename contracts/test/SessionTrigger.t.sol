@@ -18,26 +18,6 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
     string constant ACTIONS = "contracts/test/data/session-actions.json";
     address constant PRECOMPILE = 0x0000000000000000000000000000000000012202;
 
-    event SessionActionExecuted(
-        bytes32 indexed sessionId,
-        uint64 indexed nonce,
-        address indexed target,
-        uint256 value,
-        bytes32 actionHash,
-        address relayer
-    );
-    event SessionActionFailed(
-        bytes32 indexed sessionId,
-        uint64 indexed nonce,
-        address indexed target,
-        uint256 value,
-        bytes32 actionHash,
-        address relayer,
-        bytes reason
-    );
-    event KeyRegistered(bytes32 indexed sessionId, address keyStore);
-    event Signed(bytes32 indexed sessionId, string note);
-
     /// printed by `forge test -vv`
     event log_named_uint(string key, uint256 val);
 
@@ -95,9 +75,9 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
     function test_executeFromSession_guestbook() public {
         (bytes memory m, bytes memory s, uint64 nonce) = _action("guestbook");
         vm.expectEmit(true, false, false, true, address(guestbook));
-        emit Signed(sid, _note(nonce));
+        emit SessionGuestbook.Signed(sid, _note(nonce));
         vm.expectEmit(true, true, true, true, address(trigger));
-        emit SessionActionExecuted(sid, nonce, address(guestbook), 0, keccak256(m), address(this));
+        emit SessionTrigger.SessionActionExecuted(sid, nonce, address(guestbook), 0, keccak256(m), address(this));
         (bool ok,) = trigger.executeFromSession(m, s, pk);
         vm.assertTrue(ok, "target call succeeded");
         vm.assertEq(guestbook.noteOf(sid), _note(nonce), "note stored under the appended session ID digest");
@@ -122,7 +102,7 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
 
     function test_registerKey_thenExecuteRegistered() public {
         vm.expectEmit(true, false, false, false, address(trigger));
-        emit KeyRegistered(sid, address(0));
+        emit SessionTrigger.KeyRegistered(sid, address(0));
         bytes32 id = trigger.registerKey(pk);
         vm.assertEq(id, sid, "returned id");
         vm.assertEq(trigger.publicKeyOf(sid), pk, "stored key");
@@ -132,7 +112,7 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
 
         (bytes memory m, bytes memory s, uint64 nonce) = _action("guestbookRegistered");
         vm.expectEmit(true, true, true, true, address(trigger));
-        emit SessionActionExecuted(sid, nonce, address(guestbook), 0, keccak256(m), address(this));
+        emit SessionTrigger.SessionActionExecuted(sid, nonce, address(guestbook), 0, keccak256(m), address(this));
         (bool ok,) = trigger.executeRegistered(m, s);
         vm.assertTrue(ok, "executed");
         vm.assertEq(guestbook.noteOf(sid), _note(nonce), "note");
@@ -155,7 +135,7 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
         trigger.executeFromSession(m, s, pk);
 
         vm.expectEmit(true, true, true, true, address(trigger));
-        emit SessionActionExecuted(sid, nonce, address(recorder), 1 ether, keccak256(m), address(this));
+        emit SessionTrigger.SessionActionExecuted(sid, nonce, address(recorder), 1 ether, keccak256(m), address(this));
         trigger.executeFromSession{value: 1 ether}(m, s, pk);
         vm.assertEq(recorder.received(), 1 ether, "value arrived");
         vm.assertEq(address(recorder).balance, 1 ether, "balance");
@@ -168,8 +148,14 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
         (bytes memory m, bytes memory s, uint64 nonce) = _action("failing");
         uint256 before = address(this).balance;
         vm.expectEmit(true, true, true, true, address(trigger));
-        emit SessionActionFailed(
-            sid, nonce, address(recorder), 1 ether, keccak256(m), address(this), abi.encodeWithSelector(Recorder.Nope.selector)
+        emit SessionTrigger.SessionActionFailed(
+            sid,
+            nonce,
+            address(recorder),
+            1 ether,
+            keccak256(m),
+            address(this),
+            abi.encodeWithSelector(Recorder.Nope.selector)
         );
         (bool ok, bytes memory ret) = trigger.executeFromSession{value: 1 ether}(m, s, pk);
         vm.assertFalse(ok, "reported failure");
@@ -233,9 +219,7 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
     function test_wrongKeyHashRejected() public {
         (bytes memory m, bytes memory s,) = _action("guestbook");
         (bytes memory otherPk,,) = luxCase(0);
-        vm.expectRevert(
-            abi.encodeWithSelector(SessionTrigger.KeyMismatch.selector, sid, trigger.sessionIdOf(otherPk))
-        );
+        vm.expectRevert(abi.encodeWithSelector(SessionTrigger.KeyMismatch.selector, sid, trigger.sessionIdOf(otherPk)));
         trigger.executeFromSession(m, s, otherPk);
         vm.expectRevert(abi.encodeWithSelector(SessionTrigger.InvalidPublicKeyLength.selector, 2592 + 1));
         trigger.executeFromSession(m, s, bytes.concat(pk, hex"00"));
@@ -339,6 +323,11 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
         (bool ok,) = address(guestbook).call(abi.encodePacked(abi.encodeCall(SessionGuestbook.sign, ("gas")), sid));
         emit log_named_uint("SessionGuestbook.sign (from the trigger, overwrite)", g - gasleft());
         vm.assertTrue(ok, "sign");
+        vm.prank(address(trigger));
+        g = gasleft();
+        (ok,) = address(guestbook).call(abi.encodePacked(abi.encodeCall(SessionGuestbook.sign, ("gas")), ~sid));
+        emit log_named_uint("SessionGuestbook.sign (from the trigger, new note)", g - gasleft());
+        vm.assertTrue(ok, "sign new");
         g = gasleft();
         guestbook.noteOf(sid);
         emit log_named_uint("SessionGuestbook.noteOf", g - gasleft());

@@ -96,12 +96,12 @@ def _round_fn(name, src, dst, dd, params):
             assert (2 * x + 3 * y) % 5 == Y
             if R[x][y] == 0:
                 dx = f"d{x}" if stack_d else f"mload({_dd(dd, x)})"
-                o.append(f"                    let b{X} := xor(mload({lane(src, x, y)}), {dx})  // A[{x},{y}] ^ D[{x}]")
+                o.append(f"                    let b{X} := xor(mload({lane(src, x, y)}), {dx}) // A[{x},{y}] ^ D[{x}]")
             else:
                 o.append(f"                    let b{X}")
                 o.append(f"                    {{")
                 dx = f"d{x}" if stack_d else f"mload({_dd(dd, x)})"
-                o.append(f"                        let t := xor(mload({lane(src, x, y)}), {dx})  // A[{x},{y}] ^ D[{x}]")
+                o.append(f"                        let t := xor(mload({lane(src, x, y)}), {dx}) // A[{x},{y}] ^ D[{x}]")
                 o.append(f"                        b{X} := {rol('t', R[x][y])}")
                 o.append(f"                    }}")
         for X in range(5):

@@ -88,25 +88,25 @@ abstract contract MLDSA87Core {
                 }
                 // row y=0: B[X,0] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 0 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0 := xor(mload(0x80), d0)  // A[0,0] ^ D[0]
+                    let b0 := xor(mload(0x80), d0) // A[0,0] ^ D[0]
                     let b1
                     {
-                        let t := xor(mload(0x140), d1)  // A[1,1] ^ D[1]
+                        let t := xor(mload(0x140), d1) // A[1,1] ^ D[1]
                         b1 := or(shr(20, t), shl(236, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x200), d2)  // A[2,2] ^ D[2]
+                        let t := xor(mload(0x200), d2) // A[2,2] ^ D[2]
                         b2 := or(shr(21, t), shl(235, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x2c0), d3)  // A[3,3] ^ D[3]
+                        let t := xor(mload(0x2c0), d3) // A[3,3] ^ D[3]
                         b3 := or(shr(43, t), shl(213, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x380), d4)  // A[4,4] ^ D[4]
+                        let t := xor(mload(0x380), d4) // A[4,4] ^ D[4]
                         b4 := or(shr(50, t), shl(206, t))
                     }
                     mstore(0x3a0, xor(xor(b0, and(not(b1), b2)), rc))
@@ -119,27 +119,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0xe0), d3)  // A[3,0] ^ D[3]
+                        let t := xor(mload(0xe0), d3) // A[3,0] ^ D[3]
                         b0 := or(shr(36, t), shl(220, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x1a0), d4)  // A[4,1] ^ D[4]
+                        let t := xor(mload(0x1a0), d4) // A[4,1] ^ D[4]
                         b1 := or(shr(44, t), shl(212, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x1c0), d0)  // A[0,2] ^ D[0]
+                        let t := xor(mload(0x1c0), d0) // A[0,2] ^ D[0]
                         b2 := or(shr(61, t), shl(195, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x280), d1)  // A[1,3] ^ D[1]
+                        let t := xor(mload(0x280), d1) // A[1,3] ^ D[1]
                         b3 := or(shr(19, t), shl(237, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x340), d2)  // A[2,4] ^ D[2]
+                        let t := xor(mload(0x340), d2) // A[2,4] ^ D[2]
                         b4 := or(shr(3, t), shl(253, t))
                     }
                     mstore(0x440, xor(b0, and(not(b1), b2)))
@@ -152,27 +152,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0xa0), d1)  // A[1,0] ^ D[1]
+                        let t := xor(mload(0xa0), d1) // A[1,0] ^ D[1]
                         b0 := or(shr(63, t), shl(193, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x160), d2)  // A[2,1] ^ D[2]
+                        let t := xor(mload(0x160), d2) // A[2,1] ^ D[2]
                         b1 := or(shr(58, t), shl(198, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x220), d3)  // A[3,2] ^ D[3]
+                        let t := xor(mload(0x220), d3) // A[3,2] ^ D[3]
                         b2 := or(shr(39, t), shl(217, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x2e0), d4)  // A[4,3] ^ D[4]
+                        let t := xor(mload(0x2e0), d4) // A[4,3] ^ D[4]
                         b3 := or(shr(56, t), shl(200, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x300), d0)  // A[0,4] ^ D[0]
+                        let t := xor(mload(0x300), d0) // A[0,4] ^ D[0]
                         b4 := or(shr(46, t), shl(210, t))
                     }
                     mstore(0x4e0, xor(b0, and(not(b1), b2)))
@@ -185,27 +185,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0x100), d4)  // A[4,0] ^ D[4]
+                        let t := xor(mload(0x100), d4) // A[4,0] ^ D[4]
                         b0 := or(shr(37, t), shl(219, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x120), d0)  // A[0,1] ^ D[0]
+                        let t := xor(mload(0x120), d0) // A[0,1] ^ D[0]
                         b1 := or(shr(28, t), shl(228, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x1e0), d1)  // A[1,2] ^ D[1]
+                        let t := xor(mload(0x1e0), d1) // A[1,2] ^ D[1]
                         b2 := or(shr(54, t), shl(202, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x2a0), d2)  // A[2,3] ^ D[2]
+                        let t := xor(mload(0x2a0), d2) // A[2,3] ^ D[2]
                         b3 := or(shr(49, t), shl(207, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x360), d3)  // A[3,4] ^ D[3]
+                        let t := xor(mload(0x360), d3) // A[3,4] ^ D[3]
                         b4 := or(shr(8, t), shl(248, t))
                     }
                     mstore(0x580, xor(b0, and(not(b1), b2)))
@@ -218,27 +218,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0xc0), d2)  // A[2,0] ^ D[2]
+                        let t := xor(mload(0xc0), d2) // A[2,0] ^ D[2]
                         b0 := or(shr(2, t), shl(254, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x180), d3)  // A[3,1] ^ D[3]
+                        let t := xor(mload(0x180), d3) // A[3,1] ^ D[3]
                         b1 := or(shr(9, t), shl(247, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x240), d4)  // A[4,2] ^ D[4]
+                        let t := xor(mload(0x240), d4) // A[4,2] ^ D[4]
                         b2 := or(shr(25, t), shl(231, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x260), d0)  // A[0,3] ^ D[0]
+                        let t := xor(mload(0x260), d0) // A[0,3] ^ D[0]
                         b3 := or(shr(23, t), shl(233, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x320), d1)  // A[1,4] ^ D[1]
+                        let t := xor(mload(0x320), d1) // A[1,4] ^ D[1]
                         b4 := or(shr(62, t), shl(194, t))
                     }
                     mstore(0x620, xor(b0, and(not(b1), b2)))
@@ -266,25 +266,25 @@ abstract contract MLDSA87Core {
                 }
                 // row y=0: B[X,0] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 0 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0 := xor(mload(0x3a0), d0)  // A[0,0] ^ D[0]
+                    let b0 := xor(mload(0x3a0), d0) // A[0,0] ^ D[0]
                     let b1
                     {
-                        let t := xor(mload(0x460), d1)  // A[1,1] ^ D[1]
+                        let t := xor(mload(0x460), d1) // A[1,1] ^ D[1]
                         b1 := or(shr(20, t), shl(236, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x520), d2)  // A[2,2] ^ D[2]
+                        let t := xor(mload(0x520), d2) // A[2,2] ^ D[2]
                         b2 := or(shr(21, t), shl(235, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x5e0), d3)  // A[3,3] ^ D[3]
+                        let t := xor(mload(0x5e0), d3) // A[3,3] ^ D[3]
                         b3 := or(shr(43, t), shl(213, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x6a0), d4)  // A[4,4] ^ D[4]
+                        let t := xor(mload(0x6a0), d4) // A[4,4] ^ D[4]
                         b4 := or(shr(50, t), shl(206, t))
                     }
                     mstore(0x80, xor(xor(b0, and(not(b1), b2)), rc))
@@ -297,27 +297,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0x400), d3)  // A[3,0] ^ D[3]
+                        let t := xor(mload(0x400), d3) // A[3,0] ^ D[3]
                         b0 := or(shr(36, t), shl(220, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x4c0), d4)  // A[4,1] ^ D[4]
+                        let t := xor(mload(0x4c0), d4) // A[4,1] ^ D[4]
                         b1 := or(shr(44, t), shl(212, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x4e0), d0)  // A[0,2] ^ D[0]
+                        let t := xor(mload(0x4e0), d0) // A[0,2] ^ D[0]
                         b2 := or(shr(61, t), shl(195, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x5a0), d1)  // A[1,3] ^ D[1]
+                        let t := xor(mload(0x5a0), d1) // A[1,3] ^ D[1]
                         b3 := or(shr(19, t), shl(237, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x660), d2)  // A[2,4] ^ D[2]
+                        let t := xor(mload(0x660), d2) // A[2,4] ^ D[2]
                         b4 := or(shr(3, t), shl(253, t))
                     }
                     mstore(0x120, xor(b0, and(not(b1), b2)))
@@ -330,27 +330,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0x3c0), d1)  // A[1,0] ^ D[1]
+                        let t := xor(mload(0x3c0), d1) // A[1,0] ^ D[1]
                         b0 := or(shr(63, t), shl(193, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x480), d2)  // A[2,1] ^ D[2]
+                        let t := xor(mload(0x480), d2) // A[2,1] ^ D[2]
                         b1 := or(shr(58, t), shl(198, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x540), d3)  // A[3,2] ^ D[3]
+                        let t := xor(mload(0x540), d3) // A[3,2] ^ D[3]
                         b2 := or(shr(39, t), shl(217, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x600), d4)  // A[4,3] ^ D[4]
+                        let t := xor(mload(0x600), d4) // A[4,3] ^ D[4]
                         b3 := or(shr(56, t), shl(200, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x620), d0)  // A[0,4] ^ D[0]
+                        let t := xor(mload(0x620), d0) // A[0,4] ^ D[0]
                         b4 := or(shr(46, t), shl(210, t))
                     }
                     mstore(0x1c0, xor(b0, and(not(b1), b2)))
@@ -363,27 +363,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0x420), d4)  // A[4,0] ^ D[4]
+                        let t := xor(mload(0x420), d4) // A[4,0] ^ D[4]
                         b0 := or(shr(37, t), shl(219, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x440), d0)  // A[0,1] ^ D[0]
+                        let t := xor(mload(0x440), d0) // A[0,1] ^ D[0]
                         b1 := or(shr(28, t), shl(228, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x500), d1)  // A[1,2] ^ D[1]
+                        let t := xor(mload(0x500), d1) // A[1,2] ^ D[1]
                         b2 := or(shr(54, t), shl(202, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x5c0), d2)  // A[2,3] ^ D[2]
+                        let t := xor(mload(0x5c0), d2) // A[2,3] ^ D[2]
                         b3 := or(shr(49, t), shl(207, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x680), d3)  // A[3,4] ^ D[3]
+                        let t := xor(mload(0x680), d3) // A[3,4] ^ D[3]
                         b4 := or(shr(8, t), shl(248, t))
                     }
                     mstore(0x260, xor(b0, and(not(b1), b2)))
@@ -396,27 +396,27 @@ abstract contract MLDSA87Core {
                 {
                     let b0
                     {
-                        let t := xor(mload(0x3e0), d2)  // A[2,0] ^ D[2]
+                        let t := xor(mload(0x3e0), d2) // A[2,0] ^ D[2]
                         b0 := or(shr(2, t), shl(254, t))
                     }
                     let b1
                     {
-                        let t := xor(mload(0x4a0), d3)  // A[3,1] ^ D[3]
+                        let t := xor(mload(0x4a0), d3) // A[3,1] ^ D[3]
                         b1 := or(shr(9, t), shl(247, t))
                     }
                     let b2
                     {
-                        let t := xor(mload(0x560), d4)  // A[4,2] ^ D[4]
+                        let t := xor(mload(0x560), d4) // A[4,2] ^ D[4]
                         b2 := or(shr(25, t), shl(231, t))
                     }
                     let b3
                     {
-                        let t := xor(mload(0x580), d0)  // A[0,3] ^ D[0]
+                        let t := xor(mload(0x580), d0) // A[0,3] ^ D[0]
                         b3 := or(shr(23, t), shl(233, t))
                     }
                     let b4
                     {
-                        let t := xor(mload(0x640), d1)  // A[1,4] ^ D[1]
+                        let t := xor(mload(0x640), d1) // A[1,4] ^ D[1]
                         b4 := or(shr(62, t), shl(194, t))
                     }
                     mstore(0x300, xor(b0, and(not(b1), b2)))
@@ -452,7 +452,10 @@ abstract contract MLDSA87Core {
                 for { let i := 0 } lt(i, rate) { i := add(i, 8) } {
                     let a := add(0x80, shl(2, i)) // lane i/8 lives at S + 32*(i/8) = S + 4*i
                     let lane := swap64(shr(192, mload(add(p, i))))
-                    mstore(a, xor(mload(a), mul(lane, 0x0000000000000001000000000000000100000000000000010000000000000001)))
+                    mstore(
+                        a,
+                        xor(mload(a), mul(lane, 0x0000000000000001000000000000000100000000000000010000000000000001))
+                    )
                 }
             }
 
@@ -598,10 +601,14 @@ abstract contract MLDSA87Core {
                     for { let g := 0x80 } lt(g, 0x320) { g := add(g, 0x60) } {
                         // lanes are replicated: mask the first two; the third's copies above bit
                         // 192 are never read
-                        let w := or(
-                            or(and(mload(g), 0xffffffffffffffff), shl(64, and(mload(add(g, 0x20)), 0xffffffffffffffff))),
-                            shl(128, mload(add(g, 0x40)))
-                        )
+                        let w :=
+                            or(
+                                or(
+                                    and(mload(g), 0xffffffffffffffff),
+                                    shl(64, and(mload(add(g, 0x20)), 0xffffffffffffffff))
+                                ),
+                                shl(128, mload(add(g, 0x40)))
+                            )
                         let a
                         a := and(w, 0x7fffff)
                         if lt(a, 8380417) {
@@ -683,7 +690,10 @@ abstract contract MLDSA87Core {
             // le5: the 5 bytes at calldata off as a little-endian 40-bit integer.
             function le5(off) -> v {
                 let w := calldataload(off)
-                v := or(or(or(or(byte(0, w), shl(8, byte(1, w))), shl(16, byte(2, w))), shl(24, byte(3, w))), shl(32, byte(4, w)))
+                v := or(
+                    or(or(or(byte(0, w), shl(8, byte(1, w))), shl(16, byte(2, w))), shl(24, byte(3, w))),
+                    shl(32, byte(4, w))
+                )
             }
 
             // decodeZ: z_s = BitUnpack(., gamma1 - 1, gamma1): each 20-bit field u gives
@@ -767,30 +777,30 @@ abstract contract MLDSA87Core {
             // ---------------------------------------------------------------------------------
 
             // Round constants (FIPS 202 Algorithm 6), generated by gen_keccak_rounds.py --rc.
-                mstore(0x760, 0x0000000000000001000000000000000100000000000000010000000000000001)
-                mstore(0x780, 0x0000000000008082000000000000808200000000000080820000000000008082)
-                mstore(0x7a0, 0x800000000000808a800000000000808a800000000000808a800000000000808a)
-                mstore(0x7c0, 0x8000000080008000800000008000800080000000800080008000000080008000)
-                mstore(0x7e0, 0x000000000000808b000000000000808b000000000000808b000000000000808b)
-                mstore(0x800, 0x0000000080000001000000008000000100000000800000010000000080000001)
-                mstore(0x820, 0x8000000080008081800000008000808180000000800080818000000080008081)
-                mstore(0x840, 0x8000000000008009800000000000800980000000000080098000000000008009)
-                mstore(0x860, 0x000000000000008a000000000000008a000000000000008a000000000000008a)
-                mstore(0x880, 0x0000000000000088000000000000008800000000000000880000000000000088)
-                mstore(0x8a0, 0x0000000080008009000000008000800900000000800080090000000080008009)
-                mstore(0x8c0, 0x000000008000000a000000008000000a000000008000000a000000008000000a)
-                mstore(0x8e0, 0x000000008000808b000000008000808b000000008000808b000000008000808b)
-                mstore(0x900, 0x800000000000008b800000000000008b800000000000008b800000000000008b)
-                mstore(0x920, 0x8000000000008089800000000000808980000000000080898000000000008089)
-                mstore(0x940, 0x8000000000008003800000000000800380000000000080038000000000008003)
-                mstore(0x960, 0x8000000000008002800000000000800280000000000080028000000000008002)
-                mstore(0x980, 0x8000000000000080800000000000008080000000000000808000000000000080)
-                mstore(0x9a0, 0x000000000000800a000000000000800a000000000000800a000000000000800a)
-                mstore(0x9c0, 0x800000008000000a800000008000000a800000008000000a800000008000000a)
-                mstore(0x9e0, 0x8000000080008081800000008000808180000000800080818000000080008081)
-                mstore(0xa00, 0x8000000000008080800000000000808080000000000080808000000000008080)
-                mstore(0xa20, 0x0000000080000001000000008000000100000000800000010000000080000001)
-                mstore(0xa40, 0x8000000080008008800000008000800880000000800080088000000080008008)
+            mstore(0x760, 0x0000000000000001000000000000000100000000000000010000000000000001)
+            mstore(0x780, 0x0000000000008082000000000000808200000000000080820000000000008082)
+            mstore(0x7a0, 0x800000000000808a800000000000808a800000000000808a800000000000808a)
+            mstore(0x7c0, 0x8000000080008000800000008000800080000000800080008000000080008000)
+            mstore(0x7e0, 0x000000000000808b000000000000808b000000000000808b000000000000808b)
+            mstore(0x800, 0x0000000080000001000000008000000100000000800000010000000080000001)
+            mstore(0x820, 0x8000000080008081800000008000808180000000800080818000000080008081)
+            mstore(0x840, 0x8000000000008009800000000000800980000000000080098000000000008009)
+            mstore(0x860, 0x000000000000008a000000000000008a000000000000008a000000000000008a)
+            mstore(0x880, 0x0000000000000088000000000000008800000000000000880000000000000088)
+            mstore(0x8a0, 0x0000000080008009000000008000800900000000800080090000000080008009)
+            mstore(0x8c0, 0x000000008000000a000000008000000a000000008000000a000000008000000a)
+            mstore(0x8e0, 0x000000008000808b000000008000808b000000008000808b000000008000808b)
+            mstore(0x900, 0x800000000000008b800000000000008b800000000000008b800000000000008b)
+            mstore(0x920, 0x8000000000008089800000000000808980000000000080898000000000008089)
+            mstore(0x940, 0x8000000000008003800000000000800380000000000080038000000000008003)
+            mstore(0x960, 0x8000000000008002800000000000800280000000000080028000000000008002)
+            mstore(0x980, 0x8000000000000080800000000000008080000000000000808000000000000080)
+            mstore(0x9a0, 0x000000000000800a000000000000800a000000000000800a000000000000800a)
+            mstore(0x9c0, 0x800000008000000a800000008000000a800000008000000a800000008000000a)
+            mstore(0x9e0, 0x8000000080008081800000008000808180000000800080818000000080008081)
+            mstore(0xa00, 0x8000000000008080800000000000808080000000000080808000000000008080)
+            mstore(0xa20, 0x0000000080000001000000008000000100000000800000010000000080000001)
+            mstore(0xa40, 0x8000000080008008800000008000800880000000800080088000000080008008)
             // zetas[k] = 1753^brv8(k) mod q (FIPS 204 Appendix B): powers of 1753 into WP,
             // then permuted by 8-bit bit reversal into ZT.
             {
@@ -850,7 +860,14 @@ abstract contract MLDSA87Core {
                     ntt(0x6a60)
                     for { let i := 0 } lt(i, 0x2000) { i := add(i, 32) } {
                         let w := add(0x4a60, i)
-                        mstore(w, addmod(mload(w), sub(8380417, mulmod(mload(add(0x2a60, i)), mload(add(0x6a60, i)), 8380417)), 8380417))
+                        mstore(
+                            w,
+                            addmod(
+                                mload(w),
+                                sub(8380417, mulmod(mload(add(0x2a60, i)), mload(add(0x6a60, i)), 8380417)),
+                                8380417
+                            )
+                        )
                     }
                     invNtt(0x4a60)
                     let hmask := mload(add(0x16a60, shl(5, r)))

@@ -87,8 +87,7 @@ contract LayoutChecker {
     }
 
     fallback(bytes calldata input) external returns (bytes memory) {
-        bool ok = input.length >= 7252 && input[0] == 0x87
-            && uint256(bytes32(input[2593:2625])) == input.length - 7252
+        bool ok = input.length >= 7252 && input[0] == 0x87 && uint256(bytes32(input[2593:2625])) == input.length - 7252
             && keccak256(abi.encodePacked(input[1:2593], input[2625:7252], input[7252:])) == expected;
         return abi.encode(ok ? uint256(1) : uint256(0));
     }
