@@ -257,6 +257,20 @@ contract SessionTriggerTest is CheatBase, LuxFixtures {
         trigger.executeFromSession(badOffset, s, pk);
     }
 
+    function test_selfTargetRejected() public {
+        (bytes memory m, bytes memory s,) = _action("selfTarget");
+        vm.expectRevert(abi.encodeWithSelector(SessionTrigger.InvalidTarget.selector, address(trigger)));
+        trigger.executeFromSession(m, s, pk);
+    }
+
+    function test_executeRegistered_badSignature() public {
+        trigger.registerKey(pk);
+        (bytes memory m, bytes memory s, uint64 nonce) = _action("guestbook");
+        s[4000] ^= 0x40;
+        vm.expectRevert(abi.encodeWithSelector(SessionTrigger.InvalidSignature.selector, sid, nonce));
+        trigger.executeRegistered(m, s);
+    }
+
     function test_reentrancyBlocked() public {
         (bytes memory inner, bytes memory innerSig, uint64 innerNonce) = _action("inner");
         reentrant.arm(trigger, inner, innerSig, pk);
