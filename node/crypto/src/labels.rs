@@ -37,6 +37,9 @@ pub const SIG_HANDSHAKE: &[u8] = b"pars-handshake-sig-v1";
 pub const SIG_GROUP_ADMIN: &[u8] = b"pars-group-admin-v1";
 /// Signature context for service-node records and onion keys.
 pub const SIG_NODE_RECORD: &[u8] = b"pars-node-record-v1";
+/// Signature context (FIPS 204 `ctx`) of a mailbox owner's authorisation of a swarm request
+/// (retrieve, delete, expire): see `pars_wire::swarm::OwnerAuth`.
+pub const SIG_MAILBOX_AUTH: &[u8] = b"pars-mailbox-auth-v1";
 /// FIPS 204 context of the Lux ML-DSA precompile (used for contract actions).
 pub const SIG_LUX_PRECOMPILE: &[u8] = b"lux-evm-precompile-mldsa-v1";
 
@@ -62,6 +65,7 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("SIG_HANDSHAKE", SIG_HANDSHAKE),
     ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),
     ("SIG_NODE_RECORD", SIG_NODE_RECORD),
+    ("SIG_MAILBOX_AUTH", SIG_MAILBOX_AUTH),
     ("SIG_LUX_PRECOMPILE", SIG_LUX_PRECOMPILE),
     ("ED25519_DOMAIN", ED25519_DOMAIN),
 ];
