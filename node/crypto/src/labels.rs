@@ -20,6 +20,10 @@ pub const HANDSHAKE: &[u8] = b"pars-handshake-v1";
 pub const RATCHET: &[u8] = b"pars-ratchet-v1";
 /// Hybrid-KEM combiner label for onion layers.
 pub const ONION: &[u8] = b"pars-onion-v1";
+/// HKDF salt expanding an onion layer's combined secret into its MAC, stream and replay keys.
+pub const ONION_LAYER_KEYS: &[u8] = b"pars-onion-v1/layer-keys";
+/// HKDF salt deriving a reply block's end-to-end keys from its random seed.
+pub const ONION_REPLY_KEYS: &[u8] = b"pars-onion-v1/reply-keys";
 /// HKDF salt of the handshake key schedule (payload key, first root, chain and header keys).
 pub const HANDSHAKE_KEYS: &[u8] = b"pars-handshake-v1/keys";
 /// Domain of a handshake's identifier (the responder's replay-cache key).
@@ -40,6 +44,8 @@ pub const SIG_NODE_RECORD: &[u8] = b"pars-node-record-v1";
 /// Signature context (FIPS 204 `ctx`) of a mailbox owner's authorisation of a swarm request
 /// (retrieve, delete, expire): see `pars_wire::swarm::OwnerAuth`.
 pub const SIG_MAILBOX_AUTH: &[u8] = b"pars-mailbox-auth-v1";
+/// Signature context of a service node's onion-key announcement.
+pub const SIG_ONION_KEY: &[u8] = b"pars-onion-key-v1";
 /// FIPS 204 context of the Lux ML-DSA precompile (used for contract actions).
 pub const SIG_LUX_PRECOMPILE: &[u8] = b"lux-evm-precompile-mldsa-v1";
 
@@ -57,6 +63,8 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("HANDSHAKE", HANDSHAKE),
     ("RATCHET", RATCHET),
     ("ONION", ONION),
+    ("ONION_LAYER_KEYS", ONION_LAYER_KEYS),
+    ("ONION_REPLY_KEYS", ONION_REPLY_KEYS),
     ("HANDSHAKE_KEYS", HANDSHAKE_KEYS),
     ("HANDSHAKE_ID", HANDSHAKE_ID),
     ("RATCHET_ROOT", RATCHET_ROOT),
@@ -66,6 +74,7 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),
     ("SIG_NODE_RECORD", SIG_NODE_RECORD),
     ("SIG_MAILBOX_AUTH", SIG_MAILBOX_AUTH),
+    ("SIG_ONION_KEY", SIG_ONION_KEY),
     ("SIG_LUX_PRECOMPILE", SIG_LUX_PRECOMPILE),
     ("ED25519_DOMAIN", ED25519_DOMAIN),
 ];

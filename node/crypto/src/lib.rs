@@ -28,13 +28,16 @@ pub mod bundle;
 pub mod classic;
 mod error;
 pub mod hybrid_kem;
+pub mod hybrid_kem768;
 pub mod hybrid_sig;
 pub mod identity;
 pub mod kdf;
 pub mod labels;
 pub mod mldsa;
 pub mod mlkem;
+pub mod mlkem768;
 pub mod padding;
+pub mod stream;
 mod secret;
 mod session_id;
 
