@@ -10,8 +10,10 @@ pragma solidity 0.8.30;
 ///           (k, l) = (8, 7), eta = 2, beta = tau*eta = 120, omega = 75.
 ///           pk = rho (32) || t1 (8 x 320) = 2592 bytes; sig = c~ (64) || z (7 x 640) || h (83) = 4627.
 ///         * The routine reads pk and sig straight from calldata and uses a FIXED memory map
-///           (below) starting at 0x80; it is not "memory-safe" in Solidity's sense. When it returns
-///           it moves the free-memory pointer past the map, so Solidity code after it is safe.
+///           (below) starting at 0x80; it is not "memory-safe" in Solidity's sense. Whatever the
+///           caller holds in memory is overwritten, so call it with nothing live in memory (both
+///           callers, MLDSA87Verifier's fallback and the test harness, take calldata only). When it
+///           returns it moves the free-memory pointer past the map, so later allocations are safe.
 ///         * Polynomials are 256 words of 32 bytes, one coefficient each. The EVM's 256-bit words
 ///           let the NTT reduce lazily: `mulmod` accepts unreduced operands, so additions are left
 ///           unreduced and only products are reduced (bounds are given at each place).
@@ -20,7 +22,7 @@ pragma solidity 0.8.30;
 ///           no mask). Whoever reads a lane takes its low 64 bits. Byte strings become lanes
 ///           little-endian, as FIPS 202 requires.
 ///
-///         Memory map (all addresses fixed):
+///         Memory map (all addresses fixed; the assembly writes them as literals, with q = 8380417):
 ///           0x00080  S    Keccak state A[x,y] at S + 32*(x+5y), 25 words
 ///           0x003a0  T    second state buffer (rounds alternate S -> T -> S), 25 words
 ///           0x006c0  DD   (unused: the rounds keep theta's D[0..4] on the stack), 5 words
@@ -39,20 +41,6 @@ pragma solidity 0.8.30;
 abstract contract MLDSA87Core {
     uint256 internal constant MLDSA87_PK_LEN = 2592;
     uint256 internal constant MLDSA87_SIG_LEN = 4627;
-
-    uint256 private constant Q = 8380417;
-    uint256 private constant S = 0x80;
-    uint256 private constant RCT = 0x760;
-    uint256 private constant ZT = 0xa60;
-    uint256 private constant CH = 0x2a60;
-    uint256 private constant WP = 0x4a60;
-    uint256 private constant TP = 0x6a60;
-    uint256 private constant ZH = 0x8a60;
-    uint256 private constant HB = 0x16a60;
-    uint256 private constant PADB = 0x16b60;
-    uint256 private constant EA = 0x16c60;
-    uint256 private constant SQ = 0x16cc0;
-    uint256 private constant BUF = 0x16d20;
 
     /// @notice Verify_internal(pk, M', sig) of FIPS 204 for ML-DSA-87.
     /// @param pkOff   calldata offset of the 2592-byte public key
