@@ -66,11 +66,8 @@ def round_fn(name, src, dst, relative):
             if R[x][y] == 0:
                 o.append(f"                    let b{X} := {load}")
             else:
-                o.append(f"                    let b{X}")
-                o.append("                    {")
-                o.append(f"                        let t := {load}")
-                o.append(f"                        b{X} := {rol('t', R[x][y])}")
-                o.append("                    }")
+                o.append(f"                    let t{X} := {load}")
+                o.append(f"                    let b{X} := {rol(f't{X}', R[x][y])}")
         for X in range(5):
             e = f"xor(b{X}, and(not(b{(X + 1) % 5}), b{(X + 2) % 5}))"
             if X == 0 and Y == 0:

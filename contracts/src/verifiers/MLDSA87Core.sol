@@ -77,26 +77,14 @@ abstract contract MLDSA87Core {
                 // row y=0: B[X,0] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 0 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
                     let b0 := xor(mload(0x80), d0) // A[0,0] ^ D[0]
-                    let b1
-                    {
-                        let t := xor(mload(0x140), d1) // A[1,1] ^ D[1]
-                        b1 := or(shr(20, t), shl(236, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x200), d2) // A[2,2] ^ D[2]
-                        b2 := or(shr(21, t), shl(235, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x2c0), d3) // A[3,3] ^ D[3]
-                        b3 := or(shr(43, t), shl(213, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x380), d4) // A[4,4] ^ D[4]
-                        b4 := or(shr(50, t), shl(206, t))
-                    }
+                    let t1 := xor(mload(0x140), d1) // A[1,1] ^ D[1]
+                    let b1 := or(shr(20, t1), shl(236, t1))
+                    let t2 := xor(mload(0x200), d2) // A[2,2] ^ D[2]
+                    let b2 := or(shr(21, t2), shl(235, t2))
+                    let t3 := xor(mload(0x2c0), d3) // A[3,3] ^ D[3]
+                    let b3 := or(shr(43, t3), shl(213, t3))
+                    let t4 := xor(mload(0x380), d4) // A[4,4] ^ D[4]
+                    let b4 := or(shr(50, t4), shl(206, t4))
                     mstore(0x3a0, xor(xor(b0, and(not(b1), b2)), rc))
                     mstore(0x3c0, xor(b1, and(not(b2), b3)))
                     mstore(0x3e0, xor(b2, and(not(b3), b4)))
@@ -105,31 +93,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=1: B[X,1] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 1 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0xe0), d3) // A[3,0] ^ D[3]
-                        b0 := or(shr(36, t), shl(220, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x1a0), d4) // A[4,1] ^ D[4]
-                        b1 := or(shr(44, t), shl(212, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x1c0), d0) // A[0,2] ^ D[0]
-                        b2 := or(shr(61, t), shl(195, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x280), d1) // A[1,3] ^ D[1]
-                        b3 := or(shr(19, t), shl(237, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x340), d2) // A[2,4] ^ D[2]
-                        b4 := or(shr(3, t), shl(253, t))
-                    }
+                    let t0 := xor(mload(0xe0), d3) // A[3,0] ^ D[3]
+                    let b0 := or(shr(36, t0), shl(220, t0))
+                    let t1 := xor(mload(0x1a0), d4) // A[4,1] ^ D[4]
+                    let b1 := or(shr(44, t1), shl(212, t1))
+                    let t2 := xor(mload(0x1c0), d0) // A[0,2] ^ D[0]
+                    let b2 := or(shr(61, t2), shl(195, t2))
+                    let t3 := xor(mload(0x280), d1) // A[1,3] ^ D[1]
+                    let b3 := or(shr(19, t3), shl(237, t3))
+                    let t4 := xor(mload(0x340), d2) // A[2,4] ^ D[2]
+                    let b4 := or(shr(3, t4), shl(253, t4))
                     mstore(0x440, xor(b0, and(not(b1), b2)))
                     mstore(0x460, xor(b1, and(not(b2), b3)))
                     mstore(0x480, xor(b2, and(not(b3), b4)))
@@ -138,31 +111,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=2: B[X,2] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 2 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0xa0), d1) // A[1,0] ^ D[1]
-                        b0 := or(shr(63, t), shl(193, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x160), d2) // A[2,1] ^ D[2]
-                        b1 := or(shr(58, t), shl(198, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x220), d3) // A[3,2] ^ D[3]
-                        b2 := or(shr(39, t), shl(217, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x2e0), d4) // A[4,3] ^ D[4]
-                        b3 := or(shr(56, t), shl(200, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x300), d0) // A[0,4] ^ D[0]
-                        b4 := or(shr(46, t), shl(210, t))
-                    }
+                    let t0 := xor(mload(0xa0), d1) // A[1,0] ^ D[1]
+                    let b0 := or(shr(63, t0), shl(193, t0))
+                    let t1 := xor(mload(0x160), d2) // A[2,1] ^ D[2]
+                    let b1 := or(shr(58, t1), shl(198, t1))
+                    let t2 := xor(mload(0x220), d3) // A[3,2] ^ D[3]
+                    let b2 := or(shr(39, t2), shl(217, t2))
+                    let t3 := xor(mload(0x2e0), d4) // A[4,3] ^ D[4]
+                    let b3 := or(shr(56, t3), shl(200, t3))
+                    let t4 := xor(mload(0x300), d0) // A[0,4] ^ D[0]
+                    let b4 := or(shr(46, t4), shl(210, t4))
                     mstore(0x4e0, xor(b0, and(not(b1), b2)))
                     mstore(0x500, xor(b1, and(not(b2), b3)))
                     mstore(0x520, xor(b2, and(not(b3), b4)))
@@ -171,31 +129,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=3: B[X,3] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 3 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0x100), d4) // A[4,0] ^ D[4]
-                        b0 := or(shr(37, t), shl(219, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x120), d0) // A[0,1] ^ D[0]
-                        b1 := or(shr(28, t), shl(228, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x1e0), d1) // A[1,2] ^ D[1]
-                        b2 := or(shr(54, t), shl(202, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x2a0), d2) // A[2,3] ^ D[2]
-                        b3 := or(shr(49, t), shl(207, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x360), d3) // A[3,4] ^ D[3]
-                        b4 := or(shr(8, t), shl(248, t))
-                    }
+                    let t0 := xor(mload(0x100), d4) // A[4,0] ^ D[4]
+                    let b0 := or(shr(37, t0), shl(219, t0))
+                    let t1 := xor(mload(0x120), d0) // A[0,1] ^ D[0]
+                    let b1 := or(shr(28, t1), shl(228, t1))
+                    let t2 := xor(mload(0x1e0), d1) // A[1,2] ^ D[1]
+                    let b2 := or(shr(54, t2), shl(202, t2))
+                    let t3 := xor(mload(0x2a0), d2) // A[2,3] ^ D[2]
+                    let b3 := or(shr(49, t3), shl(207, t3))
+                    let t4 := xor(mload(0x360), d3) // A[3,4] ^ D[3]
+                    let b4 := or(shr(8, t4), shl(248, t4))
                     mstore(0x580, xor(b0, and(not(b1), b2)))
                     mstore(0x5a0, xor(b1, and(not(b2), b3)))
                     mstore(0x5c0, xor(b2, and(not(b3), b4)))
@@ -204,31 +147,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=4: B[X,4] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 4 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0xc0), d2) // A[2,0] ^ D[2]
-                        b0 := or(shr(2, t), shl(254, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x180), d3) // A[3,1] ^ D[3]
-                        b1 := or(shr(9, t), shl(247, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x240), d4) // A[4,2] ^ D[4]
-                        b2 := or(shr(25, t), shl(231, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x260), d0) // A[0,3] ^ D[0]
-                        b3 := or(shr(23, t), shl(233, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x320), d1) // A[1,4] ^ D[1]
-                        b4 := or(shr(62, t), shl(194, t))
-                    }
+                    let t0 := xor(mload(0xc0), d2) // A[2,0] ^ D[2]
+                    let b0 := or(shr(2, t0), shl(254, t0))
+                    let t1 := xor(mload(0x180), d3) // A[3,1] ^ D[3]
+                    let b1 := or(shr(9, t1), shl(247, t1))
+                    let t2 := xor(mload(0x240), d4) // A[4,2] ^ D[4]
+                    let b2 := or(shr(25, t2), shl(231, t2))
+                    let t3 := xor(mload(0x260), d0) // A[0,3] ^ D[0]
+                    let b3 := or(shr(23, t3), shl(233, t3))
+                    let t4 := xor(mload(0x320), d1) // A[1,4] ^ D[1]
+                    let b4 := or(shr(62, t4), shl(194, t4))
                     mstore(0x620, xor(b0, and(not(b1), b2)))
                     mstore(0x640, xor(b1, and(not(b2), b3)))
                     mstore(0x660, xor(b2, and(not(b3), b4)))
@@ -255,26 +183,14 @@ abstract contract MLDSA87Core {
                 // row y=0: B[X,0] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 0 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
                     let b0 := xor(mload(0x3a0), d0) // A[0,0] ^ D[0]
-                    let b1
-                    {
-                        let t := xor(mload(0x460), d1) // A[1,1] ^ D[1]
-                        b1 := or(shr(20, t), shl(236, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x520), d2) // A[2,2] ^ D[2]
-                        b2 := or(shr(21, t), shl(235, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x5e0), d3) // A[3,3] ^ D[3]
-                        b3 := or(shr(43, t), shl(213, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x6a0), d4) // A[4,4] ^ D[4]
-                        b4 := or(shr(50, t), shl(206, t))
-                    }
+                    let t1 := xor(mload(0x460), d1) // A[1,1] ^ D[1]
+                    let b1 := or(shr(20, t1), shl(236, t1))
+                    let t2 := xor(mload(0x520), d2) // A[2,2] ^ D[2]
+                    let b2 := or(shr(21, t2), shl(235, t2))
+                    let t3 := xor(mload(0x5e0), d3) // A[3,3] ^ D[3]
+                    let b3 := or(shr(43, t3), shl(213, t3))
+                    let t4 := xor(mload(0x6a0), d4) // A[4,4] ^ D[4]
+                    let b4 := or(shr(50, t4), shl(206, t4))
                     mstore(0x80, xor(xor(b0, and(not(b1), b2)), rc))
                     mstore(0xa0, xor(b1, and(not(b2), b3)))
                     mstore(0xc0, xor(b2, and(not(b3), b4)))
@@ -283,31 +199,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=1: B[X,1] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 1 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0x400), d3) // A[3,0] ^ D[3]
-                        b0 := or(shr(36, t), shl(220, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x4c0), d4) // A[4,1] ^ D[4]
-                        b1 := or(shr(44, t), shl(212, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x4e0), d0) // A[0,2] ^ D[0]
-                        b2 := or(shr(61, t), shl(195, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x5a0), d1) // A[1,3] ^ D[1]
-                        b3 := or(shr(19, t), shl(237, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x660), d2) // A[2,4] ^ D[2]
-                        b4 := or(shr(3, t), shl(253, t))
-                    }
+                    let t0 := xor(mload(0x400), d3) // A[3,0] ^ D[3]
+                    let b0 := or(shr(36, t0), shl(220, t0))
+                    let t1 := xor(mload(0x4c0), d4) // A[4,1] ^ D[4]
+                    let b1 := or(shr(44, t1), shl(212, t1))
+                    let t2 := xor(mload(0x4e0), d0) // A[0,2] ^ D[0]
+                    let b2 := or(shr(61, t2), shl(195, t2))
+                    let t3 := xor(mload(0x5a0), d1) // A[1,3] ^ D[1]
+                    let b3 := or(shr(19, t3), shl(237, t3))
+                    let t4 := xor(mload(0x660), d2) // A[2,4] ^ D[2]
+                    let b4 := or(shr(3, t4), shl(253, t4))
                     mstore(0x120, xor(b0, and(not(b1), b2)))
                     mstore(0x140, xor(b1, and(not(b2), b3)))
                     mstore(0x160, xor(b2, and(not(b3), b4)))
@@ -316,31 +217,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=2: B[X,2] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 2 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0x3c0), d1) // A[1,0] ^ D[1]
-                        b0 := or(shr(63, t), shl(193, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x480), d2) // A[2,1] ^ D[2]
-                        b1 := or(shr(58, t), shl(198, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x540), d3) // A[3,2] ^ D[3]
-                        b2 := or(shr(39, t), shl(217, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x600), d4) // A[4,3] ^ D[4]
-                        b3 := or(shr(56, t), shl(200, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x620), d0) // A[0,4] ^ D[0]
-                        b4 := or(shr(46, t), shl(210, t))
-                    }
+                    let t0 := xor(mload(0x3c0), d1) // A[1,0] ^ D[1]
+                    let b0 := or(shr(63, t0), shl(193, t0))
+                    let t1 := xor(mload(0x480), d2) // A[2,1] ^ D[2]
+                    let b1 := or(shr(58, t1), shl(198, t1))
+                    let t2 := xor(mload(0x540), d3) // A[3,2] ^ D[3]
+                    let b2 := or(shr(39, t2), shl(217, t2))
+                    let t3 := xor(mload(0x600), d4) // A[4,3] ^ D[4]
+                    let b3 := or(shr(56, t3), shl(200, t3))
+                    let t4 := xor(mload(0x620), d0) // A[0,4] ^ D[0]
+                    let b4 := or(shr(46, t4), shl(210, t4))
                     mstore(0x1c0, xor(b0, and(not(b1), b2)))
                     mstore(0x1e0, xor(b1, and(not(b2), b3)))
                     mstore(0x200, xor(b2, and(not(b3), b4)))
@@ -349,31 +235,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=3: B[X,3] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 3 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0x420), d4) // A[4,0] ^ D[4]
-                        b0 := or(shr(37, t), shl(219, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x440), d0) // A[0,1] ^ D[0]
-                        b1 := or(shr(28, t), shl(228, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x500), d1) // A[1,2] ^ D[1]
-                        b2 := or(shr(54, t), shl(202, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x5c0), d2) // A[2,3] ^ D[2]
-                        b3 := or(shr(49, t), shl(207, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x680), d3) // A[3,4] ^ D[3]
-                        b4 := or(shr(8, t), shl(248, t))
-                    }
+                    let t0 := xor(mload(0x420), d4) // A[4,0] ^ D[4]
+                    let b0 := or(shr(37, t0), shl(219, t0))
+                    let t1 := xor(mload(0x440), d0) // A[0,1] ^ D[0]
+                    let b1 := or(shr(28, t1), shl(228, t1))
+                    let t2 := xor(mload(0x500), d1) // A[1,2] ^ D[1]
+                    let b2 := or(shr(54, t2), shl(202, t2))
+                    let t3 := xor(mload(0x5c0), d2) // A[2,3] ^ D[2]
+                    let b3 := or(shr(49, t3), shl(207, t3))
+                    let t4 := xor(mload(0x680), d3) // A[3,4] ^ D[3]
+                    let b4 := or(shr(8, t4), shl(248, t4))
                     mstore(0x260, xor(b0, and(not(b1), b2)))
                     mstore(0x280, xor(b1, and(not(b2), b3)))
                     mstore(0x2a0, xor(b2, and(not(b3), b4)))
@@ -382,31 +253,16 @@ abstract contract MLDSA87Core {
                 }
                 // row y=4: B[X,4] = rol(A[x,y] ^ D[x], r[x][y]) with X = y, 4 = 2x + 3y (rho, pi); then chi (and iota on lane 0)
                 {
-                    let b0
-                    {
-                        let t := xor(mload(0x3e0), d2) // A[2,0] ^ D[2]
-                        b0 := or(shr(2, t), shl(254, t))
-                    }
-                    let b1
-                    {
-                        let t := xor(mload(0x4a0), d3) // A[3,1] ^ D[3]
-                        b1 := or(shr(9, t), shl(247, t))
-                    }
-                    let b2
-                    {
-                        let t := xor(mload(0x560), d4) // A[4,2] ^ D[4]
-                        b2 := or(shr(25, t), shl(231, t))
-                    }
-                    let b3
-                    {
-                        let t := xor(mload(0x580), d0) // A[0,3] ^ D[0]
-                        b3 := or(shr(23, t), shl(233, t))
-                    }
-                    let b4
-                    {
-                        let t := xor(mload(0x640), d1) // A[1,4] ^ D[1]
-                        b4 := or(shr(62, t), shl(194, t))
-                    }
+                    let t0 := xor(mload(0x3e0), d2) // A[2,0] ^ D[2]
+                    let b0 := or(shr(2, t0), shl(254, t0))
+                    let t1 := xor(mload(0x4a0), d3) // A[3,1] ^ D[3]
+                    let b1 := or(shr(9, t1), shl(247, t1))
+                    let t2 := xor(mload(0x560), d4) // A[4,2] ^ D[4]
+                    let b2 := or(shr(25, t2), shl(231, t2))
+                    let t3 := xor(mload(0x580), d0) // A[0,3] ^ D[0]
+                    let b3 := or(shr(23, t3), shl(233, t3))
+                    let t4 := xor(mload(0x640), d1) // A[1,4] ^ D[1]
+                    let b4 := or(shr(62, t4), shl(194, t4))
                     mstore(0x300, xor(b0, and(not(b1), b2)))
                     mstore(0x320, xor(b1, and(not(b2), b3)))
                     mstore(0x340, xor(b2, and(not(b3), b4)))
