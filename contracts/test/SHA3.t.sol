@@ -2,9 +2,10 @@
 pragma solidity 0.8.30;
 
 import {CheatBase} from "./utils/Vm.sol";
+import {LuxFixtures} from "./utils/LuxFixtures.sol";
 import {SHA3} from "../src/libraries/SHA3.sol";
 
-contract SHA3Test is CheatBase {
+contract SHA3Test is CheatBase, LuxFixtures {
     /// bytes (i*7+1) mod 256 for i < n — the same inputs as the expected digests below, which
     /// are Python's hashlib.sha3_256 of them.
     function _input(uint256 n) internal pure returns (bytes memory d) {
@@ -42,5 +43,26 @@ contract SHA3Test is CheatBase {
         bytes32 h = SHA3.sha3_256(data);
         vm.assertEq(data, copy, "input unchanged");
         vm.assertEq(SHA3.sha3_256(data), h, "deterministic");
+    }
+
+    /// Session IDs computed by pars-crypto (0x05 || SHA3-256(pk), in the Lux fixture file) agree
+    /// with SHA3.sol: the on-chain session ID digest is the Session ID without its 0x05 prefix.
+    function test_matchesParsCryptoSessionIds() public view {
+        string memory json = vm.readFile(LUX_FIXTURES);
+        uint256 n = luxCount();
+        vm.assertGe(n, 1, "cases");
+        for (uint256 i = 0; i < n; i++) {
+            (bytes memory pk,,) = luxCase(i);
+            bytes memory id = vm.parseBytes(
+                string.concat("0x", vm.parseJsonString(json, string.concat(".cases[", vm.toString(i), "].sessionId")))
+            );
+            vm.assertEq(id.length, 33, "Session ID length");
+            vm.assertEq(uint8(id[0]), 5, "Session ID prefix");
+            bytes32 digest;
+            assembly {
+                digest := mload(add(id, 33))
+            }
+            vm.assertEq(SHA3.sha3_256(pk), digest, "SHA3-256(pk) = Session ID without the prefix");
+        }
     }
 }

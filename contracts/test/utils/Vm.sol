@@ -32,6 +32,7 @@ interface Vm {
     function serializeString(string calldata objectKey, string calldata valueKey, string calldata value)
         external
         returns (string memory);
+    function parseBytes(string calldata value) external pure returns (bytes memory);
     function toString(uint256 value) external pure returns (string memory);
     function toString(address value) external pure returns (string memory);
     function toString(bytes calldata value) external pure returns (string memory);
