@@ -378,10 +378,11 @@ abstract contract MLDSA87Core {
                 }
             }
 
-            // invNtt: in place at p (Algorithm 42), inputs reduced (< q), outputs reduced, two
-            // layers per pass. A layer maps (x, y) to (x + y, -zeta*(x - y) mod q); sums at most
-            // double per layer, so after 8 layers they stay below 2^8 q and x + 512q - y never
-            // underflows (512q = 4290773504). The final multiplication by 256^-1 = 8347681 reduces.
+            // invNtt: in place at p (Algorithm 42) WITHOUT the final multiplication by
+            // 256^-1 = 8347681 (mod q), which the caller applies as it reads each coefficient
+            // (it also reduces). Inputs reduced (< q), outputs < 2^8 q, two layers per pass. A layer
+            // maps (x, y) to (x + y, -zeta*(x - y) mod q); sums at most double per layer, so they
+            // stay below 2^8 q and x + 512q - y never underflows (512q = 4290773504).
             // Pass (len, 2len), len = 1, 4, 16, 64: within each block G of 4*len coefficients the
             // values a0..a3 at offsets j, j + len, j + 2len, j + 3len (j < len) go through layer
             // len (pairs (a0,a1) with index 256/len - 1 - 2G, (a2,a3) with 256/len - 2 - 2G) and
@@ -415,9 +416,6 @@ abstract contract MLDSA87Core {
                         }
                         g := add(g, 1)
                     }
-                }
-                for { let e := add(p, 0x2000) } lt(p, e) { p := add(p, 32) } {
-                    mstore(p, mulmod(mload(p), 8347681, 8380417))
                 }
             }
 
@@ -717,8 +715,14 @@ abstract contract MLDSA87Core {
                     let hmask := mload(add(0x16a60, shl(5, r)))
                     let out := add(0x16d60, shl(7, r)) // BUF + 64 + 128*r
                     for { let j := 0 } lt(j, 256) { j := add(j, 2) } {
-                        let lo := useHint(mload(add(0x4a60, shl(5, j))), and(shr(j, hmask), 1))
-                        let hi := useHint(mload(add(0x4a80, shl(5, j))), and(shr(add(j, 1), hmask), 1))
+                        // w'_r[j] = 256^-1 * (invNtt output) mod q, then UseHint
+                        let lo :=
+                            useHint(mulmod(mload(add(0x4a60, shl(5, j))), 8347681, 8380417), and(shr(j, hmask), 1))
+                        let hi :=
+                            useHint(
+                                mulmod(mload(add(0x4a80, shl(5, j))), 8347681, 8380417),
+                                and(shr(add(j, 1), hmask), 1)
+                            )
                         mstore8(add(out, shr(1, j)), or(lo, shl(4, hi)))
                     }
                 }
