@@ -347,31 +347,33 @@ abstract contract MLDSA87Core {
             function ntt(p) {
                 for { let len := 128 } len { len := shr(2, len) } {
                     let h := shl(4, len) // len/2 coefficients, in bytes
+                    let h2 := shl(1, h)
+                    let h3 := add(h, h2)
                     let m := div(128, len)
                     // after the inner loop a = block start + h; the next block starts 4h later
-                    for { let a := p } lt(a, add(p, 0x2000)) { a := add(a, mul(3, h)) } {
+                    for { let a := p } lt(a, add(p, 0x2000)) { a := add(a, h3) } {
                         let z := mload(add(0xa60, shl(5, m)))
                         let z1 := mload(add(0xa60, shl(6, m)))
                         let z2 := mload(add(0xa80, shl(6, m)))
                         for { let end := add(a, h) } lt(a, end) { a := add(a, 32) } {
+                            // layer len: (a0, a2) and (a1, a3) with zeta z
                             let a0 := mload(a)
+                            let a2 := mload(add(a, h2))
+                            let t0 := mulmod(z, a2, 8380417)
+                            let b2 := sub(add(a0, 8380417), t0)
+                            let b0 := add(a0, t0)
                             let a1 := mload(add(a, h))
-                            let a2 := mload(add(a, shl(1, h)))
-                            let a3 := mload(add(a, mul(3, h)))
-                            // layer len
-                            let t := mulmod(z, a2, 8380417)
-                            a2 := sub(add(a0, 8380417), t)
-                            a0 := add(a0, t)
-                            t := mulmod(z, a3, 8380417)
-                            a3 := sub(add(a1, 8380417), t)
-                            a1 := add(a1, t)
-                            // layer len/2
-                            t := mulmod(z1, a1, 8380417)
-                            mstore(add(a, h), sub(add(a0, 8380417), t))
-                            mstore(a, add(a0, t))
-                            t := mulmod(z2, a3, 8380417)
-                            mstore(add(a, mul(3, h)), sub(add(a2, 8380417), t))
-                            mstore(add(a, shl(1, h)), add(a2, t))
+                            let a3 := mload(add(a, h3))
+                            let t1 := mulmod(z, a3, 8380417)
+                            let b3 := sub(add(a1, 8380417), t1)
+                            let b1 := add(a1, t1)
+                            // layer len/2: (b0, b1) with z1, (b2, b3) with z2
+                            let t2 := mulmod(z1, b1, 8380417)
+                            mstore(add(a, h), sub(add(b0, 8380417), t2))
+                            mstore(a, add(b0, t2))
+                            let t3 := mulmod(z2, b3, 8380417)
+                            mstore(add(a, h3), sub(add(b2, 8380417), t3))
+                            mstore(add(a, h2), add(b2, t3))
                         }
                         m := add(m, 1)
                     }
@@ -390,29 +392,29 @@ abstract contract MLDSA87Core {
             function invNtt(p) {
                 for { let len := 1 } lt(len, 256) { len := shl(2, len) } {
                     let h := shl(5, len) // len coefficients, in bytes
+                    let h2 := shl(1, h)
+                    let h3 := add(h, h2)
                     let g := 0
-                    for { let a := p } lt(a, add(p, 0x2000)) { a := add(a, mul(3, h)) } {
+                    for { let a := p } lt(a, add(p, 0x2000)) { a := add(a, h3) } {
                         let i1 := sub(sub(div(256, len), 1), shl(1, g))
                         let z1 := sub(8380417, mload(add(0xa60, shl(5, i1))))
                         let z2 := sub(8380417, mload(add(0xa40, shl(5, i1)))) // index i1 - 1
                         let z := sub(8380417, mload(add(0xa60, shl(5, sub(sub(div(128, len), 1), g)))))
                         for { let end := add(a, h) } lt(a, end) { a := add(a, 32) } {
+                            // layer len: (a0, a1) with z1, (a2, a3) with z2
                             let a0 := mload(a)
                             let a1 := mload(add(a, h))
-                            let a2 := mload(add(a, shl(1, h)))
-                            let a3 := mload(add(a, mul(3, h)))
-                            // layer len
-                            let t := a0
-                            a0 := add(t, a1)
-                            a1 := mulmod(z1, sub(add(t, 4290773504), a1), 8380417)
-                            t := a2
-                            a2 := add(t, a3)
-                            a3 := mulmod(z2, sub(add(t, 4290773504), a3), 8380417)
-                            // layer 2len
-                            mstore(a, add(a0, a2))
-                            mstore(add(a, shl(1, h)), mulmod(z, sub(add(a0, 4290773504), a2), 8380417))
-                            mstore(add(a, h), add(a1, a3))
-                            mstore(add(a, mul(3, h)), mulmod(z, sub(add(a1, 4290773504), a3), 8380417))
+                            let b0 := add(a0, a1)
+                            let b1 := mulmod(z1, sub(add(a0, 4290773504), a1), 8380417)
+                            let a2 := mload(add(a, h2))
+                            let a3 := mload(add(a, h3))
+                            let b2 := add(a2, a3)
+                            let b3 := mulmod(z2, sub(add(a2, 4290773504), a3), 8380417)
+                            // layer 2len: (b0, b2) and (b1, b3) with z
+                            mstore(a, add(b0, b2))
+                            mstore(add(a, h2), mulmod(z, sub(add(b0, 4290773504), b2), 8380417))
+                            mstore(add(a, h), add(b1, b3))
+                            mstore(add(a, h3), mulmod(z, sub(add(b1, 4290773504), b3), 8380417))
                         }
                         g := add(g, 1)
                     }
