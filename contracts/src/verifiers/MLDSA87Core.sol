@@ -453,45 +453,44 @@ abstract contract MLDSA87Core {
                                 ),
                                 shl(128, mload(add(g, 0x40)))
                             )
-                        let a
-                        a := and(w, 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a0 := and(w, 0x7fffff)
+                        if lt(a0, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a0, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(24, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a1 := and(shr(24, w), 0x7fffff)
+                        if lt(a1, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a1, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(48, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a2 := and(shr(48, w), 0x7fffff)
+                        if lt(a2, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a2, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(72, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a3 := and(shr(72, w), 0x7fffff)
+                        if lt(a3, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a3, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(96, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a4 := and(shr(96, w), 0x7fffff)
+                        if lt(a4, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a4, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(120, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a5 := and(shr(120, w), 0x7fffff)
+                        if lt(a5, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a5, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(144, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a6 := and(shr(144, w), 0x7fffff)
+                        if lt(a6, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a6, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
-                        a := and(shr(168, w), 0x7fffff)
-                        if lt(a, 8380417) {
-                            mstore(pa, add(mload(pa), mul(a, mload(add(pa, dz)))))
+                        let a7 := and(shr(168, w), 0x7fffff)
+                        if lt(a7, 8380417) {
+                            mstore(pa, add(mload(pa), mul(a7, mload(add(pa, dz)))))
                             pa := add(pa, 32)
                         }
                         if iszero(lt(pa, 0x6a60)) { leave }
