@@ -35,8 +35,8 @@ pragma solidity 0.8.30;
 ///           0x08a60  ZH   NTT(z_0..z_6), 7 x 256 words
 ///           0x16a60  HB   hint h_r as a 256-bit mask per row, 8 words
 ///           0x16b60  PADB last (padded) sponge block, 256 bytes
-///           0x16c60  EA   ExpandA / SampleInBall seed, 96 bytes
-///           0x16cc0  SQ   64 squeezed bytes (c~'), 96 bytes
+///           0x16c60  EA   SampleInBall's seed c~ (64 bytes), then ExpandA's rho as 4 lanes (128 bytes)
+///           0x16ce0  SQ   64 squeezed bytes (c~'), 64 bytes
 ///           0x16d20  BUF  sponge input: pk; then tr || M'; then mu || w1Encode(w1') (1088 bytes)
 abstract contract MLDSA87Core {
     uint256 internal constant MLDSA87_PK_LEN = 2592;
@@ -425,6 +425,17 @@ abstract contract MLDSA87Core {
             // Sampling (FIPS 204 Algorithms 29, 30, 32)
             // ---------------------------------------------------------------------------------
 
+            // expandSeed: rho (pk[0:32]) as four replicated little-endian lanes at EA.
+            function expandSeed(rhoOff) {
+                for { let i := 0 } lt(i, 4) { i := add(i, 1) } {
+                    let lane := swap64(shr(192, calldataload(add(rhoOff, shl(3, i)))))
+                    mstore(
+                        add(0x16c60, shl(5, i)),
+                        mul(lane, 0x0000000000000001000000000000000100000000000000010000000000000001)
+                    )
+                }
+            }
+
             // expandAccumulate: samples A^[r][s] = RejNTTPoly(rho || s || r) (ExpandA, Algorithm 32)
             // and adds A^[r][s] o z^_s to the accumulator WP, coefficient by coefficient, without
             // storing A^. RejNTTPoly takes 3 bytes b0,b1,b2 of SHAKE128 output at a time and
@@ -434,11 +445,25 @@ abstract contract MLDSA87Core {
             // unrolled and the "256 accepted" test is made once per group: the up to 7 surplus
             // products land in TP, right after WP, which is only written (decodeT1) afterwards.
             // Accumulator bound: a < 2^23, z^ < 10q < 2^27, so 7 products stay below 2^53.
-            function expandAccumulate(rhoOff, r, s) {
-                calldatacopy(0x16c60, rhoOff, 32)
-                mstore8(0x16c80, s)
-                mstore8(0x16c81, r)
-                shake(0x16c60, 34, 168)
+            // The 34-byte seed rho || s || r fits in one SHAKE128 block, so the state is written
+            // directly: lanes 0..3 = rho (prepared once in EA by expandSeed), lane 4 = bytes 32..39
+            // = s, r, then the padding byte 0x1F; lanes 5..24 zero except lane 20, whose top byte
+            // (byte 167, the last of the 168-byte rate) carries the final padding bit 0x80.
+            function expandAccumulate(r, s) {
+                mstore(0x80, mload(0x16c60))
+                mstore(0xa0, mload(0x16c80))
+                mstore(0xc0, mload(0x16ca0))
+                mstore(0xe0, mload(0x16cc0))
+                mstore(
+                    0x100,
+                    mul(
+                        or(or(s, shl(8, r)), 0x1f0000),
+                        0x0000000000000001000000000000000100000000000000010000000000000001
+                    )
+                )
+                for { let i := 0x120 } lt(i, 0x3a0) { i := add(i, 32) } { mstore(i, 0) }
+                mstore(0x300, 0x8000000000000000800000000000000080000000000000008000000000000000)
+                keccakF()
                 let pa := 0x4a60 // next accumulator word; z^_s at the same index is at pa + dz
                 let dz := sub(add(0x8a60, shl(13, s)), 0x4a60)
                 for {} 1 {} {
@@ -696,9 +721,10 @@ abstract contract MLDSA87Core {
 
                 // for each row r: w'_r = NTT^-1( sum_s A^[r][s] o z^_s - c^ o NTT(t1_r * 2^d) ),
                 // w1'_r = UseHint(h_r, w'_r), appended to the hash input as 4-bit fields.
+                expandSeed(pkOff)
                 for { let r := 0 } lt(r, 8) { r := add(r, 1) } {
                     for { let i := 0 } lt(i, 0x2000) { i := add(i, 32) } { mstore(add(0x4a60, i), 0) }
-                    for { let s := 0 } lt(s, 7) { s := add(s, 1) } { expandAccumulate(pkOff, r, s) }
+                    for { let s := 0 } lt(s, 7) { s := add(s, 1) } { expandAccumulate(r, s) }
                     decodeT1(add(pkOff, 32), r)
                     ntt(0x6a60)
                     for { let i := 0 } lt(i, 0x2000) { i := add(i, 32) } {
@@ -730,8 +756,8 @@ abstract contract MLDSA87Core {
 
                 // c~' = H(mu || w1Encode(w1'), 64); accept iff c~' = c~ (z's norm was checked above)
                 shake(0x16d20, 1088, 136)
-                squeeze64(0x16cc0)
-                ok := and(eq(mload(0x16cc0), calldataload(sigOff)), eq(mload(0x16ce0), calldataload(add(sigOff, 32))))
+                squeeze64(0x16ce0) // (its 24 bytes of overflow land in BUF, no longer needed)
+                ok := and(eq(mload(0x16ce0), calldataload(sigOff)), eq(mload(0x16d00), calldataload(add(sigOff, 32))))
             }
             // hand the memory above the map back to Solidity
             mstore(0x40, add(0x16d20, add(2720, msgLen))) // BUF + max(2592, 64 + 29 + msgLen + 24) rounded up
