@@ -15,7 +15,7 @@ pragma solidity 0.8.30;
 ///
 ///         Key possession: the operator is msg.sender and pays the stake; no node-key signature is
 ///         checked on chain (the libp2p key is Ed25519, which the EVM cannot verify cheaply, and an
-///         ML-DSA proof costs ~22 M gas without the Lux precompile). Nodes check the binding when
+///         ML-DSA proof costs ~21 M gas without the Lux precompile). Nodes check the binding when
 ///         they connect: Noise authenticates the peer ID, and the node must prove the registered
 ///         ML-DSA key (mldsaKeyHash = SHA3-256 of its public key) and onion key; entries that cannot
 ///         are ignored, and squatting a peer ID only locks the squatter's stake until slashed.
