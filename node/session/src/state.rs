@@ -1,0 +1,269 @@
+//! The stored form of a [`Session`]: versioned, binary, canonical.
+//!
+//! ```text
+//! version 1:
+//! version (1) ‖ role (1: initiator, 2: responder) ‖ local ID (33) ‖ peer ID (33)
+//! ‖ handshake ID (32) ‖ created_at (8) ‖ confirmed (1) ‖ opt(handshake header (20096))
+//! ‖ root key (32) ‖ opt(ratchet X25519 secret (32)) ‖ opt(ratchet ML-KEM secret (3168))
+//! ‖ opt(peer ratchet X25519 (32)) ‖ opt(peer ratchet ML-KEM (1568))
+//! ‖ opt(send chain: ck (32) ‖ hk (32) ‖ n (4) ‖ opt(KEM pk (1568) ‖ KEM ct (1568)))
+//! ‖ send step pending (1) ‖ next send hk (32)
+//! ‖ opt(recv chain: ck (32) ‖ hk (32) ‖ n (4)) ‖ next recv hk (32)
+//! ‖ previous send chain length (4) ‖ sequence (8)
+//! ‖ skipped count (4) ‖ (hk (32) ‖ counter (4) ‖ mk (32))*
+//! ```
+//!
+//! `opt(x)` is `0` or `1 ‖ x`. Loading dispatches on the version byte, so every version ever
+//! written stays readable.
+
+use crate::SessionError;
+use crate::ratchet::{MAX_SKIPPED_KEYS, Ratchet, RecvChain, SendChain, SkippedKey};
+use crate::session::{Role, Session};
+use pars_crypto::classic::{X25519PublicKey, X25519SecretKey};
+use pars_crypto::mlkem::{self, MlKemCiphertext, MlKemPublicKey, MlKemSecretKey};
+use pars_crypto::{SecretBytes, SessionId, SharedSecret};
+use pars_wire::message::{HandshakeHeader, KemStep};
+use pars_wire::{Reader, WireError, Writer};
+use std::collections::VecDeque;
+
+/// The version [`Session::to_bytes`] writes.
+pub const STATE_VERSION: u8 = 1;
+
+const WHAT: &str = "session state";
+
+fn corrupt(e: impl std::fmt::Display) -> SessionError {
+    SessionError::corrupt(WHAT, e)
+}
+
+fn opt<T>(w: &mut Writer, v: Option<&T>, f: impl FnOnce(&mut Writer, &T)) {
+    match v {
+        None => {
+            w.u8(0);
+        }
+        Some(x) => {
+            w.u8(1);
+            f(w, x);
+        }
+    }
+}
+
+struct StateReader<'a>(Reader<'a>);
+
+impl<'a> StateReader<'a> {
+    fn u8(&mut self) -> Result<u8, SessionError> {
+        self.0.u8(WHAT).map_err(corrupt)
+    }
+    fn u32(&mut self) -> Result<u32, SessionError> {
+        self.0.u32(WHAT).map_err(corrupt)
+    }
+    fn u64(&mut self) -> Result<u64, SessionError> {
+        self.0.u64(WHAT).map_err(corrupt)
+    }
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], SessionError> {
+        self.0.bytes(n, WHAT).map_err(corrupt)
+    }
+    fn flag(&mut self) -> Result<bool, SessionError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(corrupt(format!("flag byte {v}"))),
+        }
+    }
+    fn opt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, SessionError>,
+    ) -> Result<Option<T>, SessionError> {
+        if self.flag()? {
+            f(self).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+    fn key(&mut self) -> Result<SharedSecret, SessionError> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.bytes(32)?);
+        let k = SharedSecret::from_bytes(a);
+        a.fill(0);
+        Ok(k)
+    }
+    fn id(&mut self) -> Result<SessionId, SessionError> {
+        SessionId::from_bytes(self.bytes(pars_crypto::SESSION_ID_LEN)?).map_err(corrupt)
+    }
+    fn x25519_secret(&mut self) -> Result<X25519SecretKey, SessionError> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.bytes(32)?);
+        let k = X25519SecretKey::from_bytes(a);
+        a.fill(0);
+        Ok(k)
+    }
+    fn x25519_public(&mut self) -> Result<X25519PublicKey, SessionError> {
+        X25519PublicKey::from_bytes(self.bytes(32)?).map_err(corrupt)
+    }
+    fn kem_public(&mut self) -> Result<MlKemPublicKey, SessionError> {
+        MlKemPublicKey::from_bytes(self.bytes(mlkem::PUBLIC_KEY_LEN)?).map_err(corrupt)
+    }
+}
+
+fn write_kem_step(w: &mut Writer, k: &KemStep) {
+    w.bytes(k.public_key.as_bytes())
+        .bytes(k.ciphertext.as_bytes());
+}
+
+impl Session {
+    /// The session's state in the current stored format (contains secrets: store it encrypted).
+    pub fn to_bytes(&self) -> SecretBytes {
+        let r = &self.ratchet;
+        let mut w = Writer::with_capacity(8192 + 68 * r.skipped.len());
+        w.u8(STATE_VERSION)
+            .u8(match self.role {
+                Role::Initiator => 1,
+                Role::Responder => 2,
+            })
+            .bytes(self.local.as_bytes())
+            .bytes(self.peer.as_bytes())
+            .bytes(&self.handshake_id)
+            .u64(self.created_at)
+            .u8(u8::from(self.confirmed));
+        opt(&mut w, self.handshake.as_ref(), |w, h| {
+            w.bytes(&h.encode());
+        });
+        w.bytes(r.root.as_bytes());
+        opt(&mut w, r.dh_self.as_ref(), |w, k| {
+            w.bytes(&k.to_bytes());
+        });
+        opt(&mut w, r.kem_self.as_ref(), |w, k| {
+            w.bytes(k.to_secret_bytes().as_slice());
+        });
+        opt(&mut w, r.dh_peer.as_ref(), |w, k| {
+            w.bytes(&k.0);
+        });
+        opt(&mut w, r.kem_peer.as_ref(), |w, k| {
+            w.bytes(k.as_bytes());
+        });
+        opt(&mut w, r.send.as_ref(), |w, s| {
+            w.bytes(s.ck.as_bytes()).bytes(s.hk.as_bytes()).u32(s.n);
+            opt(w, s.kem.as_ref(), write_kem_step);
+        });
+        w.u8(u8::from(r.send_step_pending))
+            .bytes(r.next_send_hk.as_bytes());
+        opt(&mut w, r.recv.as_ref(), |w, c| {
+            w.bytes(c.ck.as_bytes()).bytes(c.hk.as_bytes()).u32(c.n);
+        });
+        w.bytes(r.next_recv_hk.as_bytes())
+            .u32(r.prev_send_len)
+            .u64(r.sequence)
+            .u32(u32::try_from(r.skipped.len()).unwrap_or(u32::MAX));
+        for s in &r.skipped {
+            w.bytes(s.hk.as_bytes())
+                .u32(s.counter)
+                .bytes(s.mk.as_bytes());
+        }
+        SecretBytes::new(w.into_vec())
+    }
+
+    /// Loads a stored session of any version this build has ever written.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SessionError> {
+        match bytes.first() {
+            None => Err(corrupt("empty")),
+            Some(1) => decode_v1(bytes),
+            Some(&version) => Err(SessionError::UnsupportedStateVersion {
+                what: WHAT,
+                version,
+            }),
+        }
+    }
+}
+
+fn decode_v1(bytes: &[u8]) -> Result<Session, SessionError> {
+    let mut r = StateReader(Reader::new(bytes));
+    r.u8()?;
+    let role = match r.u8()? {
+        1 => Role::Initiator,
+        2 => Role::Responder,
+        v => return Err(corrupt(format!("role {v}"))),
+    };
+    let local = r.id()?;
+    let peer = r.id()?;
+    let mut handshake_id = [0u8; 32];
+    handshake_id.copy_from_slice(r.bytes(32)?);
+    let created_at = r.u64()?;
+    let confirmed = r.flag()?;
+    let handshake = r.opt(|r| {
+        HandshakeHeader::decode(r.bytes(pars_wire::message::HANDSHAKE_HEADER_LEN)?).map_err(corrupt)
+    })?;
+    let root = r.key()?;
+    let dh_self = r.opt(|r| r.x25519_secret())?;
+    let kem_self =
+        r.opt(|r| MlKemSecretKey::from_bytes(r.bytes(mlkem::SECRET_KEY_LEN)?).map_err(corrupt))?;
+    let dh_peer = r.opt(|r| r.x25519_public())?;
+    let kem_peer = r.opt(|r| r.kem_public())?;
+    let send = r.opt(|r| {
+        let ck = r.key()?;
+        let hk = r.key()?;
+        let n = r.u32()?;
+        let kem = r.opt(|r| {
+            let public_key = r.kem_public()?;
+            let ciphertext =
+                MlKemCiphertext::from_bytes(r.bytes(mlkem::CIPHERTEXT_LEN)?).map_err(corrupt)?;
+            Ok(KemStep {
+                public_key,
+                ciphertext,
+            })
+        })?;
+        Ok(SendChain { ck, hk, n, kem })
+    })?;
+    let send_step_pending = r.flag()?;
+    let next_send_hk = r.key()?;
+    let recv = r.opt(|r| {
+        Ok(RecvChain {
+            ck: r.key()?,
+            hk: r.key()?,
+            n: r.u32()?,
+        })
+    })?;
+    let next_recv_hk = r.key()?;
+    let prev_send_len = r.u32()?;
+    let sequence = r.u64()?;
+    let count = r.u32()?;
+    if count as usize > MAX_SKIPPED_KEYS {
+        return Err(corrupt(format!("{count} skipped keys")));
+    }
+    let mut skipped = VecDeque::with_capacity(count as usize);
+    for _ in 0..count {
+        skipped.push_back(SkippedKey {
+            hk: r.key()?,
+            counter: r.u32()?,
+            mk: r.key()?,
+        });
+    }
+    r.0.finish(WHAT).map_err(|e: WireError| corrupt(e))?;
+    if handshake.is_some() == confirmed || (handshake.is_some() && role != Role::Initiator) {
+        return Err(corrupt(
+            "handshake presence does not match role and confirmation",
+        ));
+    }
+    Ok(Session {
+        role,
+        local,
+        peer,
+        handshake_id,
+        handshake,
+        confirmed,
+        created_at,
+        ratchet: Ratchet {
+            root,
+            dh_self,
+            kem_self,
+            dh_peer,
+            kem_peer,
+            send,
+            send_step_pending,
+            next_send_hk,
+            recv,
+            next_recv_hk,
+            prev_send_len,
+            sequence,
+            skipped,
+        },
+    })
+}
