@@ -12,7 +12,9 @@
 pub mod codec;
 mod error;
 pub mod ids;
+pub mod message;
 
 pub use codec::{Reader, Writer};
 pub use error::WireError;
 pub use ids::{FileId, GroupId, MessageId, NodeId};
+pub use message::{ContentType, MessageHeader, SessionMessage};
