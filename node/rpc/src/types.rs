@@ -1,0 +1,187 @@
+//! Request and response types. JSON field names are camelCase; byte strings are lowercase hex;
+//! times are Unix seconds.
+
+use serde::{Deserialize, Serialize};
+
+/// The four public keys of an identity, hex encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeys {
+    /// ML-DSA-87 public key (2592 bytes); its SHA3-256 is the Session ID.
+    pub mldsa87: String,
+    /// ML-KEM-1024 public key (1568 bytes).
+    pub mlkem1024: String,
+    /// X25519 public key (32 bytes).
+    pub x25519: String,
+    /// Ed25519 public key (32 bytes).
+    pub ed25519: String,
+}
+
+/// The local identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityInfo {
+    /// The Session ID, 66 hex characters starting with `05`.
+    pub session_id: String,
+    /// `pars://session/<id>`.
+    pub link: String,
+    /// The public keys.
+    pub public_keys: PublicKeys,
+}
+
+/// A backup phrase. Sensitive: whoever reads it owns the identity.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MnemonicInfo {
+    /// 24 space-separated BIP39 English words.
+    pub mnemonic: String,
+}
+
+impl std::fmt::Debug for MnemonicInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MnemonicInfo([redacted])")
+    }
+}
+
+/// The state of a session with one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SessionState {
+    /// We sent a session request; the peer has not answered yet (messages can already be sent).
+    Initiated,
+    /// Both sides have contributed; the ratchet runs.
+    Established,
+    /// Closed locally; no further messages are sent or accepted.
+    Closed,
+}
+
+/// A session (a conversation with one peer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The session's 32-byte identifier, hex.
+    pub id: String,
+    /// The peer's Session ID.
+    pub peer: String,
+    /// Its state.
+    pub state: SessionState,
+    /// When it was created.
+    pub created_at: u64,
+    /// When the last message was sent or received.
+    pub last_activity: u64,
+    /// Received messages not yet marked read.
+    pub unread: u64,
+}
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Direction {
+    /// We sent it.
+    Outgoing,
+    /// We received it.
+    Incoming,
+}
+
+/// Delivery state of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum DeliveryState {
+    /// In the outbox, not yet stored in the recipient's swarm.
+    Queued,
+    /// Stored by `copies` members of the recipient's swarm.
+    Stored {
+        /// How many swarm members acknowledged it.
+        copies: u32,
+    },
+    /// The recipient has read it (read receipt received).
+    Read,
+    /// Sending failed for good (e.g. the session was closed); the reason is in `error`.
+    Failed,
+    /// An incoming message.
+    Received,
+}
+
+/// A message, as the local user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageInfo {
+    /// The 16-byte message ID, hex.
+    pub id: String,
+    /// The session it belongs to.
+    pub session: String,
+    /// The peer's Session ID.
+    pub peer: String,
+    /// Outgoing or incoming.
+    pub direction: Direction,
+    /// The text content (UTF-8; other content types are described in `contentType`).
+    pub content: String,
+    /// The content type (`text`, …).
+    pub content_type: String,
+    /// The sender's coarse timestamp (Unix seconds).
+    pub timestamp: u64,
+    /// When this node stored the message locally (Unix seconds, precise; never sent).
+    pub local_time: u64,
+    /// Position in the session, per direction.
+    pub sequence: u64,
+    /// Delivery state.
+    pub delivery: DeliveryState,
+    /// Whether the local user has read it (incoming) / the peer has (outgoing).
+    pub read: bool,
+    /// Why delivery failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of `sendMessage`: the message is durably in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    /// The message ID.
+    pub id: String,
+    /// Its delivery state right now.
+    pub delivery: DeliveryState,
+}
+
+/// Daemon status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStatus {
+    /// Software version.
+    pub version: String,
+    /// `mainnet`, `testnet`, `devnet` or `local`.
+    pub network: String,
+    /// The local Session ID, if an identity exists.
+    pub session_id: Option<String>,
+    /// Whether this node is also a service node.
+    pub service_node: bool,
+    /// The libp2p peer ID of this node.
+    pub peer_id: String,
+    /// Addresses it listens on.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub connected_peers: u32,
+    /// Known service nodes in the registry set.
+    pub known_service_nodes: u32,
+    /// Messages in the outbox not yet stored in a swarm.
+    pub outbox_pending: u64,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+}
+
+/// A connected or known peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerInfo {
+    /// libp2p peer ID.
+    pub peer_id: String,
+    /// Known addresses.
+    pub addresses: Vec<String>,
+    /// Whether it is a registered service node.
+    pub service_node: bool,
+    /// Whether a connection is open now.
+    pub connected: bool,
+    /// The operator name from its registration, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
