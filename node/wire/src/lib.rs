@@ -13,8 +13,12 @@ pub mod codec;
 mod error;
 pub mod ids;
 pub mod message;
+pub mod node_record;
+pub mod swarm;
 
 pub use codec::{Reader, Writer};
 pub use error::WireError;
 pub use ids::{FileId, GroupId, MessageId, NodeId};
 pub use message::{ContentType, MessageHeader, SessionMessage};
+pub use node_record::NodeRecord;
+pub use swarm::{Mailbox, SwarmRequest, SwarmResponse};

@@ -1,0 +1,276 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Round trips, fixed sizes, authorisation and totality of the swarm protocol and node records.
+
+use pars_crypto::mldsa::MlDsaSigningKey;
+use pars_crypto::{SessionId, sha3_256};
+use pars_wire::node_record::NodeRecord;
+use pars_wire::swarm::*;
+use pars_wire::{FileId, GroupId, WireError};
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn sid(b: u8) -> SessionId {
+    SessionId::from_digest([b; 32])
+}
+
+fn all_requests() -> Vec<SwarmRequest> {
+    vec![
+        SwarmRequest::Store {
+            mailbox: Mailbox::Inbox(sid(1)),
+            ttl_ms: 1000,
+            payload: vec![7; 100],
+        },
+        SwarmRequest::Retrieve {
+            mailbox: Mailbox::Group(GroupId([2; 32])),
+            after: 9,
+            max_count: 10,
+            max_bytes: 1 << 20,
+            auth: None,
+        },
+        SwarmRequest::Delete {
+            mailbox: Mailbox::Bundle(sid(3)),
+            hashes: vec![[1; 32], [2; 32]],
+            forwarded: true,
+            auth: None,
+        },
+        SwarmRequest::Expire {
+            mailbox: Mailbox::File(FileId([4; 32])),
+            hashes: vec![[3; 32]],
+            expires_at_ms: 77,
+            forwarded: false,
+            auth: None,
+        },
+        SwarmRequest::Replicate {
+            items: vec![ReplicaItem {
+                mailbox: Mailbox::Inbox(sid(5)),
+                expires_at_ms: 5,
+                payload: b"x".to_vec(),
+            }],
+        },
+        SwarmRequest::GetRecord,
+    ]
+}
+
+fn all_responses() -> Vec<SwarmResponse> {
+    vec![
+        SwarmResponse::Stored {
+            hash: [9; 32],
+            copies: 5,
+            expires_at_ms: 3,
+            duplicate: true,
+        },
+        SwarmResponse::Messages {
+            items: vec![MailboxItem {
+                seq: 1,
+                hash: [8; 32],
+                expires_at_ms: 2,
+                payload: vec![1, 2, 3],
+            }],
+            more: true,
+        },
+        SwarmResponse::Done { count: 4 },
+        SwarmResponse::WrongSwarm {
+            swarm: vec![vec![1; 38], vec![2; 38]],
+        },
+        SwarmResponse::Record {
+            record: vec![1, 2, 3],
+        },
+        SwarmResponse::error(ErrorCode::RateLimited, 250, "slow down"),
+    ]
+}
+
+#[test]
+fn requests_and_responses_round_trip() {
+    for r in all_requests() {
+        assert_eq!(SwarmRequest::decode(&r.encode()).unwrap(), r);
+    }
+    for r in all_responses() {
+        assert_eq!(SwarmResponse::decode(&r.encode()).unwrap(), r);
+    }
+}
+
+#[test]
+fn fixed_vectors_and_sizes() {
+    // Store to an inbox: version, tag, namespace, 33-byte Session ID, ttl, len, payload.
+    let r = SwarmRequest::Store {
+        mailbox: Mailbox::Inbox(sid(0xaa)),
+        ttl_ms: 0x0102,
+        payload: vec![0xee; 2],
+    };
+    let mut want = vec![1u8, 1, 1, 5];
+    want.extend([0xaa; 32]);
+    want.extend([0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 2, 0xee, 0xee]);
+    assert_eq!(r.encode(), want);
+    assert_eq!(r.encode().len(), 2 + 34 + 8 + 4 + 2);
+    assert_eq!(
+        SwarmResponse::Done { count: 258 }.encode(),
+        vec![1, 3, 0, 0, 1, 2]
+    );
+    assert_eq!(OWNER_AUTH_LEN_WITH_KEY, 7244);
+    assert_eq!(OWNER_AUTH_LEN_WITHOUT_KEY, 4652);
+}
+
+#[test]
+fn owner_auth_signs_and_binds_the_request() {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let key = MlDsaSigningKey::generate(&mut rng);
+    let owner = SessionId::from_mldsa_public_key(&key.public_key());
+    let mut req = SwarmRequest::Retrieve {
+        mailbox: Mailbox::Inbox(owner),
+        after: 0,
+        max_count: 5,
+        max_bytes: 1000,
+        auth: None,
+    };
+    sign_request(&mut req, &key, 1_000, true, &mut rng).unwrap();
+    let bytes = req.encode();
+    assert_eq!(
+        bytes.len(),
+        2 + 34 + 8 + 2 + 4 + 1 + OWNER_AUTH_LEN_WITH_KEY
+    );
+    let decoded = SwarmRequest::decode(&bytes).unwrap();
+    let auth = decoded.auth().unwrap();
+    let pk = auth.public_key.clone().unwrap();
+    assert_eq!(sha3_256(&[pk.as_bytes()]), owner.digest());
+    auth.verify(&pk, &decoded).unwrap();
+
+    // Any change to the signed fields breaks the signature.
+    let mut tampered = decoded.clone();
+    if let SwarmRequest::Retrieve { after, .. } = &mut tampered {
+        *after = 1;
+    }
+    assert!(auth.verify(&pk, &tampered).is_err());
+    let mut other_time = auth.clone();
+    other_time.timestamp_ms += 1;
+    assert!(other_time.verify(&pk, &decoded).is_err());
+
+    // The forwarded flag is not signed: a member may forward a delete.
+    let mut del = SwarmRequest::Delete {
+        mailbox: Mailbox::Inbox(owner),
+        hashes: vec![[1; 32]],
+        forwarded: false,
+        auth: None,
+    };
+    sign_request(&mut del, &key, 5, false, &mut rng).unwrap();
+    let a = del.auth().unwrap().clone();
+    assert!(a.public_key.is_none());
+    if let SwarmRequest::Delete { forwarded, .. } = &mut del {
+        *forwarded = true;
+    }
+    a.verify(&key.public_key(), &del).unwrap();
+}
+
+#[test]
+fn decoders_reject_bad_input() {
+    assert!(matches!(
+        SwarmRequest::decode(&[2, 1]),
+        Err(WireError::UnsupportedVersion { .. })
+    ));
+    assert!(matches!(
+        SwarmRequest::decode(&[1, 99]),
+        Err(WireError::UnknownVariant { .. })
+    ));
+    assert!(matches!(
+        SwarmRequest::decode(&[1, 1, 9]),
+        Err(WireError::UnknownVariant { .. })
+    ));
+    // A Session ID with the wrong prefix.
+    let mut bad = vec![1u8, 1, 1, 6];
+    bad.extend([0; 32 + 8 + 4]);
+    assert!(matches!(
+        SwarmRequest::decode(&bad),
+        Err(WireError::Invalid { .. })
+    ));
+    // Payload over the cap.
+    let mut big = vec![1u8, 1, 1, 5];
+    big.extend([0; 32 + 8]);
+    big.extend(((MAX_PAYLOAD_LEN + 1) as u32).to_be_bytes());
+    assert!(matches!(
+        SwarmRequest::decode(&big),
+        Err(WireError::TooLong { .. })
+    ));
+    // Trailing bytes.
+    let mut t = SwarmRequest::GetRecord.encode();
+    t.push(0);
+    assert!(matches!(
+        SwarmRequest::decode(&t),
+        Err(WireError::TrailingBytes { .. })
+    ));
+    // Every truncation of every valid frame is an error.
+    for r in all_requests() {
+        let b = r.encode();
+        for n in 0..b.len() {
+            assert!(SwarmRequest::decode(&b[..n]).is_err());
+        }
+    }
+    for r in all_responses() {
+        let b = r.encode();
+        for n in 0..b.len() {
+            assert!(SwarmResponse::decode(&b[..n]).is_err());
+        }
+    }
+}
+
+#[test]
+fn mailbox_locations_and_rules() {
+    let s = sid(3);
+    assert_eq!(Mailbox::Inbox(s).location(), Mailbox::Bundle(s).location());
+    assert_eq!(Mailbox::Inbox(s).location(), s.digest());
+    assert!(Mailbox::Inbox(s).open_store());
+    assert!(!Mailbox::Bundle(s).open_store());
+    assert!(Mailbox::Inbox(s).owner_retrieves());
+    assert!(!Mailbox::File(FileId([1; 32])).owner_retrieves());
+    assert_eq!(Mailbox::File(FileId([1; 32])).owner_digest(), None);
+    for m in [
+        Mailbox::Inbox(s),
+        Mailbox::Group(GroupId([1; 32])),
+        Mailbox::Bundle(s),
+        Mailbox::File(FileId([2; 32])),
+    ] {
+        assert_eq!(m.to_bytes().len(), m.encoded_len());
+        assert_eq!(Mailbox::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+}
+
+#[test]
+fn node_record_round_trip_and_limits() {
+    let rec = NodeRecord {
+        peer_id: vec![0, 36, 8, 1],
+        public_key: vec![8, 1, 18, 32],
+        addrs: vec![vec![4, 127, 0, 0, 1]],
+        onion_keys: vec![5; 1600],
+        operator: "alice".into(),
+        software: "pars-net/0.1.0".into(),
+        issued_at_ms: 42,
+        signature: vec![9; 64],
+    };
+    let b = rec.encode().unwrap();
+    assert_eq!(NodeRecord::decode(&b).unwrap(), rec);
+    assert!(
+        rec.signed_bytes()
+            .starts_with(pars_crypto::labels::SIG_NODE_RECORD)
+    );
+    for n in 0..b.len() {
+        assert!(NodeRecord::decode(&b[..n]).is_err());
+    }
+    let mut too_many = rec.clone();
+    too_many.addrs = vec![vec![1]; 17];
+    assert!(too_many.encode().is_err());
+}
+
+proptest! {
+    #[test]
+    fn decoders_are_total(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = SwarmRequest::decode(&data);
+        let _ = SwarmResponse::decode(&data);
+        let _ = NodeRecord::decode(&data);
+        let _ = Mailbox::from_bytes(&data);
+    }
+
+    #[test]
+    fn store_round_trips(payload in proptest::collection::vec(any::<u8>(), 0..2000), ttl in any::<u64>()) {
+        let r = SwarmRequest::Store { mailbox: Mailbox::Inbox(sid(1)), ttl_ms: ttl, payload };
+        prop_assert_eq!(SwarmRequest::decode(&r.encode()).unwrap(), r);
+    }
+}
