@@ -1,0 +1,777 @@
+//! The mailbox store: messages per mailbox with TTL, dedupe by content hash, a size cap, and a
+//! group-committing writer thread.
+//!
+//! Tables (all keys are byte strings whose big-endian integers sort correctly):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `messages` | mailbox ‖ seq (u64) | expires_at_ms (u64) ‖ hash (32) ‖ payload |
+//! | `hashes` | mailbox ‖ hash (32) | seq (u64) |
+//! | `expiry` | expires_at_ms (u64) ‖ seq (u64) | mailbox |
+//! | `meta` | name | u64 (`next_seq`, `used_bytes`, `count`) |
+//!
+//! A mailbox's encoding is prefix-free (its first byte fixes its length), so `mailbox ‖ …`
+//! ranges never mix mailboxes. Sequence numbers are global to the store and only grow: they are
+//! this node's cursor.
+
+use crate::StoreError;
+use pars_wire::swarm::{ContentHash, Mailbox, content_hash};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
+const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
+const EXPIRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("expiry");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+const NEXT_SEQ: &str = "next_seq";
+const USED_BYTES: &str = "used_bytes";
+const COUNT: &str = "count";
+
+/// Bytes charged per message on top of its payload (keys, index entries).
+pub const PER_MESSAGE_OVERHEAD: u64 = 128;
+
+/// Store settings.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Size cap: payload bytes plus [`PER_MESSAGE_OVERHEAD`] per message.
+    pub max_bytes: u64,
+    /// Most writes committed in one transaction.
+    pub max_batch: usize,
+    /// Writes that may wait for the writer before callers are slowed down.
+    pub queue_len: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024 * 1024,
+            max_batch: 1024,
+            queue_len: 8192,
+        }
+    }
+}
+
+/// A stored message.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredMessage {
+    /// This store's sequence number (the cursor).
+    pub seq: u64,
+    /// SHA3-256 of the payload.
+    pub hash: ContentHash,
+    /// Absolute expiry, Unix milliseconds.
+    pub expires_at_ms: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// One page of a mailbox.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Page {
+    /// Messages in sequence order.
+    pub items: Vec<StoredMessage>,
+    /// Whether live messages follow the last one.
+    pub more: bool,
+}
+
+/// The result of a put.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PutOutcome {
+    /// The message's content hash.
+    pub hash: ContentHash,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its expiry (the existing one for a duplicate).
+    pub expires_at_ms: u64,
+    /// Whether the mailbox already held it (nothing was written).
+    pub duplicate: bool,
+}
+
+/// Counters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct StoreStats {
+    /// Messages held.
+    pub messages: u64,
+    /// Bytes charged against the cap.
+    pub used_bytes: u64,
+    /// The cap.
+    pub max_bytes: u64,
+}
+
+enum Op {
+    Put {
+        mailbox: Vec<u8>,
+        expires_at_ms: u64,
+        payload: Vec<u8>,
+        replace: bool,
+        reply: oneshot::Sender<Result<PutOutcome, StoreError>>,
+    },
+    Delete {
+        mailbox: Vec<u8>,
+        hashes: Vec<ContentHash>,
+        reply: oneshot::Sender<Result<u32, StoreError>>,
+    },
+    SetExpiry {
+        mailbox: Vec<u8>,
+        hashes: Vec<ContentHash>,
+        expires_at_ms: u64,
+        reply: oneshot::Sender<Result<u32, StoreError>>,
+    },
+    Sweep {
+        now_ms: u64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+}
+
+struct Inner {
+    db: Arc<Database>,
+    tx: Option<mpsc::Sender<Op>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    max_bytes: u64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue stops the writer after it has committed what it holds.
+        self.tx = None;
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(h) = w.take()
+        {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The mailbox store. Cheap to clone; the last clone dropped closes the database after the
+/// writer has committed everything queued.
+#[derive(Clone)]
+pub struct MailboxStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MailboxStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailboxStore")
+            .field("max_bytes", &self.inner.max_bytes)
+            .finish()
+    }
+}
+
+fn msg_key(mailbox: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(mailbox.len() + 8);
+    k.extend_from_slice(mailbox);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn hash_key(mailbox: &[u8], hash: &ContentHash) -> Vec<u8> {
+    let mut k = Vec::with_capacity(mailbox.len() + 32);
+    k.extend_from_slice(mailbox);
+    k.extend_from_slice(hash);
+    k
+}
+
+fn expiry_key(expires_at_ms: u64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn u64_at(b: &[u8], at: usize, what: &'static str) -> Result<u64, StoreError> {
+    b.get(at..at + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .map(u64::from_be_bytes)
+        .ok_or(StoreError::Corrupt(what))
+}
+
+/// Parses a `messages` value: expires ‖ hash ‖ payload.
+fn parse_value(v: &[u8]) -> Result<(u64, ContentHash, &[u8]), StoreError> {
+    let expires = u64_at(v, 0, "message expiry")?;
+    let hash: ContentHash = v
+        .get(8..40)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(StoreError::Corrupt("message hash"))?;
+    Ok((expires, hash, &v[40..]))
+}
+
+fn cost(payload_len: usize) -> u64 {
+    payload_len as u64 + PER_MESSAGE_OVERHEAD
+}
+
+impl MailboxStore {
+    /// Opens (or creates) the store at `path` and starts its writer thread. After a crash, redb
+    /// repairs the file here; every acknowledged write is present.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
+        let db = Database::create(path.as_ref()).map_err(StoreError::db)?;
+        {
+            let txn = db.begin_write().map_err(StoreError::db)?;
+            txn.open_table(MESSAGES).map_err(StoreError::db)?;
+            txn.open_table(HASHES).map_err(StoreError::db)?;
+            txn.open_table(EXPIRY).map_err(StoreError::db)?;
+            txn.open_table(META).map_err(StoreError::db)?;
+            txn.commit().map_err(StoreError::db)?;
+        }
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel(config.queue_len.max(1));
+        let writer_db = db.clone();
+        let max_bytes = config.max_bytes;
+        let max_batch = config.max_batch.max(1);
+        let writer = std::thread::Builder::new()
+            .name("pars-store-writer".into())
+            .spawn(move || writer_loop(&writer_db, rx, max_bytes, max_batch))
+            .map_err(StoreError::db)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                tx: Some(tx),
+                writer: Mutex::new(Some(writer)),
+                max_bytes,
+            }),
+        })
+    }
+
+    async fn submit<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let tx = self.inner.tx.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(make(reply)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn submit_blocking<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Op,
+    ) -> Result<T, StoreError> {
+        let tx = self.inner.tx.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, rx) = oneshot::channel();
+        tx.blocking_send(make(reply))
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores `payload` in `mailbox` until `expires_at_ms`; returns once the commit is durable.
+    /// A payload the mailbox already holds is not stored twice. With `replace`, everything else in
+    /// the mailbox is deleted in the same transaction (single-slot namespaces).
+    pub async fn put(
+        &self,
+        mailbox: &Mailbox,
+        expires_at_ms: u64,
+        payload: Vec<u8>,
+        replace: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        let mailbox = mailbox.to_bytes();
+        self.submit(|reply| Op::Put {
+            mailbox,
+            expires_at_ms,
+            payload,
+            replace,
+            reply,
+        })
+        .await
+    }
+
+    /// [`MailboxStore::put`] for threads outside an async runtime.
+    pub fn put_blocking(
+        &self,
+        mailbox: &Mailbox,
+        expires_at_ms: u64,
+        payload: Vec<u8>,
+        replace: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        let mailbox = mailbox.to_bytes();
+        self.submit_blocking(|reply| Op::Put {
+            mailbox,
+            expires_at_ms,
+            payload,
+            replace,
+            reply,
+        })
+    }
+
+    /// Deletes messages by content hash; returns how many existed.
+    pub async fn delete(
+        &self,
+        mailbox: &Mailbox,
+        hashes: Vec<ContentHash>,
+    ) -> Result<u32, StoreError> {
+        let mailbox = mailbox.to_bytes();
+        self.submit(|reply| Op::Delete {
+            mailbox,
+            hashes,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets the expiry of messages; returns how many existed.
+    pub async fn set_expiry(
+        &self,
+        mailbox: &Mailbox,
+        hashes: Vec<ContentHash>,
+        expires_at_ms: u64,
+    ) -> Result<u32, StoreError> {
+        let mailbox = mailbox.to_bytes();
+        self.submit(|reply| Op::SetExpiry {
+            mailbox,
+            hashes,
+            expires_at_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes every message whose expiry is at or before `now_ms`; returns how many.
+    pub async fn sweep(&self, now_ms: u64) -> Result<u64, StoreError> {
+        self.submit(|reply| Op::Sweep { now_ms, reply }).await
+    }
+
+    /// Live messages of `mailbox` with `seq > after`, at most `max_count` of them and at most
+    /// `max_bytes` of payload (but at least one message if any is live).
+    pub fn get_since(
+        &self,
+        mailbox: &Mailbox,
+        after: u64,
+        max_count: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> Result<Page, StoreError> {
+        let mb = mailbox.to_bytes();
+        let txn = self.inner.db.begin_read().map_err(StoreError::db)?;
+        let table = txn.open_table(MESSAGES).map_err(StoreError::db)?;
+        let start = msg_key(&mb, after.saturating_add(1));
+        let end = msg_key(&mb, u64::MAX);
+        let mut page = Page::default();
+        let mut bytes = 0usize;
+        for entry in table
+            .range(start.as_slice()..=end.as_slice())
+            .map_err(StoreError::db)?
+        {
+            let (k, v) = entry.map_err(StoreError::db)?;
+            let (expires, hash, payload) = parse_value(v.value())?;
+            if expires <= now_ms {
+                continue;
+            }
+            let full = page.items.len() >= max_count
+                || (!page.items.is_empty() && bytes + payload.len() > max_bytes);
+            if full {
+                page.more = true;
+                break;
+            }
+            bytes += payload.len();
+            page.items.push(StoredMessage {
+                seq: u64_at(k.value(), mb.len(), "message key")?,
+                hash,
+                expires_at_ms: expires,
+                payload: payload.to_vec(),
+            });
+        }
+        Ok(page)
+    }
+
+    /// Every live message of `mailbox` (for replication and handoff).
+    pub fn all(&self, mailbox: &Mailbox, now_ms: u64) -> Result<Vec<StoredMessage>, StoreError> {
+        Ok(self
+            .get_since(mailbox, 0, usize::MAX, usize::MAX, now_ms)?
+            .items)
+    }
+
+    /// Whether `mailbox` holds a message with this hash.
+    pub fn contains(&self, mailbox: &Mailbox, hash: &ContentHash) -> Result<bool, StoreError> {
+        let txn = self.inner.db.begin_read().map_err(StoreError::db)?;
+        let table = txn.open_table(HASHES).map_err(StoreError::db)?;
+        Ok(table
+            .get(hash_key(&mailbox.to_bytes(), hash).as_slice())
+            .map_err(StoreError::db)?
+            .is_some())
+    }
+
+    /// Every mailbox that holds at least one message.
+    pub fn mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        let txn = self.inner.db.begin_read().map_err(StoreError::db)?;
+        let table = txn.open_table(MESSAGES).map_err(StoreError::db)?;
+        let mut out = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let next = table
+                .range(from.as_slice()..)
+                .map_err(StoreError::db)?
+                .next();
+            let Some(entry) = next else { break };
+            let (k, _) = entry.map_err(StoreError::db)?;
+            let key = k.value();
+            let mb = key
+                .get(..key.len().saturating_sub(8))
+                .ok_or(StoreError::Corrupt("message key"))?;
+            out.push(Mailbox::from_bytes(mb).map_err(|_| StoreError::Corrupt("mailbox"))?);
+            // Skip past every key of this mailbox.
+            from = msg_key(mb, u64::MAX);
+            from.push(0);
+        }
+        Ok(out)
+    }
+
+    /// Message count and bytes used.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let txn = self.inner.db.begin_read().map_err(StoreError::db)?;
+        let meta = txn.open_table(META).map_err(StoreError::db)?;
+        let get = |k: &str| -> Result<u64, StoreError> {
+            Ok(meta
+                .get(k)
+                .map_err(StoreError::db)?
+                .map(|g| g.value())
+                .unwrap_or(0))
+        };
+        Ok(StoreStats {
+            messages: get(COUNT)?,
+            used_bytes: get(USED_BYTES)?,
+            max_bytes: self.inner.max_bytes,
+        })
+    }
+}
+
+fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Op>, max_bytes: u64, max_batch: usize) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        commit_batch(db, batch, max_bytes);
+    }
+}
+
+enum Done {
+    Put(oneshot::Sender<Result<PutOutcome, StoreError>>, PutOutcome),
+    Count(oneshot::Sender<Result<u32, StoreError>>, u32),
+    Swept(oneshot::Sender<Result<u64, StoreError>>, u64),
+}
+
+/// Applies a batch in one transaction. An operation that fails on its own merits (the cap) is
+/// answered at once and leaves no trace; a database error fails the whole batch.
+fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
+    let mut done: Vec<Done> = Vec::with_capacity(batch.len());
+    let mut pending = batch.into_iter();
+    let result = (|| -> Result<(), StoreError> {
+        let mut txn = db.begin_write().map_err(StoreError::db)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(StoreError::db)?;
+        {
+            let mut t = Tables {
+                messages: txn.open_table(MESSAGES).map_err(StoreError::db)?,
+                hashes: txn.open_table(HASHES).map_err(StoreError::db)?,
+                expiry: txn.open_table(EXPIRY).map_err(StoreError::db)?,
+                meta: txn.open_table(META).map_err(StoreError::db)?,
+            };
+            let mut next_seq = t.meta_get(NEXT_SEQ)?.max(1);
+            let mut used = t.meta_get(USED_BYTES)?;
+            let mut count = t.meta_get(COUNT)?;
+            for op in pending.by_ref() {
+                match op {
+                    Op::Put {
+                        mailbox,
+                        expires_at_ms,
+                        payload,
+                        replace,
+                        reply,
+                    } => {
+                        let hash = content_hash(&payload);
+                        if let Some(seq) = t.hash_seq(&mailbox, &hash)? {
+                            let expires = t.expiry_of(&mailbox, seq)?;
+                            done.push(Done::Put(
+                                reply,
+                                PutOutcome {
+                                    hash,
+                                    seq,
+                                    expires_at_ms: expires,
+                                    duplicate: true,
+                                },
+                            ));
+                            continue;
+                        }
+                        let freed = if replace {
+                            t.mailbox_cost(&mailbox)?
+                        } else {
+                            0
+                        };
+                        let needed = cost(payload.len());
+                        if used.saturating_sub(freed) + needed > max_bytes {
+                            let _ = reply.send(Err(StoreError::Full {
+                                used,
+                                cap: max_bytes,
+                                needed,
+                            }));
+                            continue;
+                        }
+                        if replace {
+                            let (n, b) = t.clear_mailbox(&mailbox)?;
+                            count -= n;
+                            used -= b;
+                        }
+                        let seq = next_seq;
+                        next_seq += 1;
+                        let mut value = Vec::with_capacity(40 + payload.len());
+                        value.extend_from_slice(&expires_at_ms.to_be_bytes());
+                        value.extend_from_slice(&hash);
+                        value.extend_from_slice(&payload);
+                        t.messages
+                            .insert(msg_key(&mailbox, seq).as_slice(), value.as_slice())
+                            .map_err(StoreError::db)?;
+                        t.hashes
+                            .insert(hash_key(&mailbox, &hash).as_slice(), seq)
+                            .map_err(StoreError::db)?;
+                        t.expiry
+                            .insert(
+                                expiry_key(expires_at_ms, seq).as_slice(),
+                                mailbox.as_slice(),
+                            )
+                            .map_err(StoreError::db)?;
+                        used += needed;
+                        count += 1;
+                        done.push(Done::Put(
+                            reply,
+                            PutOutcome {
+                                hash,
+                                seq,
+                                expires_at_ms,
+                                duplicate: false,
+                            },
+                        ));
+                    }
+                    Op::Delete {
+                        mailbox,
+                        hashes,
+                        reply,
+                    } => {
+                        let mut n = 0u32;
+                        for h in &hashes {
+                            if let Some(seq) = t.hash_seq(&mailbox, h)? {
+                                used -= t.remove(&mailbox, seq)?;
+                                count -= 1;
+                                n += 1;
+                            }
+                        }
+                        done.push(Done::Count(reply, n));
+                    }
+                    Op::SetExpiry {
+                        mailbox,
+                        hashes,
+                        expires_at_ms,
+                        reply,
+                    } => {
+                        let mut n = 0u32;
+                        for h in &hashes {
+                            if let Some(seq) = t.hash_seq(&mailbox, h)? {
+                                t.set_expiry(&mailbox, seq, expires_at_ms)?;
+                                n += 1;
+                            }
+                        }
+                        done.push(Done::Count(reply, n));
+                    }
+                    Op::Sweep { now_ms, reply } => {
+                        let mut n = 0u64;
+                        let end = expiry_key(now_ms, u64::MAX);
+                        loop {
+                            let first = {
+                                let mut range =
+                                    t.expiry.range(..=end.as_slice()).map_err(StoreError::db)?;
+                                match range.next() {
+                                    Some(e) => {
+                                        let (k, v) = e.map_err(StoreError::db)?;
+                                        Some((
+                                            u64_at(k.value(), 8, "expiry key")?,
+                                            v.value().to_vec(),
+                                        ))
+                                    }
+                                    None => None,
+                                }
+                            };
+                            let Some((seq, mailbox)) = first else { break };
+                            used -= t.remove(&mailbox, seq)?;
+                            count -= 1;
+                            n += 1;
+                        }
+                        done.push(Done::Swept(reply, n));
+                    }
+                }
+            }
+            t.meta.insert(NEXT_SEQ, next_seq).map_err(StoreError::db)?;
+            t.meta.insert(USED_BYTES, used).map_err(StoreError::db)?;
+            t.meta.insert(COUNT, count).map_err(StoreError::db)?;
+        }
+        txn.commit().map_err(StoreError::db)?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            for d in done {
+                match d {
+                    Done::Put(r, v) => {
+                        let _ = r.send(Ok(v));
+                    }
+                    Done::Count(r, v) => {
+                        let _ = r.send(Ok(v));
+                    }
+                    Done::Swept(r, v) => {
+                        let _ = r.send(Ok(v));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "mailbox store commit failed");
+            let fail = |e: &StoreError| StoreError::Db(e.to_string());
+            for d in done {
+                match d {
+                    Done::Put(r, _) => {
+                        let _ = r.send(Err(fail(&e)));
+                    }
+                    Done::Count(r, _) => {
+                        let _ = r.send(Err(fail(&e)));
+                    }
+                    Done::Swept(r, _) => {
+                        let _ = r.send(Err(fail(&e)));
+                    }
+                }
+            }
+            for op in pending {
+                let err = fail(&e);
+                match op {
+                    Op::Put { reply, .. } => {
+                        let _ = reply.send(Err(err));
+                    }
+                    Op::Delete { reply, .. } | Op::SetExpiry { reply, .. } => {
+                        let _ = reply.send(Err(err));
+                    }
+                    Op::Sweep { reply, .. } => {
+                        let _ = reply.send(Err(err));
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Tables<'t> {
+    messages: redb::Table<'t, &'static [u8], &'static [u8]>,
+    hashes: redb::Table<'t, &'static [u8], u64>,
+    expiry: redb::Table<'t, &'static [u8], &'static [u8]>,
+    meta: redb::Table<'t, &'static str, u64>,
+}
+
+impl Tables<'_> {
+    fn meta_get(&self, k: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(k)
+            .map_err(StoreError::db)?
+            .map(|g| g.value())
+            .unwrap_or(0))
+    }
+
+    fn hash_seq(&self, mailbox: &[u8], hash: &ContentHash) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .hashes
+            .get(hash_key(mailbox, hash).as_slice())
+            .map_err(StoreError::db)?
+            .map(|g| g.value()))
+    }
+
+    fn expiry_of(&self, mailbox: &[u8], seq: u64) -> Result<u64, StoreError> {
+        let v = self
+            .messages
+            .get(msg_key(mailbox, seq).as_slice())
+            .map_err(StoreError::db)?
+            .ok_or(StoreError::Corrupt("hash index points at no message"))?;
+        Ok(parse_value(v.value())?.0)
+    }
+
+    /// Removes one message and its index entries; returns the bytes it was charged.
+    fn remove(&mut self, mailbox: &[u8], seq: u64) -> Result<u64, StoreError> {
+        let Some(v) = self
+            .messages
+            .remove(msg_key(mailbox, seq).as_slice())
+            .map_err(StoreError::db)?
+        else {
+            return Err(StoreError::Corrupt("index points at no message"));
+        };
+        let (expires, hash, payload) = parse_value(v.value())?;
+        let charged = cost(payload.len());
+        drop(v);
+        self.hashes
+            .remove(hash_key(mailbox, &hash).as_slice())
+            .map_err(StoreError::db)?;
+        self.expiry
+            .remove(expiry_key(expires, seq).as_slice())
+            .map_err(StoreError::db)?;
+        Ok(charged)
+    }
+
+    fn set_expiry(
+        &mut self,
+        mailbox: &[u8],
+        seq: u64,
+        expires_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let key = msg_key(mailbox, seq);
+        let mut value = self
+            .messages
+            .get(key.as_slice())
+            .map_err(StoreError::db)?
+            .ok_or(StoreError::Corrupt("index points at no message"))?
+            .value()
+            .to_vec();
+        let old = u64_at(&value, 0, "message expiry")?;
+        value[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+        self.messages
+            .insert(key.as_slice(), value.as_slice())
+            .map_err(StoreError::db)?;
+        self.expiry
+            .remove(expiry_key(old, seq).as_slice())
+            .map_err(StoreError::db)?;
+        self.expiry
+            .insert(expiry_key(expires_at_ms, seq).as_slice(), mailbox)
+            .map_err(StoreError::db)?;
+        Ok(())
+    }
+
+    fn mailbox_seqs(&self, mailbox: &[u8]) -> Result<Vec<(u64, u64)>, StoreError> {
+        let start = msg_key(mailbox, 0);
+        let end = msg_key(mailbox, u64::MAX);
+        let mut out = Vec::new();
+        for e in self
+            .messages
+            .range(start.as_slice()..=end.as_slice())
+            .map_err(StoreError::db)?
+        {
+            let (k, v) = e.map_err(StoreError::db)?;
+            let (_, _, payload) = parse_value(v.value())?;
+            out.push((
+                u64_at(k.value(), mailbox.len(), "message key")?,
+                cost(payload.len()),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn mailbox_cost(&self, mailbox: &[u8]) -> Result<u64, StoreError> {
+        Ok(self.mailbox_seqs(mailbox)?.iter().map(|(_, c)| c).sum())
+    }
+
+    /// Removes every message of a mailbox; returns (count, bytes).
+    fn clear_mailbox(&mut self, mailbox: &[u8]) -> Result<(u64, u64), StoreError> {
+        let seqs = self.mailbox_seqs(mailbox)?;
+        let mut bytes = 0;
+        for (seq, _) in &seqs {
+            bytes += self.remove(mailbox, *seq)?;
+        }
+        Ok((seqs.len() as u64, bytes))
+    }
+}
