@@ -1,0 +1,31 @@
+//! `parsctl`: the command line over `sessiond`'s JSON-RPC API.
+//!
+//! It finds the daemon through its data directory (`--datadir`, default `~/.pars/session`): the
+//! RPC address in `rpc.addr` and the cookie token in `rpc.cookie`. `--rpc` overrides the address.
+//! Every command prints for humans by default and JSON with `--json`.
+//!
+//! Exit codes: 0 success, 1 other error, 2 usage error, 3 daemon not reachable, 4 bad input
+//! (including errors the daemon reports about input), 5 network failure, 6 refused (wrong or
+//! missing RPC cookie).
+
+mod commands;
+mod output;
+mod time;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = commands::Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
