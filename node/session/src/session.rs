@@ -523,3 +523,211 @@ pub fn resolve_incoming_initiation(existing: Option<&Session>) -> IncomingInitia
         Some(_) => IncomingInitiation::AcceptAndAbandonOurs,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratchet::{chain_step, root_step};
+    use pars_crypto::bundle::{PREKEY_LIFETIME_SECS, PrekeySecret};
+    use pars_crypto::identity::MasterSeed;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    const T0: u64 = 1_795_651_200;
+
+    struct Party {
+        keys: IdentityKeys,
+        bundle: IdentityBundle,
+        prekeys: Vec<PrekeySecret>,
+        replay: ReplayCache,
+    }
+
+    fn party(seed: u8, rng: &mut ChaCha20Rng) -> Party {
+        let keys = IdentityKeys::from_seed(&MasterSeed::from_bytes([seed; 32]));
+        let pk = PrekeySecret::generate(7, T0, PREKEY_LIFETIME_SECS, rng);
+        let bundle = IdentityBundle::create(&keys, &pk.public, T0, rng).unwrap();
+        Party {
+            keys,
+            bundle,
+            prekeys: vec![pk],
+            replay: ReplayCache::new(),
+        }
+    }
+
+    fn start(seed: u64) -> (ChaCha20Rng, Party, Party, Session, SessionMessage) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let a = party(1, &mut rng);
+        let b = party(2, &mut rng);
+        let mut s = Session::initiate(
+            &a.keys,
+            &a.bundle,
+            &b.keys.session_id(),
+            &b.bundle,
+            T0,
+            &mut rng,
+        )
+        .unwrap();
+        let m = s.encrypt(b"m0", ContentType::Text, T0, &mut rng).unwrap();
+        (rng, a, b, s, m)
+    }
+
+    /// Opens an initial message's payload as its responder, edits it and re-seals it under the
+    /// same handshake keys: what an attacker who could forge the encryption would send.
+    fn tamper_payload(
+        responder: &Party,
+        msg: &SessionMessage,
+        edit: impl FnOnce(&mut HandshakePayload),
+    ) -> SessionMessage {
+        let hs = msg.handshake.as_ref().unwrap();
+        let ss_i = responder
+            .keys
+            .encryption_key()
+            .decapsulate(&hs.identity_ciphertext, labels::HANDSHAKE)
+            .unwrap();
+        let ss_p = responder.prekeys[0]
+            .secret
+            .decapsulate(&hs.prekey_ciphertext, labels::HANDSHAKE)
+            .unwrap();
+        let keys = handshake_keys(&ss_i, &ss_p, &responder.keys.session_id(), hs);
+        let plain = aead::open(&keys.payload, &ZERO_NONCE, &payload_ad(hs), &hs.payload).unwrap();
+        let mut p = HandshakePayload::decode(&plain).unwrap();
+        edit(&mut p);
+        let mut out = msg.clone();
+        out.handshake.as_mut().unwrap().payload =
+            aead::seal(&keys.payload, &ZERO_NONCE, &payload_ad(hs), &p.encode());
+        out
+    }
+
+    #[test]
+    fn both_sides_derive_the_same_root_chain_and_header_keys() {
+        let (mut rng, _a, mut b, mut s_a, m) = start(1);
+        let (mut s_b, first) = Session::accept(&b.keys, &b.prekeys, &mut b.replay, &m, T0).unwrap();
+        assert_eq!(first.content, b"m0");
+        let (ra, rb) = (&s_a.ratchet, &s_b.ratchet);
+        assert_eq!(ra.root, rb.root);
+        let (sa, rb_chain) = (ra.send.as_ref().unwrap(), rb.recv.as_ref().unwrap());
+        assert_eq!(
+            (&sa.ck, &sa.hk, sa.n),
+            (&rb_chain.ck, &rb_chain.hk, rb_chain.n)
+        );
+        assert_eq!(ra.next_send_hk, rb.next_recv_hk);
+        assert_eq!(ra.next_recv_hk, rb.next_send_hk);
+        // After the first ratchet step (Bob's reply) both agree again.
+        let reply = s_b.encrypt(b"r", ContentType::Text, T0, &mut rng).unwrap();
+        s_a.decrypt(&reply, T0).unwrap();
+        let (ra, rb) = (&s_a.ratchet, &s_b.ratchet);
+        assert_eq!(ra.root, rb.root);
+        let (ra_recv, rb_send) = (ra.recv.as_ref().unwrap(), rb.send.as_ref().unwrap());
+        assert_eq!((&ra_recv.ck, &ra_recv.hk), (&rb_send.ck, &rb_send.hk));
+        assert_eq!(ra.next_recv_hk, rb.next_send_hk);
+        assert_ne!(ra.root, ra.next_recv_hk);
+    }
+
+    #[test]
+    fn a_bad_transcript_signature_is_rejected() {
+        let (mut rng, a, mut b, _s, m) = start(2);
+        let other = a
+            .keys
+            .signing_key()
+            .sign(labels::SIG_HANDSHAKE, b"something else", &mut rng)
+            .unwrap();
+        let forged = tamper_payload(&b, &m, |p| p.signature = other);
+        let e = Session::accept(&b.keys, &b.prekeys, &mut b.replay, &forged, T0).unwrap_err();
+        assert!(matches!(e, SessionError::BadHandshakeSignature(_)), "{e}");
+        // Swapping the ratchet key breaks the signature too.
+        let forged = tamper_payload(&b, &m, |p| p.ratchet_key.0[0] ^= 1);
+        let e = Session::accept(&b.keys, &b.prekeys, &mut b.replay, &forged, T0).unwrap_err();
+        assert!(matches!(e, SessionError::BadHandshakeSignature(_)), "{e}");
+        assert!(b.replay.is_empty());
+        Session::accept(&b.keys, &b.prekeys, &mut b.replay, &m, T0).unwrap();
+    }
+
+    #[test]
+    fn a_bundle_that_does_not_match_the_claimed_id_is_rejected() {
+        let (mut rng, a, mut b, _s, m) = start(3);
+        let mallory = party(3, &mut rng);
+        let alice_id = a.keys.session_id();
+        // Mallory claims to be Alice but can only present her own bundle.
+        let forged = tamper_payload(&b, &m, |p| p.bundle = mallory.bundle.clone());
+        let e = Session::accept(&b.keys, &b.prekeys, &mut b.replay, &forged, T0).unwrap_err();
+        assert_eq!(
+            e,
+            SessionError::BundleMismatch {
+                expected: alice_id.to_string()
+            }
+        );
+        let forged = tamper_payload(&b, &m, |p| p.initiator = mallory.keys.session_id());
+        assert!(matches!(
+            Session::accept(&b.keys, &b.prekeys, &mut b.replay, &forged, T0),
+            Err(SessionError::BundleMismatch { .. })
+        ));
+    }
+
+    /// Post-compromise security holds against an attacker who breaks *one* of X25519 and
+    /// ML-KEM: with a copy of Bob's state and either secret of Bob's next ratchet step, the new
+    /// chain stays closed; only both secrets open it (the control).
+    #[test]
+    fn healing_needs_only_one_unbroken_half() {
+        let (mut rng, _a, mut b, mut s_a, m) = start(4);
+        let (mut s_b, _) = Session::accept(&b.keys, &b.prekeys, &mut b.replay, &m, T0).unwrap();
+        let r = s_b.encrypt(b"r", ContentType::Text, T0, &mut rng).unwrap();
+        s_a.decrypt(&r, T0).unwrap();
+        let m1 = s_a.encrypt(b"m1", ContentType::Text, T0, &mut rng).unwrap();
+        // Compromise: the attacker copies Bob's state and keeps up with Alice's next chain.
+        let mut attacker = s_b.clone();
+        attacker.decrypt(&m1, T0).unwrap();
+        s_b.decrypt(&m1, T0).unwrap();
+        // Bob's next chain draws fresh keys.
+        let m2 = s_b.encrypt(b"m2", ContentType::Text, T0, &mut rng).unwrap();
+        let at = &attacker.ratchet;
+        let hk = &at.next_send_hk;
+        let header = MessageHeader::decode(
+            &aead::open_random_nonce(hk, &m2.header_ad(), &m2.header).unwrap(),
+        )
+        .unwrap();
+        let kem = header.kem.as_ref().unwrap();
+        let alice_dh = at.dh_peer.unwrap();
+        let alice_kem = at.kem_peer.as_ref().unwrap();
+        let transcript: [&[u8]; 5] = [
+            &header.ratchet_key.0,
+            &alice_dh.0,
+            kem.ciphertext.as_bytes(),
+            alice_kem.as_bytes(),
+            kem.public_key.as_bytes(),
+        ];
+        let opens = |dh: &SharedSecret, kem_ss: &SharedSecret| {
+            let [_, ck, _] = root_step(&at.root, dh, kem_ss, &transcript);
+            let (_, mk) = chain_step(&ck);
+            aead::open(&mk, &ZERO_NONCE, &m2.body_ad(), &m2.body).is_ok()
+        };
+        // The true secrets: Bob's fresh X25519 secret, Alice's ML-KEM secret.
+        let dh_true = s_b
+            .ratchet
+            .dh_self
+            .as_ref()
+            .unwrap()
+            .diffie_hellman(&alice_dh)
+            .unwrap();
+        let kem_true = s_a
+            .ratchet
+            .kem_self
+            .as_ref()
+            .unwrap()
+            .decapsulate(&kem.ciphertext);
+        // What the attacker's copy computes by itself.
+        let dh_own = at
+            .dh_self
+            .as_ref()
+            .unwrap()
+            .diffie_hellman(&header.ratchet_key)
+            .unwrap();
+        let kem_own = at.kem_self.as_ref().unwrap().decapsulate(&kem.ciphertext);
+        assert!(
+            opens(&dh_true, &kem_true),
+            "control: both secrets open the chain"
+        );
+        assert!(!opens(&dh_true, &kem_own), "X25519 broken, ML-KEM holds");
+        assert!(!opens(&dh_own, &kem_true), "ML-KEM broken, X25519 holds");
+        assert!(!opens(&dh_own, &kem_own));
+    }
+}
