@@ -33,6 +33,15 @@ pub const RATCHET_ROOT: &[u8] = b"pars-ratchet-v1/root";
 /// HKDF salt of the ratchet's symmetric chain step (next chain key, message key).
 pub const RATCHET_CHAIN: &[u8] = b"pars-ratchet-v1/chain";
 
+/// HKDF info deriving the key-encryption key of the client store from a key file.
+pub const STORE_KEYFILE: &[u8] = b"pars-store-v1/keyfile";
+/// HKDF info deriving the client store's value-encryption key from its master key.
+pub const STORE_DATA: &[u8] = b"pars-store-v1/data";
+/// HKDF info deriving the client store's index (keyed-hash) key from its master key.
+pub const STORE_INDEX: &[u8] = b"pars-store-v1/index";
+/// Associated-data prefix of every encrypted client-store value.
+pub const STORE_AAD: &[u8] = b"pars-store-v1/value";
+
 /// Signature context (FIPS 204 `ctx`, and the Ed25519 domain prefix) for identity bundles.
 pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
 /// Signature context for a handshake request's transcript signature.
@@ -69,6 +78,10 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("HANDSHAKE_ID", HANDSHAKE_ID),
     ("RATCHET_ROOT", RATCHET_ROOT),
     ("RATCHET_CHAIN", RATCHET_CHAIN),
+    ("STORE_KEYFILE", STORE_KEYFILE),
+    ("STORE_DATA", STORE_DATA),
+    ("STORE_INDEX", STORE_INDEX),
+    ("STORE_AAD", STORE_AAD),
     ("SIG_BUNDLE", SIG_BUNDLE),
     ("SIG_HANDSHAKE", SIG_HANDSHAKE),
     ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),

@@ -15,6 +15,7 @@
 //!
 //! It is not a protocol: who may store what, and where, is `pars-net`'s business.
 
+pub mod client;
 mod mailbox;
 
 pub use mailbox::{
