@@ -14,6 +14,7 @@ mod error;
 pub mod ids;
 pub mod message;
 pub mod node_record;
+pub mod onion;
 pub mod swarm;
 
 pub use codec::{Reader, Writer};
@@ -21,4 +22,5 @@ pub use error::WireError;
 pub use ids::{FileId, GroupId, MessageId, NodeId};
 pub use message::{ContentType, MessageHeader, SessionMessage};
 pub use node_record::NodeRecord;
+pub use onion::{OnionKeyAnnouncement, OnionPacket};
 pub use swarm::{Mailbox, SwarmRequest, SwarmResponse};
