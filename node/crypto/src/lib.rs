@@ -37,9 +37,9 @@ pub mod mldsa;
 pub mod mlkem;
 pub mod mlkem768;
 pub mod padding;
-pub mod stream;
 mod secret;
 mod session_id;
+pub mod stream;
 
 pub use error::{CryptoError, ErrorKind};
 pub use rand_core::CryptoRng;

@@ -1,0 +1,176 @@
+//! pars-onion benchmarks: packet creation, per-hop processing (forward and deliver), reply
+//! opening, and the onion-layer KEM with ML-KEM-768 against ML-KEM-1024 (the per-hop cost of the
+//! alternative). Run with `cargo bench -p pars-onion`; results go to docs/performance.md.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use pars_crypto::classic::Ed25519SigningKey;
+use pars_crypto::hybrid_kem::HybridSecretKey;
+use pars_crypto::hybrid_kem768::Hybrid768SecretKey;
+use pars_crypto::{labels, random_array};
+use pars_onion::{
+    KeySchedule, OnionKeyRing, OnionRouter, PathHop, Processed, ReplyPath, ReplyTable,
+    build_request, reply_packet,
+};
+use pars_wire::NodeId;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::hint::black_box;
+use std::time::Duration;
+
+const NOW: u64 = 1_790_000_000;
+
+struct Setup {
+    rng: ChaCha20Rng,
+    routers: Vec<OnionRouter>,
+    path: Vec<PathHop>,
+    reply: ReplyPath,
+}
+
+fn setup() -> Setup {
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let mut routers = Vec::new();
+    let mut hops = Vec::new();
+    for i in 0..4u8 {
+        let id = NodeId(random_array(&mut rng));
+        let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, &mut rng);
+        let ann = ring
+            .announce_ed25519(&Ed25519SigningKey::from_bytes([i; 32]))
+            .unwrap();
+        hops.push(PathHop::from_announcement(&ann.0[0]));
+        routers.push(OnionRouter::new(ring));
+    }
+    let reply = ReplyPath {
+        hops: vec![hops[3].clone(), hops[0].clone()],
+        client: NodeId(random_array(&mut rng)),
+    };
+    Setup {
+        rng,
+        routers,
+        path: hops[..3].to_vec(),
+        reply,
+    }
+}
+
+fn packets(c: &mut Criterion) {
+    let mut s = setup();
+    let data = vec![0x42u8; 1024];
+    c.bench_function("onion/build request (3 hops + reply block)", |b| {
+        b.iter(|| {
+            build_request(&s.path, black_box(&data), Some(&s.reply), NOW, &mut s.rng).unwrap()
+        })
+    });
+    c.bench_function("onion/build request (3 hops, no reply)", |b| {
+        b.iter(|| build_request(&s.path, black_box(&data), None, NOW, &mut s.rng).unwrap())
+    });
+    // Per hop: each iteration peels a fresh packet (a repeat would be a replay).
+    let Setup {
+        mut rng,
+        mut routers,
+        path,
+        reply,
+    } = setup();
+    c.bench_function("onion/process one hop (forward)", |b| {
+        b.iter_batched(
+            || {
+                build_request(&path, &data, Some(&reply), NOW, &mut rng)
+                    .unwrap()
+                    .packet
+            },
+            |p| match routers[0].process(p, NOW) {
+                Processed::Forward { packet, .. } => packet,
+                other => panic!("{other:?}"),
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("onion/process one hop (deliver, last hop)", |b| {
+        b.iter_batched(
+            || {
+                build_request(&path[2..], &data, Some(&reply), NOW, &mut rng)
+                    .unwrap()
+                    .packet
+            },
+            |p| match routers[2].process(p, NOW) {
+                Processed::Deliver { data, .. } => data,
+                other => panic!("{other:?}"),
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    c.bench_function(
+        "onion/reply: build at the last hop + open at the client",
+        |b| {
+            b.iter_batched(
+                || {
+                    let req =
+                        build_request(&path[2..], &data, Some(&reply), NOW, &mut rng).unwrap();
+                    let Processed::Deliver {
+                        reply: Some(block), ..
+                    } = routers[2].process(req.packet, NOW)
+                    else {
+                        panic!()
+                    };
+                    let (_, p) = reply_packet(&block, &data).unwrap();
+                    let Processed::Forward { packet, .. } = routers[3].process(p, NOW) else {
+                        panic!()
+                    };
+                    let Processed::Forward { packet, .. } = routers[0].process(packet, NOW) else {
+                        panic!()
+                    };
+                    let mut t = ReplyTable::new();
+                    t.insert(req.pending.unwrap());
+                    (t, packet)
+                },
+                |(mut t, packet)| t.open_reply(&packet).unwrap(),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+}
+
+fn kems(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let sk768 = Hybrid768SecretKey::generate(&mut rng);
+    let (ct768, _) = sk768
+        .public_key()
+        .encapsulate(labels::ONION, &mut rng)
+        .unwrap();
+    let sk1024 = HybridSecretKey::generate(&mut rng);
+    let pk1024 = sk1024.public_key();
+    let (ct1024, _) = pk1024.encapsulate(labels::ONION, &mut rng).unwrap();
+    let mut g = c.benchmark_group("onion layer KEM");
+    g.bench_function("decapsulate X25519 + ML-KEM-768", |b| {
+        b.iter(|| sk768.decapsulate(black_box(&ct768), labels::ONION).unwrap())
+    });
+    g.bench_function("decapsulate X25519 + ML-KEM-1024", |b| {
+        b.iter(|| {
+            sk1024
+                .decapsulate(black_box(&ct1024), labels::ONION)
+                .unwrap()
+        })
+    });
+    g.bench_function("encapsulate X25519 + ML-KEM-768", |b| {
+        b.iter(|| {
+            sk768
+                .public_key()
+                .encapsulate(labels::ONION, &mut rng)
+                .unwrap()
+        })
+    });
+    g.bench_function("encapsulate X25519 + ML-KEM-1024", |b| {
+        b.iter(|| pk1024.encapsulate(labels::ONION, &mut rng).unwrap())
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
+criterion_group! { name = benches; config = config(); targets = packets, kems }
+criterion_main!(benches);

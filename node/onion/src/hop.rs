@@ -1,0 +1,172 @@
+//! The hop side: what a service node does with each onion packet it receives.
+
+use pars_crypto::stream::{chacha20_xor, poly1305, tags_equal};
+use pars_wire::NodeId;
+use pars_wire::onion::{
+    Body, MAC_LEN, OnionPacket, ROUTING_LEN, ReplyBlock, RoutingInfo, SLOT_LEN,
+};
+
+use crate::keys::{KeyLookup, OnionKeyRing};
+use crate::layer::{LayerKeys, open_body, parse_ct, reply_body_keys, seal_body};
+use crate::{DropReason, OnionError};
+
+/// What to do with a processed packet.
+#[derive(Debug)]
+pub enum Processed {
+    /// Send `packet` to `next_hop` (a service node, or the client on a reply path's last leg).
+    Forward {
+        /// Where to send it.
+        next_hop: NodeId,
+        /// The re-encrypted packet: same size, no byte in common with the input.
+        packet: OnionPacket,
+    },
+    /// This node is the last hop of a request: act on `data` and, if `reply` is present, answer
+    /// with [`reply_packet`] (once).
+    Deliver {
+        /// The application payload.
+        data: Vec<u8>,
+        /// The single-use reply block.
+        reply: Option<ReplyBlock>,
+    },
+    /// Drop the packet silently.
+    Drop(DropReason),
+}
+
+/// A service node's onion-packet processor: its key ring (with the replay caches) and nothing
+/// else. Feed it every packet that arrives on the onion protocol.
+#[derive(Debug)]
+pub struct OnionRouter {
+    keys: OnionKeyRing,
+}
+
+impl OnionRouter {
+    /// A router over `keys`.
+    pub fn new(keys: OnionKeyRing) -> Self {
+        Self { keys }
+    }
+
+    /// The key ring (to rotate, and to publish announcements).
+    pub fn keys(&self) -> &OnionKeyRing {
+        &self.keys
+    }
+
+    /// The key ring, mutably.
+    pub fn keys_mut(&mut self) -> &mut OnionKeyRing {
+        &mut self.keys
+    }
+
+    /// Decodes and processes raw bytes from the wire.
+    pub fn process_bytes(&mut self, bytes: &[u8], now: u64) -> Processed {
+        match OnionPacket::from_bytes(bytes) {
+            Ok(p) => self.process(p, now),
+            Err(_) => Processed::Drop(DropReason::Malformed),
+        }
+    }
+
+    /// Peels one layer: checks the key, the replay cache, the header MAC and the payload MAC,
+    /// then forwards, delivers, or (for a loop packet) answers it.
+    pub fn process(&mut self, mut packet: OnionPacket, now: u64) -> Processed {
+        let key = match self.keys.lookup(packet.key_id(), now) {
+            KeyLookup::Usable(k) => k,
+            KeyLookup::Unknown => return Processed::Drop(DropReason::UnknownKey),
+            KeyLookup::Expired => return Processed::Drop(DropReason::ExpiredKey),
+            KeyLookup::Exhausted => return Processed::Drop(DropReason::KeyExhausted),
+        };
+        let Some(ct) = parse_ct(packet.kem_ct()) else {
+            return Processed::Drop(DropReason::Malformed);
+        };
+        let Ok(secret) = key.secret.decapsulate(&ct, pars_crypto::labels::ONION) else {
+            return Processed::Drop(DropReason::HeaderMac);
+        };
+        let lk = LayerKeys::derive(&secret);
+        let tag = lk.replay_tag();
+        if key.replay.contains(&tag) {
+            return Processed::Drop(DropReason::Replay);
+        }
+        if !mac_ok(&lk.header_mac, packet.routing(), packet.header_mac()) {
+            return Processed::Drop(DropReason::HeaderMac);
+        }
+        if !mac_ok(&lk.payload_mac, packet.payload(), packet.payload_mac()) {
+            return Processed::Drop(DropReason::PayloadMac);
+        }
+        key.replay.insert(tag);
+
+        let mut ext = Vec::with_capacity(ROUTING_LEN + SLOT_LEN);
+        ext.extend_from_slice(packet.routing());
+        ext.extend_from_slice(&[0u8; SLOT_LEN]);
+        chacha20_xor(&lk.routing, &mut ext);
+        let Ok(info) = RoutingInfo::decode(&ext[..SLOT_LEN]) else {
+            return Processed::Drop(DropReason::BadRouting);
+        };
+        let f = packet.fields_mut();
+        chacha20_xor(&lk.payload, f.payload);
+        match info {
+            RoutingInfo::Forward {
+                next_hop,
+                next_key_id,
+                next_header_mac,
+                next_payload_mac_key,
+                next_kem_ct,
+            } => {
+                f.key_id.copy_from_slice(&next_key_id.to_be_bytes());
+                f.kem_ct.copy_from_slice(&next_kem_ct[..]);
+                f.header_mac.copy_from_slice(&next_header_mac);
+                f.routing.copy_from_slice(&ext[SLOT_LEN..]);
+                let k = pars_crypto::SharedSecret::from_bytes(next_payload_mac_key);
+                f.payload_mac.copy_from_slice(&poly1305(&k, f.payload));
+                Processed::Forward { next_hop, packet }
+            }
+            RoutingInfo::Deliver => {
+                let Some(body) = open_body(&lk.body_enc, &lk.body_mac, f.payload) else {
+                    return Processed::Drop(DropReason::BadBody);
+                };
+                let Ok(body) = Body::decode(body) else {
+                    return Processed::Drop(DropReason::BadBody);
+                };
+                match (body.is_loop, body.reply) {
+                    // A loop packet comes back to its sender as an empty reply, at once.
+                    (true, Some(reply)) => match reply_packet(&reply, &[]) {
+                        Ok((next_hop, packet)) => Processed::Forward { next_hop, packet },
+                        Err(_) => Processed::Drop(DropReason::BadBody),
+                    },
+                    (true, None) => Processed::Drop(DropReason::BadBody),
+                    (false, reply) => Processed::Deliver {
+                        data: body.data,
+                        reply,
+                    },
+                }
+            }
+        }
+    }
+}
+
+fn mac_ok(key: &pars_crypto::SharedSecret, data: &[u8], tag: &[u8]) -> bool {
+    let mut t = [0u8; MAC_LEN];
+    t.copy_from_slice(tag);
+    tags_equal(&poly1305(key, data), &t)
+}
+
+/// Builds the reply to a request from its reply block: returns where to send it (the reply
+/// path's first hop) and the packet. Call it at most once per reply block: the first hop's replay
+/// cache drops a second reply.
+pub fn reply_packet(reply: &ReplyBlock, data: &[u8]) -> Result<(NodeId, OnionPacket), OnionError> {
+    let body = Body {
+        is_loop: false,
+        reply: None,
+        data: data.to_vec(),
+    }
+    .encode()
+    .map_err(|_| OnionError::TooLarge {
+        got: data.len(),
+        max: Body::capacity(false),
+    })?;
+    let (enc, mac) = reply_body_keys(&reply.reply_seed);
+    let sealed = seal_body(&enc, &mac, &body);
+    let mut packet = OnionPacket::new_zeroed();
+    packet.set_header(&reply.header);
+    let f = packet.fields_mut();
+    f.payload.copy_from_slice(&sealed);
+    let k = pars_crypto::SharedSecret::from_bytes(reply.payload_mac_key);
+    f.payload_mac.copy_from_slice(&poly1305(&k, f.payload));
+    Ok((reply.first_hop, packet))
+}
