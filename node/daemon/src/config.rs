@@ -1,0 +1,327 @@
+//! Configuration: command-line flags, then environment variables, then the TOML file, then
+//! defaults — the first that sets a value wins.
+//!
+//! The file is `<datadir>/sessiond.toml` unless `--config` names another; every key is optional
+//! and named like its flag (`network`, `listen`, `rpc`, `service-node`, `bootstrap`, `log`,
+//! `log-identifiers`, `key-file`, `passphrase-file`). Unknown keys are an error, so a typo is
+//! not silently ignored.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The file name of the configuration inside the data directory.
+pub const CONFIG_FILE: &str = "sessiond.toml";
+
+/// Which network to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The Pars mainnet.
+    Mainnet,
+    /// The public testnet.
+    Testnet,
+    /// A development network (`scripts/devnet`).
+    Devnet,
+    /// A local network of static, file-listed service nodes.
+    Local,
+}
+
+impl Network {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Mainnet => "mainnet",
+            Network::Testnet => "testnet",
+            Network::Devnet => "devnet",
+            Network::Local => "local",
+        }
+    }
+}
+
+/// The daemon's command line. Every value may also come from the environment (`PARS_…`) or the
+/// configuration file.
+#[derive(Debug, Clone, Parser, Default)]
+#[command(name = "sessiond", version, about = "The Pars Session daemon")]
+pub struct Flags {
+    /// Data directory (identity, sessions, messages, keys). Default: ~/.pars/session.
+    #[arg(long, env = "PARS_DATADIR", value_name = "DIR")]
+    pub datadir: Option<PathBuf>,
+    /// Configuration file. Default: <datadir>/sessiond.toml (optional).
+    #[arg(long, env = "PARS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Network to join.
+    #[arg(long, env = "PARS_NETWORK", value_enum)]
+    pub network: Option<Network>,
+    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/9000.
+    #[arg(
+        long,
+        env = "PARS_LISTEN",
+        value_name = "MULTIADDR",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<String>,
+    /// JSON-RPC address; must be a loopback address. Default: 127.0.0.1:9470.
+    #[arg(long, env = "PARS_RPC", value_name = "ADDR")]
+    pub rpc: Option<SocketAddr>,
+    /// Also run as a service node (relay, DHT and swarm storage). Needs a stake on chain.
+    #[arg(long, env = "PARS_SERVICE_NODE")]
+    pub service_node: bool,
+    /// Bootstrap peer (repeatable), a multiaddr ending in /p2p/<peer-id>.
+    #[arg(
+        long,
+        env = "PARS_BOOTSTRAP",
+        value_name = "MULTIADDR",
+        value_delimiter = ','
+    )]
+    pub bootstrap: Vec<String>,
+    /// Log filter, e.g. info or sessiond=debug,libp2p=warn (RUST_LOG overrides).
+    #[arg(long, env = "PARS_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Show Session IDs, peer IDs and addresses in logs in full (redacted by default).
+    #[arg(long, env = "PARS_LOG_IDENTIFIERS")]
+    pub log_identifiers: bool,
+    /// Unlock the encrypted store with this key file (32+ random bytes) instead of a passphrase.
+    #[arg(long, env = "PARS_KEY_FILE", value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Read the store passphrase from this file (first line) instead of PARS_PASSPHRASE.
+    #[arg(long, env = "PARS_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// The configuration file's contents.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FileConfig {
+    /// See [`Flags::network`].
+    pub network: Option<Network>,
+    /// See [`Flags::listen`].
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// See [`Flags::rpc`].
+    pub rpc: Option<SocketAddr>,
+    /// See [`Flags::service_node`].
+    pub service_node: Option<bool>,
+    /// See [`Flags::bootstrap`].
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// See [`Flags::log`].
+    pub log: Option<String>,
+    /// See [`Flags::log_identifiers`].
+    pub log_identifiers: Option<bool>,
+    /// See [`Flags::key_file`].
+    pub key_file: Option<PathBuf>,
+    /// See [`Flags::passphrase_file`].
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// The merged configuration the daemon runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Data directory.
+    pub datadir: PathBuf,
+    /// Network.
+    pub network: Network,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// RPC address (loopback).
+    pub rpc: SocketAddr,
+    /// Whether to run as a service node.
+    pub service_node: bool,
+    /// Bootstrap peers.
+    pub bootstrap: Vec<String>,
+    /// Log filter.
+    pub log: String,
+    /// Whether identifiers are logged in full.
+    pub log_identifiers: bool,
+    /// Key file unlocking the store, if any.
+    pub key_file: Option<PathBuf>,
+    /// Passphrase file, if any.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Configuration errors: each says which value is wrong and where it came from.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("configuration file {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// The RPC address is not loopback.
+    #[error(
+        "RPC address {0} is not a loopback address; the API controls your identity and must only listen on 127.0.0.1 or ::1"
+    )]
+    RpcNotLoopback(SocketAddr),
+    /// No home directory to put the default data directory in.
+    #[error("no home directory found; pass --datadir")]
+    NoHome,
+}
+
+/// The default data directory, `~/.pars/session`.
+pub fn default_datadir() -> Option<PathBuf> {
+    dirs::home_dir().map(|h| h.join(".pars").join("session"))
+}
+
+/// The default RPC address.
+pub fn default_rpc() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], pars_rpc_port()))
+}
+
+fn pars_rpc_port() -> u16 {
+    9470
+}
+
+/// Reads the configuration file, if it exists. A missing default file is fine; a missing file
+/// named explicitly is an error.
+pub fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            Ok(FileConfig::default())
+        }
+        Err(source) => Err(ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+impl Config {
+    /// Loads the configuration for `flags` (which already include the environment).
+    pub fn load(flags: Flags) -> Result<Self, ConfigError> {
+        let datadir = match &flags.datadir {
+            Some(d) => d.clone(),
+            None => default_datadir().ok_or(ConfigError::NoHome)?,
+        };
+        let (path, explicit) = match &flags.config {
+            Some(p) => (p.clone(), true),
+            None => (datadir.join(CONFIG_FILE), false),
+        };
+        let file = read_file(&path, explicit)?;
+        Self::merge(flags, file, datadir)
+    }
+
+    /// Merges flags over the file over defaults.
+    pub fn merge(flags: Flags, file: FileConfig, datadir: PathBuf) -> Result<Self, ConfigError> {
+        let service_node = flags.service_node || file.service_node.unwrap_or(false);
+        let listen = if !flags.listen.is_empty() {
+            flags.listen
+        } else if !file.listen.is_empty() {
+            file.listen
+        } else {
+            vec![
+                "/ip4/0.0.0.0/tcp/9000".to_string(),
+                "/ip4/0.0.0.0/udp/9000/quic-v1".to_string(),
+            ]
+        };
+        let rpc = flags.rpc.or(file.rpc).unwrap_or_else(default_rpc);
+        if !rpc.ip().is_loopback() {
+            return Err(ConfigError::RpcNotLoopback(rpc));
+        }
+        Ok(Self {
+            datadir,
+            network: flags.network.or(file.network).unwrap_or(Network::Mainnet),
+            listen,
+            rpc,
+            service_node,
+            bootstrap: if flags.bootstrap.is_empty() {
+                file.bootstrap
+            } else {
+                flags.bootstrap
+            },
+            log: flags.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+            log_identifiers: flags.log_identifiers || file.log_identifiers.unwrap_or(false),
+            key_file: flags.key_file.or(file.key_file),
+            passphrase_file: flags.passphrase_file.or(file.passphrase_file),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        let mut v = vec!["sessiond"];
+        v.extend_from_slice(args);
+        Flags::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn precedence_flags_over_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "network = \"testnet\"\nrpc = \"127.0.0.1:9999\"\nlisten = [\"/ip4/127.0.0.1/tcp/1\"]\nlog = \"debug\"\n",
+        )
+        .unwrap();
+        let d = dir.path().to_str().unwrap();
+        let c = Config::load(flags(&["--datadir", d])).unwrap();
+        assert_eq!(c.network, Network::Testnet, "file over default");
+        assert_eq!(c.rpc.port(), 9999);
+        assert_eq!(c.listen, vec!["/ip4/127.0.0.1/tcp/1"]);
+        assert_eq!(c.log, "debug");
+        let c = Config::load(flags(&[
+            "--datadir",
+            d,
+            "--network",
+            "devnet",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/2",
+        ]))
+        .unwrap();
+        assert_eq!(c.network, Network::Devnet, "flag over file");
+        assert_eq!(c.listen, vec!["/ip4/127.0.0.1/tcp/2"]);
+        assert_eq!(
+            c.rpc.port(),
+            9999,
+            "file still fills what flags leave unset"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let c = Config::load(flags(&["--datadir", empty.path().to_str().unwrap()])).unwrap();
+        assert_eq!(c.network, Network::Mainnet);
+        assert_eq!(c.rpc, default_rpc());
+        assert_eq!(c.listen.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "netwrok = \"testnet\"\n").unwrap();
+        let err = Config::load(flags(&["--datadir", dir.path().to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("netwrok"), "{err}");
+        let err = Config::load(flags(&[
+            "--datadir",
+            dir.path().to_str().unwrap(),
+            "--config",
+            "/nonexistent/x.toml",
+        ]))
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        let err = Config::merge(
+            flags(&["--rpc", "0.0.0.0:9470"]),
+            FileConfig::default(),
+            dir.path().into(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::RpcNotLoopback(_)));
+        assert!(Flags::try_parse_from(["sessiond", "--network", "moon"]).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! # sessiond
+//!
+//! The Pars Session daemon. This crate wires the protocol crates together: it owns the data
+//! directory, its configuration and lock, the encrypted client store, the network node and the
+//! JSON-RPC server. This library part holds what the `sessiond` binary is made of, so that each
+//! piece is tested on its own:
+//!
+//! - [`config`]: flags, environment, the TOML file in the data directory and defaults, merged in
+//!   that order of precedence;
+//! - [`lock`]: one daemon per data directory;
+//! - [`logging`]: `tracing` output with identifiers redacted unless asked for.
+//!
+//! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
+//! `pars-session`, `pars-net` and `pars-onion`.
+
+pub mod config;
+pub mod lock;
+pub mod logging;
