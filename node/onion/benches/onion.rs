@@ -165,6 +165,47 @@ fn kems(c: &mut Criterion) {
     g.finish();
 }
 
+/// What one hop's processing is made of, to see where the time goes.
+fn components(c: &mut Criterion) {
+    use pars_crypto::SharedSecret;
+    use pars_crypto::stream::{chacha20_xor, poly1305};
+    let key = SharedSecret::from_bytes([7; 32]);
+    let mut payload = vec![0u8; pars_onion::PAYLOAD_LEN];
+    let mut g = c.benchmark_group("onion per-hop components");
+    g.bench_function("HKDF-SHA3, 7 keys (the expansion ChaCha20 replaced)", |b| {
+        b.iter(|| pars_crypto::kdf::derive_keys::<7>(b"bench", black_box(&[1u8; 32]), &[]))
+    });
+    let mut seven = [0u8; 224];
+    g.bench_function("ChaCha20, 7 layer keys", |b| {
+        b.iter(|| chacha20_xor(&key, black_box(&mut seven)))
+    });
+    g.bench_function("ChaCha20 over the payload (29,185 B)", |b| {
+        b.iter(|| chacha20_xor(&key, black_box(&mut payload)))
+    });
+    g.bench_function("Poly1305 over the payload (29,185 B)", |b| {
+        b.iter(|| poly1305(&key, black_box(&payload)))
+    });
+    let mut routing = vec![0u8; 2426 + 1205];
+    g.bench_function("ChaCha20 routing stream (3,631 B)", |b| {
+        b.iter(|| chacha20_xor(&key, black_box(&mut routing)))
+    });
+    let a = pars_crypto::classic::X25519SecretKey::from_bytes([3; 32]);
+    let p = pars_crypto::classic::X25519SecretKey::from_bytes([4; 32]).public_key();
+    g.bench_function("X25519", |b| {
+        b.iter(|| a.diffie_hellman(black_box(&p)).unwrap())
+    });
+    let kp = pars_crypto::mlkem768::MlKem768KeyPair::from_seed(&[5; 64]);
+    let (ct, _) = kp.public.encapsulate_derand(&[6; 32]);
+    g.bench_function("ML-KEM-768 decapsulate", |b| {
+        b.iter(|| kp.secret.decapsulate(black_box(&ct)))
+    });
+    let t = vec![0u8; 32 + 32 + 1088 + 1184];
+    g.bench_function("combiner (HKDF-SHA3 over the 2.3 KB transcript)", |b| {
+        b.iter(|| pars_crypto::hybrid_kem::combine(labels::ONION, &key, &key, &[black_box(&t)]))
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(30)
@@ -172,5 +213,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(4))
 }
 
-criterion_group! { name = benches; config = config(); targets = packets, kems }
+criterion_group! { name = benches; config = config(); targets = packets, kems, components }
 criterion_main!(benches);

@@ -9,6 +9,7 @@ use pars_wire::onion::{
     FINAL_LEN, HEADER_LEN, KEM_CT_LEN, KEY_LEN, MAC_LEN, MAX_HOPS, ROUTING_LEN, RoutingInfo,
     SLOT_LEN, VERSION,
 };
+use zeroize::Zeroize;
 
 use crate::OnionError;
 
@@ -37,8 +38,10 @@ impl PathHop {
     }
 }
 
-/// The keys one layer's combined KEM secret expands to (HKDF-SHA3-256, salt
-/// `pars-onion-v1/layer-keys`, 7 × 32 bytes in this order).
+/// The keys one layer's combined KEM secret expands to: the first 224 bytes of the ChaCha20
+/// keystream under that secret (zero nonce), cut into 7 × 32 bytes in this order. The secret is
+/// the uniform output of the combiner's HKDF and serves no other purpose, so a PRG suffices
+/// (a further HKDF-SHA3 expansion cost 19 µs per hop, ChaCha20 under 1 µs).
 pub(crate) struct LayerKeys {
     /// Poly1305 key of the header MAC.
     pub header_mac: SharedSecret,
@@ -58,24 +61,26 @@ pub(crate) struct LayerKeys {
 
 impl LayerKeys {
     pub(crate) fn derive(secret: &SharedSecret) -> Self {
-        let [
-            header_mac,
-            routing,
-            payload,
-            payload_mac,
-            replay,
-            body_enc,
-            body_mac,
-        ] = kdf::derive_keys::<7>(labels::ONION_LAYER_KEYS, secret.as_bytes(), &[]);
-        Self {
-            header_mac,
-            routing,
-            payload,
-            payload_mac,
-            replay,
-            body_enc,
-            body_mac,
-        }
+        let mut buf = [0u8; 7 * 32];
+        chacha20_xor(secret, &mut buf);
+        let key = |i: usize| {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&buf[32 * i..32 * (i + 1)]);
+            let s = SharedSecret::from_bytes(k);
+            k.zeroize();
+            s
+        };
+        let keys = Self {
+            header_mac: key(0),
+            routing: key(1),
+            payload: key(2),
+            payload_mac: key(3),
+            replay: key(4),
+            body_enc: key(5),
+            body_mac: key(6),
+        };
+        buf.zeroize();
+        keys
     }
 
     /// The 16-byte replay tag.
