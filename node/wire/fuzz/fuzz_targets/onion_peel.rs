@@ -38,7 +38,9 @@ fn build() -> Option<Fixture> {
         let id = NodeId(random_array(&mut rng));
         let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, &mut rng);
         let ann = ring
-            .announce_ed25519(&pars_crypto::classic::Ed25519SigningKey::from_bytes([i; 32]))
+            .announce_ed25519(&pars_crypto::classic::Ed25519SigningKey::from_bytes(
+                [i; 32],
+            ))
             .ok()?;
         hops.push(PathHop::from_announcement(ann.0.first()?));
         ids.push(id);
@@ -57,7 +59,10 @@ fn build() -> Option<Fixture> {
     loop {
         genuine.push((Some(at), packet.clone()));
         match routers[at].process(packet, NOW) {
-            Processed::Forward { next_hop, packet: p } => {
+            Processed::Forward {
+                next_hop,
+                packet: p,
+            } => {
                 packet = p;
                 match ids.iter().position(|i| *i == next_hop) {
                     Some(i) => at = i,
@@ -67,7 +72,9 @@ fn build() -> Option<Fixture> {
                     }
                 }
             }
-            Processed::Deliver { reply: Some(block), .. } => {
+            Processed::Deliver {
+                reply: Some(block), ..
+            } => {
                 let (first, p) = reply_packet(&block, b"answer").ok()?;
                 at = ids.iter().position(|i| *i == first)?;
                 packet = p;
