@@ -15,6 +15,7 @@ pub mod ids;
 pub mod message;
 pub mod node_record;
 pub mod onion;
+pub mod records;
 pub mod swarm;
 
 pub use codec::{Reader, Writer};
