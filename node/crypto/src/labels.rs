@@ -20,8 +20,6 @@ pub const HANDSHAKE: &[u8] = b"pars-handshake-v1";
 pub const RATCHET: &[u8] = b"pars-ratchet-v1";
 /// Hybrid-KEM combiner label for onion layers.
 pub const ONION: &[u8] = b"pars-onion-v1";
-/// HKDF salt expanding an onion layer's combined secret into its MAC, stream and replay keys.
-pub const ONION_LAYER_KEYS: &[u8] = b"pars-onion-v1/layer-keys";
 /// HKDF salt deriving a reply block's end-to-end keys from its random seed.
 pub const ONION_REPLY_KEYS: &[u8] = b"pars-onion-v1/reply-keys";
 /// HKDF salt of the handshake key schedule (payload key, first root, chain and header keys).
@@ -72,7 +70,6 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("HANDSHAKE", HANDSHAKE),
     ("RATCHET", RATCHET),
     ("ONION", ONION),
-    ("ONION_LAYER_KEYS", ONION_LAYER_KEYS),
     ("ONION_REPLY_KEYS", ONION_REPLY_KEYS),
     ("HANDSHAKE_KEYS", HANDSHAKE_KEYS),
     ("HANDSHAKE_ID", HANDSHAKE_ID),
