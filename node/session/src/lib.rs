@@ -29,7 +29,7 @@ mod session;
 mod state;
 
 pub use error::{ErrorKind, SessionError};
-pub use ratchet::{MAX_JUMP, MAX_SKIPPED_KEYS};
+pub use ratchet::{MAX_JUMP, MAX_SKIPPED_KEY_AGE_SECS, MAX_SKIPPED_KEYS};
 pub use replay::{REPLAY_CACHE_VERSION, ReplayCache};
 pub use session::{
     Decrypted, IncomingInitiation, Role, SendOptions, Session, resolve_incoming_initiation,

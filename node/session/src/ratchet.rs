@@ -32,6 +32,9 @@ use std::collections::VecDeque;
 pub const MAX_SKIPPED_KEYS: usize = 2000;
 /// A message may be at most this many messages ahead of its chain (libsignal's bound).
 pub const MAX_JUMP: u32 = 25_000;
+/// Skipped message keys are discarded this long after they were stored: 30 days, the longest a
+/// swarm keeps a message, so a message still missing by then will never arrive.
+pub const MAX_SKIPPED_KEY_AGE_SECS: u64 = 30 * 24 * 3600;
 
 #[derive(Clone)]
 pub(crate) struct SendChain {
@@ -55,6 +58,9 @@ pub(crate) struct SkippedKey {
     pub(crate) hk: SharedSecret,
     pub(crate) counter: u32,
     pub(crate) mk: SharedSecret,
+    /// When the key was stored (Unix seconds); 0 for keys loaded from a version-1 state, whose
+    /// age is unknown: their clock starts at the first operation after loading.
+    pub(crate) stored_at: u64,
 }
 
 /// The ratchet state of one session.
@@ -101,6 +107,7 @@ fn skip_to(
     chain: &mut RecvChain,
     skipped: &mut VecDeque<SkippedKey>,
     until: u32,
+    now: u64,
 ) -> Result<(), SessionError> {
     if until <= chain.n {
         return Ok(());
@@ -118,6 +125,7 @@ fn skip_to(
             hk: chain.hk.clone(),
             counter: chain.n,
             mk,
+            stored_at: now,
         });
         chain.ck = ck;
         chain.n += 1;
@@ -137,6 +145,15 @@ enum Opened {
 }
 
 impl Ratchet {
+    /// Discards skipped keys older than [`MAX_SKIPPED_KEY_AGE_SECS`].
+    pub(crate) fn expire_skipped(&mut self, now: u64) {
+        for s in self.skipped.iter_mut().filter(|s| s.stored_at == 0) {
+            s.stored_at = now;
+        }
+        self.skipped
+            .retain(|s| now.saturating_sub(s.stored_at) <= MAX_SKIPPED_KEY_AGE_SECS);
+    }
+
     /// Prepares the next outgoing header; returns it with the header key and the message key.
     pub(crate) fn next_send(
         &mut self,
@@ -268,7 +285,7 @@ impl Ratchet {
             .map(|s| &s.hk)
             .chain(self.recv.as_ref().map(|r| &r.hk));
         for hk in known {
-            if tried.iter().any(|t| *t == hk) {
+            if tried.contains(&hk) {
                 continue;
             }
             tried.push(hk);
@@ -285,7 +302,9 @@ impl Ratchet {
     pub(crate) fn receive(
         &mut self,
         msg: &SessionMessage,
+        now: u64,
     ) -> Result<(MessageHeader, SharedSecret), SessionError> {
+        self.expire_skipped(now);
         let ad = msg.header_ad();
         let (plain, opened) = self.open_header(msg, &ad)?;
         let header = MessageHeader::decode(&plain)
@@ -317,7 +336,7 @@ impl Ratchet {
                         });
                     }
                 };
-                skip_to(recv, &mut self.skipped, header.counter)?;
+                skip_to(recv, &mut self.skipped, header.counter, now)?;
                 let mk = advance(recv);
                 Ok((header, mk))
             }
@@ -328,14 +347,14 @@ impl Ratchet {
                     ));
                 }
                 if let Some(recv) = self.recv.as_mut() {
-                    skip_to(recv, &mut self.skipped, header.previous_chain_length)?;
+                    skip_to(recv, &mut self.skipped, header.previous_chain_length, now)?;
                 }
                 self.receive_step(&header)?;
                 let recv = self
                     .recv
                     .as_mut()
                     .ok_or_else(|| missing("receiving chain"))?;
-                skip_to(recv, &mut self.skipped, header.counter)?;
+                skip_to(recv, &mut self.skipped, header.counter, now)?;
                 let mk = advance(recv);
                 Ok((header, mk))
             }

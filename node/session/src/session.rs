@@ -406,6 +406,7 @@ impl Session {
             max: MessageBody::MAX_CONTENT_LEN,
         })?;
         let mut next = self.ratchet.clone();
+        next.expire_skipped(now);
         let (header, hk, mk) = next.next_send(content_type, options.flags, now, rng)?;
         let handshake = match header.kem {
             Some(_) => None,
@@ -431,16 +432,13 @@ impl Session {
     /// of another session fails with [`SessionError::NotForThisSession`] (the caller tries its
     /// other sessions, or [`Session::accept`] for an initial message of an unknown handshake).
     pub fn decrypt(&mut self, msg: &SessionMessage, now: u64) -> Result<Decrypted, SessionError> {
-        // `now` bounds nothing in version 1 of the state; it is part of the API so that key
-        // expiry can be added without changing callers.
-        let _ = now;
         if let Some(hs) = &msg.handshake
             && (self.role != Role::Responder || hs.id() != self.handshake_id)
         {
             return Err(SessionError::WrongHandshake);
         }
         let mut next = self.ratchet.clone();
-        let (header, mk) = next.receive(msg)?;
+        let (header, mk) = next.receive(msg, now)?;
         let padded = aead::open(&mk, &ZERO_NONCE, &msg.body_ad(), &msg.body)
             .map_err(|_| SessionError::BodyDecryption)?;
         let unpadded =

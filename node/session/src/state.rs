@@ -11,7 +11,13 @@
 //! ‖ opt(recv chain: ck (32) ‖ hk (32) ‖ n (4)) ‖ next recv hk (32)
 //! ‖ previous send chain length (4) ‖ sequence (8)
 //! ‖ skipped count (4) ‖ (hk (32) ‖ counter (4) ‖ mk (32))*
+//!
+//! version 2 (current): as version 1, with each skipped key followed by the time it was stored:
+//! ‖ skipped count (4) ‖ (hk (32) ‖ counter (4) ‖ mk (32) ‖ stored_at (8))*
 //! ```
+//!
+//! Keys loaded from version 1 have no storage time; their 30-day clock starts at the first
+//! operation after loading.
 //!
 //! `opt(x)` is `0` or `1 ‖ x`. Loading dispatches on the version byte, so every version ever
 //! written stays readable.
@@ -27,7 +33,7 @@ use pars_wire::{Reader, WireError, Writer};
 use std::collections::VecDeque;
 
 /// The version [`Session::to_bytes`] writes.
-pub const STATE_VERSION: u8 = 1;
+pub const STATE_VERSION: u8 = 2;
 
 const WHAT: &str = "session state";
 
@@ -156,7 +162,8 @@ impl Session {
         for s in &r.skipped {
             w.bytes(s.hk.as_bytes())
                 .u32(s.counter)
-                .bytes(s.mk.as_bytes());
+                .bytes(s.mk.as_bytes())
+                .u64(s.stored_at);
         }
         SecretBytes::new(w.into_vec())
     }
@@ -165,7 +172,7 @@ impl Session {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SessionError> {
         match bytes.first() {
             None => Err(corrupt("empty")),
-            Some(1) => decode_v1(bytes),
+            Some(&version @ (1 | 2)) => decode(bytes, version),
             Some(&version) => Err(SessionError::UnsupportedStateVersion {
                 what: WHAT,
                 version,
@@ -174,7 +181,8 @@ impl Session {
     }
 }
 
-fn decode_v1(bytes: &[u8]) -> Result<Session, SessionError> {
+/// Versions 1 and 2 differ only in the skipped keys' storage time.
+fn decode(bytes: &[u8], version: u8) -> Result<Session, SessionError> {
     let mut r = StateReader(Reader::new(bytes));
     r.u8()?;
     let role = match r.u8()? {
@@ -234,6 +242,7 @@ fn decode_v1(bytes: &[u8]) -> Result<Session, SessionError> {
             hk: r.key()?,
             counter: r.u32()?,
             mk: r.key()?,
+            stored_at: if version >= 2 { r.u64()? } else { 0 },
         });
     }
     r.0.finish(WHAT).map_err(|e: WireError| corrupt(e))?;

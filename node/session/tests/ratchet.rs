@@ -5,7 +5,9 @@
 mod common;
 
 use common::{T0, User, established, rng, send};
-use pars_session::{ErrorKind, MAX_JUMP, MAX_SKIPPED_KEYS, Session, SessionError};
+use pars_session::{
+    ErrorKind, MAX_JUMP, MAX_SKIPPED_KEY_AGE_SECS, MAX_SKIPPED_KEYS, Session, SessionError,
+};
 use pars_wire::message::{ContentType, MessageKind, SessionMessage};
 
 fn state(s: &Session) -> Vec<u8> {
@@ -312,4 +314,27 @@ fn signatures_travel_inside_the_body_and_too_large_is_rejected() {
         Err(SessionError::TooLarge { .. })
     ));
     assert_eq!(state(&a), before);
+}
+
+#[test]
+fn skipped_keys_expire_after_thirty_days() {
+    let (mut r, mut a, mut b) = established(20);
+    let msgs: Vec<_> = (0..4).map(|i| send(&mut a, &[i], T0, &mut r)).collect();
+    b.decrypt(&msgs[3], T0).unwrap();
+    assert_eq!(b.skipped_keys(), 3);
+    let limit = T0 + MAX_SKIPPED_KEY_AGE_SECS;
+    assert_eq!(b.decrypt(&msgs[0], limit).unwrap().content, [0]);
+    // A failed decryption expires nothing (state unchanged)...
+    let before = state(&b);
+    let mut c = b.clone();
+    let _ = c.decrypt(&msgs[0], limit + 1);
+    assert_eq!(state(&b), before);
+    // ...a day later both remaining keys are gone, and so is the message.
+    let m = send(&mut a, b"new", limit + 1, &mut r);
+    b.decrypt(&m, limit + 1).unwrap();
+    assert_eq!(b.skipped_keys(), 0);
+    assert_eq!(
+        b.decrypt(&msgs[1], limit + 1).unwrap_err(),
+        SessionError::Duplicate { counter: 1 }
+    );
 }

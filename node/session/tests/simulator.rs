@@ -402,7 +402,7 @@ fn run(parties: usize, messages: u64, seed: u64, offline_steps: u64, simultaneou
                 sim.deliver(f, t);
             }
         }
-        if step % 1000 == 0 {
+        if step.is_multiple_of(1000) {
             sim.persist_all();
         }
     }

@@ -55,3 +55,25 @@ fn version_1_state_loads_and_the_conversation_continues() {
     let m = send(&mut b, b"after upgrade", now, &mut r);
     assert_eq!(a2.decrypt(&m, now).unwrap().content, b"after upgrade");
 }
+
+#[test]
+fn version_2_adds_skipped_key_ages_and_version_1_keys_start_their_clock_on_first_use() {
+    use pars_session::{MAX_SKIPPED_KEY_AGE_SECS, SessionError};
+    let msgs = in_flight();
+    let mut b = Session::from_bytes(BOB_V1).unwrap();
+    let t1 = T0 + 86_400;
+    // First operation after loading: the version-1 keys' age starts now.
+    assert_eq!(b.decrypt(&msgs[0], t1).unwrap().content, b"pending 0");
+    // A version-2 round trip keeps the storage times.
+    let saved = b.to_bytes();
+    assert_eq!(saved.as_slice()[0], 2);
+    let mut b = Session::from_bytes(saved.as_slice()).unwrap();
+    assert_eq!(b.to_bytes(), saved);
+    let at_bound = t1 + MAX_SKIPPED_KEY_AGE_SECS;
+    assert_eq!(b.decrypt(&msgs[1], at_bound).unwrap().content, b"pending 1");
+    assert_eq!(
+        b.decrypt(&msgs[2], at_bound + 1).unwrap_err(),
+        SessionError::Duplicate { counter: 2 },
+        "past 30 days the key is discarded"
+    );
+}
