@@ -8,11 +8,13 @@
 //! - [`config`]: flags, environment, the TOML file in the data directory and defaults, merged in
 //!   that order of precedence;
 //! - [`lock`]: one daemon per data directory;
+//! - [`engine`]: the client's identity, sessions, messages and outbox over the encrypted store;
 //! - [`logging`]: `tracing` output with identifiers redacted unless asked for.
 //!
 //! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
 //! `pars-session`, `pars-net` and `pars-onion`.
 
 pub mod config;
+pub mod engine;
 pub mod lock;
 pub mod logging;

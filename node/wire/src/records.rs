@@ -331,6 +331,59 @@ impl OutboxRecord {
     }
 }
 
+/// A prekey secret: `version ‖ id (4) ‖ created (8) ‖ expires (8) ‖ X25519 secret (32) ‖
+/// ML-KEM-1024 secret key (3168)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrekeyRecord {
+    /// Its id.
+    pub id: u32,
+    /// Creation time.
+    pub created_at: u64,
+    /// Expiry time.
+    pub expires_at: u64,
+    /// X25519 secret (secret).
+    pub x25519: [u8; 32],
+    /// ML-KEM-1024 decapsulation key (secret).
+    pub mlkem: Vec<u8>,
+}
+
+impl std::fmt::Debug for PrekeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrekeyRecord(id {}, [redacted])", self.id)
+    }
+}
+
+impl PrekeyRecord {
+    /// Encodes (secret: for the encrypted store only).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(53 + self.mlkem.len());
+        w.u8(RECORD_VERSION)
+            .u32(self.id)
+            .u64(self.created_at)
+            .u64(self.expires_at)
+            .bytes(&self.x25519)
+            .bytes(&self.mlkem);
+        w.into_vec()
+    }
+
+    /// Decodes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        version(&mut r, "prekey record")?;
+        let rec = Self {
+            id: r.u32("prekey id")?,
+            created_at: r.u64("prekey created_at")?,
+            expires_at: r.u64("prekey expires_at")?,
+            x25519: r.array("prekey X25519 secret")?,
+            mlkem: r
+                .bytes(pars_crypto::mlkem::SECRET_KEY_LEN, "prekey ML-KEM secret")?
+                .to_vec(),
+        };
+        r.finish("prekey record")?;
+        Ok(rec)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,6 +435,14 @@ mod tests {
             blob: vec![8; 50],
         };
         assert_eq!(OutboxRecord::decode(&o.encode()).unwrap(), o);
+        let p = PrekeyRecord {
+            id: 3,
+            created_at: 1,
+            expires_at: 2,
+            x25519: [5; 32],
+            mlkem: vec![6; 3168],
+        };
+        assert_eq!(PrekeyRecord::decode(&p.encode()).unwrap(), p);
         let mut bad = o.encode();
         bad[0] = 9;
         assert!(matches!(
@@ -403,6 +464,7 @@ mod tests {
             let _ = MessageRecord::decode(&data);
             let _ = SessionRecord::decode(&data);
             let _ = OutboxRecord::decode(&data);
+            let _ = PrekeyRecord::decode(&data);
         }
     }
 }

@@ -1,0 +1,856 @@
+//! The client engine: a user's identity, sessions, messages and outbox, kept in the encrypted
+//! client store and driven by the sans-IO session protocol. It decides *what* to send and
+//! *what* a received blob means; the network layer decides how bytes travel (onion paths to
+//! swarms). Time and randomness are passed in.
+//!
+//! Every operation that changes state commits all its effects in one durable batch (for a send:
+//! the advanced ratchet state, the message record and the outbox entry), so a crash at any point
+//! leaves either all or none of them. A message is encrypted once, when it is queued; retries
+//! resend the same bytes, so the recipient never sees it twice.
+
+use pars_crypto::bundle::{
+    IdentityBundle, PREKEY_LIFETIME_SECS, PREKEY_ROTATION_SECS, PrekeySecret,
+};
+use pars_crypto::classic::X25519SecretKey;
+use pars_crypto::hybrid_kem::HybridSecretKey;
+use pars_crypto::identity::{IdentityKeys, MasterSeed};
+use pars_crypto::mlkem::MlKemSecretKey;
+use pars_crypto::{CryptoError, CryptoRng, SessionId};
+use pars_session::{IncomingInitiation, ReplayCache, Role, Session, SessionError};
+use pars_store::client::{Batch, ClientStore, ClientStoreError, Space};
+use pars_wire::message::{ContentType, SessionMessage};
+use pars_wire::records::{
+    Delivery, IdentityRecord, MessageRecord, OutboxRecord, PrekeyRecord, SessionRecord,
+};
+use pars_wire::{MessageId, WireError};
+
+const IDENTITY_KEY: &[u8] = b"identity";
+const BUNDLE_KEY: &[u8] = b"bundle";
+const REPLAY_KEY: &[u8] = b"replay";
+const MID_PREFIX: &[u8] = b"mid/";
+const HANDSHAKE_PREFIX: &[u8] = b"hs/";
+/// First retry delay of the outbox (seconds); doubles per attempt up to [`MAX_BACKOFF_SECS`].
+pub const FIRST_BACKOFF_SECS: u64 = 2;
+/// Longest delay between two attempts.
+pub const MAX_BACKOFF_SECS: u64 = 600;
+
+/// What went wrong, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No identity yet.
+    #[error("no identity yet: create one (parsctl session identity create) or restore one")]
+    NoIdentity,
+    /// An identity exists already.
+    #[error("an identity already exists ({0}); it is never replaced silently")]
+    IdentityExists(String),
+    /// No session with that peer.
+    #[error("no session with {0}; start one with createSession")]
+    UnknownSession(String),
+    /// The session was closed.
+    #[error("the session with {0} is closed; start a new one with createSession")]
+    SessionClosed(String),
+    /// No such message.
+    #[error("no message {0}")]
+    UnknownMessage(String),
+    /// The peer's bundle failed verification.
+    #[error("the identity bundle of {peer} is not valid: {reason}")]
+    BadBundle {
+        /// The peer.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// A blob that no session and no handshake could open: not for us, or corrupted.
+    #[error("a received message could not be opened by any session: {0}")]
+    Undecryptable(String),
+    /// Cryptographic failure on local data.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Session protocol error.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// Stored or received bytes did not decode.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] ClientStoreError),
+}
+
+/// What a received blob turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A new message for the user.
+    Message(MessageRecord),
+    /// A read receipt: these outgoing messages are now read.
+    Receipt(Vec<MessageId>),
+    /// Nothing for the user: a duplicate, or an initiation superseded by ours.
+    Ignored(&'static str),
+}
+
+/// A session as listed to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The peer.
+    pub peer: SessionId,
+    /// The 32-byte conversation ID (the same on both sides).
+    pub conversation: [u8; 32],
+    /// Whether the peer has answered.
+    pub confirmed: bool,
+    /// Closed locally.
+    pub closed: bool,
+    /// Creation time.
+    pub created_at: u64,
+    /// Last activity.
+    pub last_activity: u64,
+    /// Unread incoming messages.
+    pub unread: u64,
+}
+
+struct Loaded {
+    keys: IdentityKeys,
+    record: IdentityRecord,
+    bundle: IdentityBundle,
+}
+
+/// The ID both ends use for a message: the first 16 bytes of
+/// `SHA3-256("pars-message-id-v1" ‖ encrypted header)`. The encrypted header carries a fresh
+/// random nonce, so the ID is unique per message; sender and recipient compute it from the same
+/// bytes, so receipts and duplicate detection agree without revealing anything to the network.
+pub fn wire_message_id(msg: &SessionMessage) -> MessageId {
+    let h = pars_crypto::sha3_256(&[b"pars-message-id-v1", &msg.header]);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h[..16]);
+    MessageId(id)
+}
+
+/// The conversation ID of two Session IDs: SHA3-256 of a label and both IDs in byte order.
+pub fn conversation_id(a: &SessionId, b: &SessionId) -> [u8; 32] {
+    let (lo, hi) = if a.as_bytes() <= b.as_bytes() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    pars_crypto::sha3_256(&[b"pars-conversation-v1", lo.as_bytes(), hi.as_bytes()])
+}
+
+/// The client engine.
+pub struct Engine {
+    store: ClientStore,
+    identity: Option<Loaded>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+fn prekey_from_record(r: &PrekeyRecord) -> Result<PrekeySecret, EngineError> {
+    let secret = HybridSecretKey {
+        x25519: X25519SecretKey::from_bytes(r.x25519),
+        mlkem: MlKemSecretKey::from_bytes(&r.mlkem)?,
+    };
+    Ok(PrekeySecret {
+        public: pars_crypto::bundle::Prekey {
+            id: r.id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            key: secret.public_key(),
+        },
+        secret,
+    })
+}
+
+fn prekey_record(p: &PrekeySecret) -> PrekeyRecord {
+    PrekeyRecord {
+        id: p.public.id,
+        created_at: p.public.created_at,
+        expires_at: p.public.expires_at,
+        x25519: p.secret.x25519.to_bytes(),
+        mlkem: p.secret.mlkem.to_secret_bytes().as_slice().to_vec(),
+    }
+}
+
+impl Engine {
+    /// Opens the engine over `store`, loading the identity if there is one.
+    pub fn open(store: ClientStore) -> Result<Self, EngineError> {
+        let mut e = Self {
+            store,
+            identity: None,
+        };
+        e.load_identity()?;
+        Ok(e)
+    }
+
+    fn load_identity(&mut self) -> Result<(), EngineError> {
+        let Some(raw) = self.store.get(Space::Identity, IDENTITY_KEY)? else {
+            return Ok(());
+        };
+        let record = IdentityRecord::decode(&raw)?;
+        let keys = IdentityKeys::from_seed(&MasterSeed::from_bytes(record.seed));
+        let bundle_raw = self
+            .store
+            .get(Space::Identity, BUNDLE_KEY)?
+            .ok_or(EngineError::Wire(WireError::Invalid {
+                what: "identity bundle",
+                reason: "missing from the store",
+            }))?;
+        let bundle = IdentityBundle::from_bytes(&bundle_raw)?;
+        self.identity = Some(Loaded {
+            keys,
+            record,
+            bundle,
+        });
+        Ok(())
+    }
+
+    fn loaded(&self) -> Result<&Loaded, EngineError> {
+        self.identity.as_ref().ok_or(EngineError::NoIdentity)
+    }
+
+    /// The identity keys.
+    pub fn keys(&self) -> Result<&IdentityKeys, EngineError> {
+        Ok(&self.loaded()?.keys)
+    }
+
+    /// The current signed bundle (to publish to our swarm).
+    pub fn bundle(&self) -> Result<&IdentityBundle, EngineError> {
+        Ok(&self.loaded()?.bundle)
+    }
+
+    /// Creates a fresh identity.
+    pub fn create_identity(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionId, EngineError> {
+        if let Some(l) = &self.identity {
+            return Err(EngineError::IdentityExists(l.keys.session_id().to_string()));
+        }
+        self.install_identity(MasterSeed::generate(rng), now, rng)
+    }
+
+    /// Restores an identity from its 24-word phrase. Restoring the identity already present is
+    /// a no-op; any other identity present is an error.
+    pub fn restore_identity(
+        &mut self,
+        phrase: &str,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionId, EngineError> {
+        let seed = MasterSeed::from_mnemonic(phrase)?;
+        let id = IdentityKeys::from_seed(&seed).session_id();
+        if let Some(l) = &self.identity {
+            let existing = l.keys.session_id();
+            return if existing == id {
+                Ok(id)
+            } else {
+                Err(EngineError::IdentityExists(existing.to_string()))
+            };
+        }
+        self.install_identity(seed, now, rng)
+    }
+
+    fn install_identity(
+        &mut self,
+        seed: MasterSeed,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionId, EngineError> {
+        let keys = IdentityKeys::from_seed(&seed);
+        let prekey = PrekeySecret::generate(1, now, PREKEY_LIFETIME_SECS, rng);
+        let bundle = IdentityBundle::create(&keys, &prekey.public, now, rng)?;
+        let record = IdentityRecord {
+            seed: *seed.as_bytes(),
+            created_at: now,
+            next_prekey_id: 2,
+        };
+        let mut b = Batch::default();
+        b.put(Space::Identity, IDENTITY_KEY, &record.encode())
+            .put(Space::Identity, BUNDLE_KEY, &bundle.to_bytes())
+            .put(
+                Space::Prekeys,
+                &1u32.to_be_bytes(),
+                &prekey_record(&prekey).encode(),
+            );
+        self.store.write(b, rng)?;
+        let id = keys.session_id();
+        self.identity = Some(Loaded {
+            keys,
+            record,
+            bundle,
+        });
+        Ok(id)
+    }
+
+    /// Rotates the prekey when the current one is older than the rotation period, and deletes
+    /// prekeys that have expired. Returns the new bundle when it changed (publish it).
+    pub fn rotate_prekey_if_due(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Option<IdentityBundle>, EngineError> {
+        let l = self.loaded()?;
+        let mut b = Batch::default();
+        for (k, v) in self.store.scan(Space::Prekeys, &[])? {
+            let r = PrekeyRecord::decode(&v)?;
+            if r.expires_at <= now {
+                b.delete(Space::Prekeys, &k);
+            }
+        }
+        if now
+            < l.bundle
+                .prekey
+                .created_at
+                .saturating_add(PREKEY_ROTATION_SECS)
+        {
+            self.store.write(b, rng)?;
+            return Ok(None);
+        }
+        let id = l.record.next_prekey_id;
+        let prekey = PrekeySecret::generate(id, now, PREKEY_LIFETIME_SECS, rng);
+        let bundle = IdentityBundle::create(&l.keys, &prekey.public, now, rng)?;
+        let mut record = l.record.clone();
+        record.next_prekey_id = id.wrapping_add(1).max(1);
+        b.put(Space::Identity, IDENTITY_KEY, &record.encode())
+            .put(Space::Identity, BUNDLE_KEY, &bundle.to_bytes())
+            .put(
+                Space::Prekeys,
+                &id.to_be_bytes(),
+                &prekey_record(&prekey).encode(),
+            );
+        self.store.write(b, rng)?;
+        if let Some(l) = self.identity.as_mut() {
+            l.record = record;
+            l.bundle = bundle.clone();
+        }
+        Ok(Some(bundle))
+    }
+
+    fn session_key(&self, peer: &SessionId) -> [u8; 32] {
+        self.store.index(Space::Sessions, peer.as_bytes())
+    }
+
+    fn load_session(&self, peer: &SessionId) -> Result<Option<SessionRecord>, EngineError> {
+        match self.store.get(Space::Sessions, &self.session_key(peer))? {
+            Some(raw) => Ok(Some(SessionRecord::decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts (or returns the existing open) session with `peer` from its bundle, which is
+    /// verified against `peer` first.
+    pub fn open_session(
+        &mut self,
+        peer: &SessionId,
+        peer_bundle: &IdentityBundle,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SessionSummary, EngineError> {
+        if let Some(rec) = self.load_session(peer)?
+            && !rec.closed
+        {
+            return self.summary(&rec);
+        }
+        let l = self.loaded()?;
+        let session = Session::initiate(&l.keys, &l.bundle, peer, peer_bundle, now, rng).map_err(
+            |e| match e {
+                e @ (SessionError::InvalidBundle(_) | SessionError::BundleMismatch { .. }) => {
+                    EngineError::BadBundle {
+                        peer: peer.to_string(),
+                        reason: e.to_string(),
+                    }
+                }
+                other => EngineError::Session(other),
+            },
+        )?;
+        let rec = SessionRecord {
+            peer: *peer,
+            closed: false,
+            created_at: now,
+            last_activity: now,
+            unread: 0,
+            next_local_seq: self
+                .load_session(peer)?
+                .map(|r| r.next_local_seq)
+                .unwrap_or(0),
+            state: session.to_bytes().as_slice().to_vec(),
+        };
+        let mut b = Batch::default();
+        b.put(Space::Sessions, &self.session_key(peer), &rec.encode())
+            .put(
+                Space::Contacts,
+                &self.store.index(Space::Contacts, peer.as_bytes()),
+                &peer_bundle.to_bytes(),
+            );
+        self.store.write(b, rng)?;
+        self.summary(&rec)
+    }
+
+    fn summary(&self, rec: &SessionRecord) -> Result<SessionSummary, EngineError> {
+        let session = Session::from_bytes(&rec.state)?;
+        Ok(SessionSummary {
+            peer: rec.peer,
+            conversation: conversation_id(&self.loaded()?.keys.session_id(), &rec.peer),
+            confirmed: session.is_confirmed(),
+            closed: rec.closed,
+            created_at: rec.created_at,
+            last_activity: rec.last_activity,
+            unread: rec.unread,
+        })
+    }
+
+    /// All sessions.
+    pub fn sessions(&self) -> Result<Vec<SessionSummary>, EngineError> {
+        let mut out = Vec::new();
+        for (_, v) in self.store.scan(Space::Sessions, &[])? {
+            out.push(self.summary(&SessionRecord::decode(&v)?)?);
+        }
+        out.sort_by_key(|s| std::cmp::Reverse(s.last_activity));
+        Ok(out)
+    }
+
+    /// Closes the session with `peer`: nothing more is sent or accepted on it.
+    pub fn close_session(
+        &mut self,
+        peer: &SessionId,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let mut rec = self
+            .load_session(peer)?
+            .ok_or_else(|| EngineError::UnknownSession(peer.to_string()))?;
+        rec.closed = true;
+        let mut b = Batch::default();
+        b.put(Space::Sessions, &self.session_key(peer), &rec.encode());
+        self.store.write(b, rng)?;
+        Ok(())
+    }
+
+    fn message_key(&self, peer: &SessionId, local_seq: u64) -> Vec<u8> {
+        let mut k = self.store.index(Space::Messages, peer.as_bytes())[..16].to_vec();
+        k.extend_from_slice(&local_seq.to_be_bytes());
+        k
+    }
+
+    fn mid_key(id: &MessageId) -> Vec<u8> {
+        let mut k = MID_PREFIX.to_vec();
+        k.extend_from_slice(id.as_bytes());
+        k
+    }
+
+    /// Encrypts and queues `content` for `peer`. When this returns, the message is durably in
+    /// the outbox and the message list.
+    pub fn send(
+        &mut self,
+        peer: &SessionId,
+        content: &[u8],
+        content_type: ContentType,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<MessageRecord, EngineError> {
+        let mut rec = self
+            .load_session(peer)?
+            .ok_or_else(|| EngineError::UnknownSession(peer.to_string()))?;
+        if rec.closed {
+            return Err(EngineError::SessionClosed(peer.to_string()));
+        }
+        let mut session = Session::from_bytes(&rec.state)?;
+        let msg = session.encrypt(content, content_type, now, rng)?;
+        let sequence = session.sent_count();
+        let id = wire_message_id(&msg);
+        let record = MessageRecord {
+            id,
+            peer: *peer,
+            outgoing: true,
+            content_type: content_type as u8,
+            timestamp: pars_wire::message::coarse_timestamp(now),
+            local_time: now,
+            sequence,
+            delivery: Delivery::Queued,
+            read: false,
+            content: content.to_vec(),
+            error: None,
+        };
+        let mkey = self.message_key(peer, rec.next_local_seq);
+        rec.next_local_seq += 1;
+        rec.last_activity = now;
+        rec.state = session.to_bytes().as_slice().to_vec();
+        let outbox = OutboxRecord {
+            id,
+            recipient: *peer,
+            message_key: if content_type == ContentType::Text {
+                mkey.clone()
+            } else {
+                Vec::new()
+            },
+            attempts: 0,
+            next_attempt: now,
+            blob: msg.encode(),
+        };
+        let mut b = Batch::default();
+        b.put(Space::Sessions, &self.session_key(peer), &rec.encode())
+            .put(Space::Outbox, id.as_bytes(), &outbox.encode());
+        if content_type == ContentType::Text {
+            b.put(Space::Messages, &mkey, &record.encode()).put(
+                Space::State,
+                &Self::mid_key(&id),
+                &mkey,
+            );
+        }
+        self.store.write(b, rng)?;
+        Ok(record)
+    }
+
+    /// Outbox entries due at `now`, oldest first.
+    pub fn outbox_due(&self, now: u64) -> Result<Vec<OutboxRecord>, EngineError> {
+        let mut due = Vec::new();
+        for (_, v) in self.store.scan(Space::Outbox, &[])? {
+            let r = OutboxRecord::decode(&v)?;
+            if r.next_attempt <= now {
+                due.push(r);
+            }
+        }
+        due.sort_by_key(|r| r.next_attempt);
+        Ok(due)
+    }
+
+    /// Number of outbox entries.
+    pub fn outbox_len(&self) -> Result<u64, EngineError> {
+        Ok(self.store.count(Space::Outbox)?)
+    }
+
+    /// Records that `id` was stored by `copies` swarm members: it leaves the outbox and its
+    /// message shows the count.
+    pub fn mark_stored(
+        &mut self,
+        id: &MessageId,
+        copies: u32,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
+            return Ok(()); // already recorded (a retry raced a success)
+        };
+        let out = OutboxRecord::decode(&raw)?;
+        let mut b = Batch::default();
+        b.delete(Space::Outbox, id.as_bytes());
+        if !out.message_key.is_empty()
+            && let Some(m) = self.store.get(Space::Messages, &out.message_key)?
+        {
+            let mut m = MessageRecord::decode(&m)?;
+            if m.delivery != Delivery::Read {
+                m.delivery = Delivery::Stored(copies);
+            }
+            b.put(Space::Messages, &out.message_key, &m.encode());
+        }
+        self.store.write(b, rng)?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: the entry stays and is retried after an exponential backoff.
+    pub fn mark_attempt_failed(
+        &mut self,
+        id: &MessageId,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
+            return Ok(());
+        };
+        let mut out = OutboxRecord::decode(&raw)?;
+        out.attempts = out.attempts.saturating_add(1);
+        let backoff = FIRST_BACKOFF_SECS
+            .saturating_mul(1u64 << out.attempts.min(16))
+            .min(MAX_BACKOFF_SECS);
+        out.next_attempt = now.saturating_add(backoff);
+        let mut b = Batch::default();
+        b.put(Space::Outbox, id.as_bytes(), &out.encode());
+        self.store.write(b, rng)?;
+        Ok(())
+    }
+
+    fn prekeys(&self) -> Result<Vec<PrekeySecret>, EngineError> {
+        let mut out = Vec::new();
+        for (_, v) in self.store.scan(Space::Prekeys, &[])? {
+            out.push(prekey_from_record(&PrekeyRecord::decode(&v)?)?);
+        }
+        Ok(out)
+    }
+
+    fn replay_cache(&self) -> Result<ReplayCache, EngineError> {
+        match self.store.get(Space::State, REPLAY_KEY)? {
+            Some(raw) => Ok(ReplayCache::from_bytes(&raw)?),
+            None => Ok(ReplayCache::new()),
+        }
+    }
+
+    fn hs_key(id: &[u8; 32]) -> Vec<u8> {
+        let mut k = HANDSHAKE_PREFIX.to_vec();
+        k.extend_from_slice(id);
+        k
+    }
+
+    /// Opens a blob fetched from our mailbox: an initial message (a new session, or a further
+    /// message of a handshake we accepted) or a message of one of our sessions. Duplicates are
+    /// recognised and ignored; nothing is stored twice.
+    pub fn receive(
+        &mut self,
+        blob: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Received, EngineError> {
+        let msg = SessionMessage::decode(blob)?;
+        let id = wire_message_id(&msg);
+        if self.store.get(Space::State, &Self::mid_key(&id))?.is_some() {
+            return Ok(Received::Ignored("duplicate"));
+        }
+        let local = self.loaded()?.keys.session_id();
+        // Initial message of a handshake we have not accepted yet?
+        if let Some(hs) = &msg.handshake {
+            let known = self.store.get(Space::State, &Self::hs_key(&hs.id()))?;
+            if known.is_none() {
+                let mut replay = self.replay_cache()?;
+                replay.prune(now);
+                let (session, first) = {
+                    let l = self.loaded()?;
+                    Session::accept(&l.keys, &self.prekeys()?, &mut replay, &msg, now)?
+                };
+                let peer = *session.peer();
+                let existing = match self.load_session(&peer)? {
+                    Some(r) if !r.closed => Some((Session::from_bytes(&r.state)?, r)),
+                    _ => None,
+                };
+                let decision =
+                    pars_session::resolve_incoming_initiation(existing.as_ref().map(|(s, _)| s));
+                if decision == IncomingInitiation::Superseded {
+                    let mut b = Batch::default();
+                    b.put(Space::State, REPLAY_KEY, &replay.to_bytes());
+                    self.store.write(b, rng)?;
+                    return Ok(Received::Ignored("initiation superseded by ours"));
+                }
+                let prev = existing.map(|(_, r)| r);
+                let mut rec = SessionRecord {
+                    peer,
+                    closed: false,
+                    created_at: now,
+                    last_activity: now,
+                    unread: prev.as_ref().map(|r| r.unread).unwrap_or(0),
+                    next_local_seq: prev.as_ref().map(|r| r.next_local_seq).unwrap_or(0),
+                    state: session.to_bytes().as_slice().to_vec(),
+                };
+                let mut b = Batch::default();
+                b.put(Space::State, REPLAY_KEY, &replay.to_bytes()).put(
+                    Space::State,
+                    &Self::hs_key(session.handshake_id()),
+                    peer.as_bytes(),
+                );
+                let out = self.deliver(&mut rec, &mut b, id, first, now)?;
+                b.put(Space::Sessions, &self.session_key(&peer), &rec.encode());
+                self.store.write(b, rng)?;
+                if decision == IncomingInitiation::AcceptAndAbandonOurs {
+                    self.resend_unanswered(
+                        &peer,
+                        prev.map(|r| r.created_at).unwrap_or(now),
+                        now,
+                        rng,
+                    )?;
+                }
+                let _ = local;
+                return Ok(out);
+            }
+        }
+        // A message of an existing session: trial decryption, most recent first.
+        let mut last_err: Option<SessionError> = None;
+        for s in self.sessions()? {
+            if s.closed {
+                continue;
+            }
+            let Some(mut rec) = self.load_session(&s.peer)? else {
+                continue;
+            };
+            let mut session = Session::from_bytes(&rec.state)?;
+            match session.decrypt(&msg, now) {
+                Ok(dec) => {
+                    rec.state = session.to_bytes().as_slice().to_vec();
+                    let mut b = Batch::default();
+                    let out = self.deliver(&mut rec, &mut b, id, dec, now)?;
+                    b.put(Space::Sessions, &self.session_key(&s.peer), &rec.encode());
+                    self.store.write(b, rng)?;
+                    return Ok(out);
+                }
+                Err(SessionError::Duplicate { .. }) => return Ok(Received::Ignored("duplicate")),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(EngineError::Undecryptable(
+            last_err
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no sessions".into()),
+        ))
+    }
+
+    /// Turns a decrypted message into its effects, added to `b`.
+    fn deliver(
+        &self,
+        rec: &mut SessionRecord,
+        b: &mut Batch,
+        id: MessageId,
+        dec: pars_session::Decrypted,
+        now: u64,
+    ) -> Result<Received, EngineError> {
+        rec.last_activity = now;
+        b.put(Space::State, &Self::mid_key(&id), &[]);
+        match dec.header.content_type {
+            ContentType::ReadReceipt => {
+                let mut ids = Vec::new();
+                for chunk in dec.content.chunks_exact(16) {
+                    let mid = MessageId::from_bytes(chunk)?;
+                    if let Some(mkey) = self.store.get(Space::State, &Self::mid_key(&mid))?
+                        && !mkey.is_empty()
+                        && let Some(raw) = self.store.get(Space::Messages, &mkey)?
+                    {
+                        let mut m = MessageRecord::decode(&raw)?;
+                        if m.outgoing && m.peer == rec.peer {
+                            m.read = true;
+                            m.delivery = Delivery::Read;
+                            b.put(Space::Messages, &mkey, &m.encode());
+                            ids.push(mid);
+                        }
+                    }
+                }
+                Ok(Received::Receipt(ids))
+            }
+            ct => {
+                let m = MessageRecord {
+                    id,
+                    peer: rec.peer,
+                    outgoing: false,
+                    content_type: ct as u8,
+                    timestamp: dec.header.timestamp,
+                    local_time: now,
+                    sequence: dec.header.sequence,
+                    delivery: Delivery::Received,
+                    read: false,
+                    content: dec.content,
+                    error: None,
+                };
+                let mkey = self.message_key(&rec.peer, rec.next_local_seq);
+                rec.next_local_seq += 1;
+                rec.unread += 1;
+                b.put(Space::Messages, &mkey, &m.encode()).put(
+                    Space::State,
+                    &Self::mid_key(&id),
+                    &mkey,
+                );
+                Ok(Received::Message(m))
+            }
+        }
+    }
+
+    /// After losing a simultaneous initiation: re-encrypt, over the new session, the text
+    /// messages sent since `since` that the peer never answered (its side dropped them).
+    fn resend_unanswered(
+        &mut self,
+        peer: &SessionId,
+        since: u64,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let prefix = self.store.index(Space::Messages, peer.as_bytes())[..16].to_vec();
+        let mut old = Vec::new();
+        for (k, v) in self.store.scan(Space::Messages, &prefix)? {
+            let m = MessageRecord::decode(&v)?;
+            if m.outgoing && m.local_time >= since && m.delivery != Delivery::Read {
+                old.push((k, m));
+            }
+        }
+        for (k, m) in old {
+            let mut b = Batch::default();
+            b.delete(Space::Messages, &k)
+                .delete(Space::State, &Self::mid_key(&m.id))
+                .delete(Space::Outbox, m.id.as_bytes());
+            self.store.write(b, rng)?;
+            self.send(peer, &m.content, ContentType::Text, now, rng)?;
+        }
+        Ok(())
+    }
+
+    /// Marks incoming messages of the session with `peer` up to and including `id` as read, and
+    /// queues a read receipt for them.
+    pub fn mark_read(
+        &mut self,
+        peer: &SessionId,
+        id: &MessageId,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<usize, EngineError> {
+        let mkey = self
+            .store
+            .get(Space::State, &Self::mid_key(id))?
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| EngineError::UnknownMessage(id.to_string()))?;
+        let prefix = self.store.index(Space::Messages, peer.as_bytes())[..16].to_vec();
+        if !mkey.starts_with(&prefix) {
+            return Err(EngineError::UnknownMessage(id.to_string()));
+        }
+        let mut rec = self
+            .load_session(peer)?
+            .ok_or_else(|| EngineError::UnknownSession(peer.to_string()))?;
+        let mut b = Batch::default();
+        let mut receipt = Vec::new();
+        for (k, v) in self.store.scan(Space::Messages, &prefix)? {
+            if k.as_slice() > mkey.as_slice() {
+                break;
+            }
+            let mut m = MessageRecord::decode(&v)?;
+            if !m.outgoing && !m.read {
+                m.read = true;
+                receipt.extend_from_slice(m.id.as_bytes());
+                b.put(Space::Messages, &k, &m.encode());
+            }
+        }
+        let n = receipt.len() / 16;
+        rec.unread = rec.unread.saturating_sub(n as u64);
+        b.put(Space::Sessions, &self.session_key(peer), &rec.encode());
+        self.store.write(b, rng)?;
+        if n > 0 && !rec.closed {
+            self.send(peer, &receipt, ContentType::ReadReceipt, now, rng)?;
+        }
+        Ok(n)
+    }
+
+    /// Messages of one conversation (or all) with `local_time >= since`, oldest first, at most
+    /// `limit`.
+    pub fn messages(
+        &self,
+        peer: Option<&SessionId>,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, EngineError> {
+        let prefix = match peer {
+            Some(p) => self.store.index(Space::Messages, p.as_bytes())[..16].to_vec(),
+            None => Vec::new(),
+        };
+        let mut out: Vec<MessageRecord> = Vec::new();
+        for (_, v) in self.store.scan(Space::Messages, &prefix)? {
+            let m = MessageRecord::decode(&v)?;
+            if m.local_time >= since {
+                out.push(m);
+            }
+        }
+        out.sort_by_key(|m| (m.local_time, m.sequence));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The session record of `peer`, if any (for the role and confirmation state).
+    pub fn session_role(&self, peer: &SessionId) -> Result<Option<Role>, EngineError> {
+        match self.load_session(peer)? {
+            Some(r) => Ok(Some(Session::from_bytes(&r.state)?.role())),
+            None => Ok(None),
+        }
+    }
+}
