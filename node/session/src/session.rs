@@ -36,8 +36,8 @@ pub struct SendOptions {
     pub signature: Option<MessageSignature>,
 }
 
-/// A decrypted message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decrypted message. Its `Debug` shows the header and the content's length, not the content.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Decrypted {
     /// The decrypted header (message ID, coarse timestamp, sequence, content type, flags).
     pub header: MessageHeader,
@@ -45,6 +45,16 @@ pub struct Decrypted {
     pub content: Vec<u8>,
     /// The signature the sender attached, if any (verified by the content type's layer).
     pub signature: Option<MessageSignature>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("header", &self.header)
+            .field("content_len", &self.content.len())
+            .field("signed", &self.signature.is_some())
+            .finish()
+    }
 }
 
 /// One end of a two-party session.
@@ -619,6 +629,17 @@ mod tests {
         assert_eq!((&ra_recv.ck, &ra_recv.hk), (&rb_send.ck, &rb_send.hk));
         assert_eq!(ra.next_recv_hk, rb.next_send_hk);
         assert_ne!(ra.root, ra.next_recv_hk);
+    }
+
+    #[test]
+    fn debug_output_shows_no_keys_or_content() {
+        let (_rng, _a, mut b, s, m) = start(5);
+        let dbg = format!("{s:?}");
+        assert!(dbg.contains("Initiator") && !dbg.contains("root"), "{dbg}");
+        let (_, d) = Session::accept(&b.keys, &b.prekeys, &mut b.replay, &m, T0).unwrap();
+        let dbg = format!("{d:?}");
+        assert!(dbg.contains("content_len: 2"), "{dbg}");
+        assert!(!dbg.contains("109, 48"), "content bytes leak: {dbg}");
     }
 
     #[test]
