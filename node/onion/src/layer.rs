@@ -38,6 +38,22 @@ impl PathHop {
     }
 }
 
+/// The usable hops in a node's published onion keys: announcements for `node`, signed by its
+/// Ed25519 identity `identity`, not yet expired at `now`. What the network layer calls on every
+/// node record it accepts, to fill [`Candidate::keys`](crate::Candidate::keys).
+pub fn verified_hops(
+    list: &pars_wire::onion::OnionKeyList,
+    node: NodeId,
+    identity: &pars_crypto::classic::Ed25519PublicKey,
+    now: u64,
+) -> Vec<PathHop> {
+    list.0
+        .iter()
+        .filter(|a| a.node == node && now < a.valid_until && a.verify_ed25519(identity).is_ok())
+        .map(PathHop::from_announcement)
+        .collect()
+}
+
 /// The keys one layer's combined KEM secret expands to: the first 224 bytes of the ChaCha20
 /// keystream under that secret (zero nonce), cut into 7 × 32 bytes in this order. The secret is
 /// the uniform output of the combiner's HKDF and serves no other purpose, so a PRG suffices

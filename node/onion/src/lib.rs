@@ -42,7 +42,7 @@ pub use cover::CoverSchedule;
 pub use error::{DropReason, ErrorKind, OnionError};
 pub use hop::{OnionRouter, Processed, reply_packet};
 pub use keys::{KeySchedule, OnionKeyRing};
-pub use layer::PathHop;
+pub use layer::{PathHop, verified_hops};
 pub use pars_wire::onion::{
     HEADER_LEN, MAX_DATA_LEN, MAX_DATA_LEN_WITH_REPLY, OnionKeyList, PACKET_LEN, PAYLOAD_LEN,
     ReplyBlock,

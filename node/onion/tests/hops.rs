@@ -402,3 +402,27 @@ fn shorter_paths_and_limits() {
     let (_, out) = net.send(from, req.packet, NOW);
     assert!(matches!(out, Processed::Deliver { data, .. } if data == max));
 }
+
+#[test]
+fn announcements_feed_path_hops_only_when_genuine_and_current() {
+    use pars_crypto::classic::Ed25519SigningKey;
+    let mut net = Net::new(2, 10);
+    let identity = Ed25519SigningKey::from_bytes([42; 32]);
+    let list = net.routers[0].keys().announce_ed25519(&identity).unwrap();
+    let node = net.ids[0];
+    let wire = pars_onion::OnionKeyList::from_bytes(&list.to_bytes()).unwrap();
+    let hops = pars_onion::verified_hops(&wire, node, &identity.public_key(), NOW);
+    assert_eq!(hops.len(), 1);
+    // The hop built from the announcement reaches the node.
+    let req = build_request(&hops, b"via record", None, NOW, &mut net.rng).unwrap();
+    assert!(matches!(
+        net.routers[0].process_bytes(req.packet.as_bytes(), NOW),
+        Processed::Deliver { .. }
+    ));
+    // Wrong signer, wrong node, expired: nothing usable.
+    let other = Ed25519SigningKey::from_bytes([43; 32]).public_key();
+    assert!(pars_onion::verified_hops(&wire, node, &other, NOW).is_empty());
+    assert!(pars_onion::verified_hops(&wire, net.ids[1], &identity.public_key(), NOW).is_empty());
+    let later = hops[0].valid_until;
+    assert!(pars_onion::verified_hops(&wire, node, &identity.public_key(), later).is_empty());
+}
