@@ -271,7 +271,13 @@ impl Operator {
         let (provider, address) = match signer {
             Some(s) => {
                 let address = s.address();
+                // The nonce is read from the node for every transaction: a cached nonce would be
+                // consumed by a call the gas estimate rejects, leaving a gap that blocks the next.
                 let provider = ProviderBuilder::new()
+                    .disable_recommended_fillers()
+                    .with_gas_estimation()
+                    .with_simple_nonce_management()
+                    .with_chain_id(config.chain_id)
                     .wallet(EthereumWallet::from(s.0))
                     .connect_http(url)
                     .erased();

@@ -762,29 +762,33 @@ impl Worker {
         Ok(())
     }
 
-    /// Publishes the block (silently) and, if `changed`, the set (notifying subscribers).
+    /// Publishes the block (silently) and, if `changed`, the set (notifying subscribers). A
+    /// changed set is written to the cache before it is announced.
     fn publish(&mut self, changed: bool) {
         let block = self.last;
-        let set = &self.set;
-        self.snapshot_tx.send_if_modified(|s| {
-            let s = Arc::make_mut(s);
-            s.block = block;
-            if changed {
-                s.nodes = set.values().cloned().collect();
-            }
-            changed
-        });
         self.cache_dirty = true;
         if changed {
-            self.last_cache_write = None;
+            let snapshot = Arc::new(RegistrySnapshot {
+                chain_id: self.config.chain_id,
+                registry: self.config.registry,
+                block,
+                nodes: self.set.values().cloned().collect(),
+            });
+            self.save_cache(&snapshot);
+            self.snapshot_tx.send_replace(snapshot);
+        } else {
+            self.snapshot_tx.send_if_modified(|s| {
+                if s.block != block {
+                    Arc::make_mut(s).block = block;
+                }
+                false
+            });
         }
     }
 
-    /// Writes the cache if the set changed since the last write or `cache_interval` passed.
+    /// Writes the cache if the block advanced since the last write and `cache_interval` passed
+    /// (or `force`).
     fn write_cache(&mut self, force: bool) {
-        let Some(path) = self.config.cache_path.clone() else {
-            return;
-        };
         if !self.cache_dirty || self.last.is_none() {
             return;
         }
@@ -792,11 +796,17 @@ impl Worker {
             || self
                 .last_cache_write
                 .is_none_or(|t| t.elapsed() >= self.config.cache_interval);
-        if !due {
-            return;
+        if due {
+            let snapshot = self.snapshot_tx.borrow().clone();
+            self.save_cache(&snapshot);
         }
-        let snapshot = self.snapshot_tx.borrow().clone();
-        match cache::save(&path, &snapshot) {
+    }
+
+    fn save_cache(&mut self, snapshot: &RegistrySnapshot) {
+        let Some(path) = &self.config.cache_path else {
+            return;
+        };
+        match cache::save(path, snapshot) {
             Ok(()) => {
                 self.cache_dirty = false;
                 self.last_cache_write = Some(Instant::now());
