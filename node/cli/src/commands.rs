@@ -12,7 +12,11 @@ use std::time::Duration;
 
 /// The Pars Session command line.
 #[derive(Debug, Parser)]
-#[command(name = "parsctl", version, about = "Control a Pars Session daemon (sessiond)")]
+#[command(
+    name = "parsctl",
+    version,
+    about = "Control a Pars Session daemon (sessiond)"
+)]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -165,7 +169,9 @@ impl CliError {
             Self::Refused(_) => Some(
                 "use the same --datadir as the daemon, so parsctl reads its rpc.cookie (the daemon writes a new one at every start)",
             ),
-            Self::Network(_) => Some("the message stays queued and is retried; check `parsctl status`"),
+            Self::Network(_) => {
+                Some("the message stays queued and is retried; check `parsctl status`")
+            }
             _ => None,
         }
     }
@@ -251,8 +257,9 @@ fn http(t: &Target) -> Result<HttpClient, CliError> {
 }
 
 fn parse_session_id(s: &str) -> Result<pars_crypto::SessionId, CliError> {
-    s.parse()
-        .map_err(|e: pars_crypto::SessionIdError| CliError::BadInput(format!("invalid Session ID: {e}")))
+    s.parse().map_err(|e: pars_crypto::SessionIdError| {
+        CliError::BadInput(format!("invalid Session ID: {e}"))
+    })
 }
 
 /// Runs a parsed command line.
@@ -310,7 +317,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     let m = http(&t)?.export_mnemonic().await.map_err(err)?;
                     output::print(json, &m, |m| {
                         println!("{}", m.mnemonic);
-                        eprintln!("Keep these 24 words offline. Anyone who has them can read your messages and act as you.");
+                        eprintln!(
+                            "Keep these 24 words offline. Anyone who has them can read your messages and act as you."
+                        );
                     });
                 }
                 IdentityCommand::Restore { .. } => {
@@ -327,7 +336,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 if message.is_empty() {
                     return Err(CliError::BadInput("the message is empty".into()));
                 }
-                let r = http(&t)?.send_message(session, message).await.map_err(err)?;
+                let r = http(&t)?
+                    .send_message(session, message)
+                    .await
+                    .map_err(err)?;
                 output::print(json, &r, output::sent);
             }
             SessionCommand::List => {
@@ -343,11 +355,15 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             }
             SessionCommand::Read { session, message } => {
                 http(&t)?.mark_read(session, message).await.map_err(err)?;
-                output::print(json, &serde_json::json!({"ok": true}), |_| println!("marked read"));
+                output::print(json, &serde_json::json!({"ok": true}), |_| {
+                    println!("marked read")
+                });
             }
             SessionCommand::Close { session } => {
                 http(&t)?.close_session(session).await.map_err(err)?;
-                output::print(json, &serde_json::json!({"ok": true}), |_| println!("session closed"));
+                output::print(json, &serde_json::json!({"ok": true}), |_| {
+                    println!("session closed")
+                });
             }
             SessionCommand::Listen => listen(&t, json).await?,
         },

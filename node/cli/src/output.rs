@@ -40,9 +40,18 @@ pub fn status(s: &DaemonStatus) {
     println!("sessiond {} on {}", s.version, s.network);
     println!(
         "identity:        {}",
-        s.session_id.as_deref().unwrap_or("none (parsctl session identity create)")
+        s.session_id
+            .as_deref()
+            .unwrap_or("none (parsctl session identity create)")
     );
-    println!("role:            {}", if s.service_node { "service node" } else { "client" });
+    println!(
+        "role:            {}",
+        if s.service_node {
+            "service node"
+        } else {
+            "client"
+        }
+    );
     println!("peer ID:         {}", s.peer_id);
     println!("listening on:    {}", s.listen_addrs.join(", "));
     println!("connected peers: {}", s.connected_peers);
@@ -61,7 +70,10 @@ pub fn peers(p: &[PeerInfo]) {
             if x.connected { "●" } else { "○" },
             x.peer_id,
             if x.service_node { "service-node " } else { "" },
-            x.operator.as_deref().map(|o| format!("({o})")).unwrap_or_default()
+            x.operator
+                .as_deref()
+                .map(|o| format!("({o})"))
+                .unwrap_or_default()
         );
     }
 }
@@ -122,6 +134,9 @@ pub fn message_line(x: &MessageInfo) {
         peer,
         x.content,
         delivery(&x.delivery),
-        x.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+        x.error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
     );
 }

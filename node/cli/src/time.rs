@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(parse_since("2h", now).unwrap(), now - 7200);
         assert_eq!(parse_since("7d", now).unwrap(), now - 7 * 86_400);
         assert_eq!(parse_since("1970-01-02", now).unwrap(), 86_400);
-        assert_eq!(parse_since("2026-11-26T08:30:00Z", now).unwrap(), 1_795_681_800);
+        assert_eq!(
+            parse_since("2026-11-26T08:30:00Z", now).unwrap(),
+            1_795_681_800
+        );
         assert!(parse_since("yesterday", now).is_err());
         assert!(parse_since("2026-13-01", now).is_err());
         assert!(parse_since("", now).is_err());
