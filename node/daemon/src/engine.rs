@@ -404,6 +404,17 @@ impl Engine {
         })
     }
 
+    /// The identity bundle of `peer` cached when a session with it was opened or accepted.
+    pub fn cached_bundle(&self, peer: &SessionId) -> Result<Option<IdentityBundle>, EngineError> {
+        match self.store.get(
+            Space::Contacts,
+            &self.store.index(Space::Contacts, peer.as_bytes()),
+        )? {
+            Some(raw) => Ok(Some(IdentityBundle::from_bytes(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
     /// All sessions.
     pub fn sessions(&self) -> Result<Vec<SessionSummary>, EngineError> {
         let mut out = Vec::new();

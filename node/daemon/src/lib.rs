@@ -9,6 +9,7 @@
 //!   that order of precedence;
 //! - [`lock`]: one daemon per data directory;
 //! - [`engine`]: the client's identity, sessions, messages and outbox over the encrypted store;
+//! - [`rpc`]: the JSON-RPC API over the engine, with a [`rpc::Courier`] for what needs the network;
 //! - [`logging`]: `tracing` output with identifiers redacted unless asked for.
 //!
 //! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
@@ -18,3 +19,4 @@ pub mod config;
 pub mod engine;
 pub mod lock;
 pub mod logging;
+pub mod rpc;
