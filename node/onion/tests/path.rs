@@ -149,6 +149,7 @@ fn the_guard_persists_rotates_and_is_replaced_after_failures() {
     }
     // Persisted and restored: the same guard.
     let stored = sel.guard_state().to_bytes();
+    assert_eq!(stored.len(), 46);
     let restored = GuardState::from_bytes(&stored).unwrap();
     assert_eq!(&restored, sel.guard_state());
     assert!(GuardState::from_bytes(&stored[..stored.len() - 1]).is_err());

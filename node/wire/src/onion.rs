@@ -711,7 +711,7 @@ impl OnionKeyAnnouncement {
 
 /// The onion keys a node publishes in its node record's `onion_keys` field:
 /// `count (u8, 1..=4) ‖ count × var16(announcement)`. With Ed25519 signatures two keys take
-/// 2 × 1,336 + 5 bytes; hybrid signatures take 5,963 bytes each.
+/// 1 + 2 × 1,336 = 2,673 bytes; a hybrid-signed one takes 5,963 bytes.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct OnionKeyList(pub Vec<OnionKeyAnnouncement>);
 

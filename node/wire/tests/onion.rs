@@ -230,7 +230,9 @@ fn announcements_sign_verify_and_reject_tampering() {
     assert!(OnionKeyList::from_bytes(&[5]).is_err());
     // Two Ed25519-signed keys fit the node record's 8 KiB onion-keys field.
     let two = OnionKeyList(vec![a.clone(), a]);
+    assert_eq!(two.to_bytes().len(), 2673);
     assert!(two.to_bytes().len() <= pars_wire::node_record::MAX_ONION_KEYS_LEN);
+    assert_eq!(OnionKeyList(vec![h]).to_bytes().len(), 1 + 5963);
 }
 
 #[test]
