@@ -12,7 +12,9 @@ use alloy::providers::DynProvider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolEvent, SolEventInterface, SolInterface};
 
-use crate::error::BridgeError;
+use std::time::Duration;
+
+use crate::error::{BridgeError, within};
 use crate::events::{LoggedEvent, RegistryEvent};
 use crate::types::{MldsaKeyHash, NodeStatus, RegisteredNode, RegistryNodeId};
 
@@ -279,17 +281,21 @@ impl RegistryContract {
 
     /// The whole active set at `block` (paged through `activeNodes`), in the contract's storage
     /// order. Pin `block` by hash so every page reads the same state.
+    /// Each view call may take up to `per_call`.
     pub async fn active_nodes_at(
         &self,
         block: BlockId,
+        per_call: Duration,
     ) -> Result<Vec<RegisteredNode>, BridgeError> {
-        let count = self
-            .inner
-            .activeCount()
-            .block(block)
-            .call()
-            .await
-            .map_err(|e| call_error("activeCount", e))?;
+        let count = within("activeCount", per_call, async {
+            self.inner
+                .activeCount()
+                .block(block)
+                .call()
+                .await
+                .map_err(|e| call_error("activeCount", e))
+        })
+        .await?;
         let count = u64::try_from(count).map_err(|_| BridgeError::Decode {
             what: "activeCount",
             message: format!("implausible active count {count}"),
@@ -297,13 +303,15 @@ impl RegistryContract {
         let mut nodes = Vec::with_capacity(usize::try_from(count.min(10_000)).unwrap_or(0));
         let mut offset = 0u64;
         while offset < count {
-            let page = self
-                .inner
-                .activeNodes(U256::from(offset), U256::from(ACTIVE_PAGE))
-                .block(block)
-                .call()
-                .await
-                .map_err(|e| call_error("activeNodes", e))?;
+            let page = within("activeNodes", per_call, async {
+                self.inner
+                    .activeNodes(U256::from(offset), U256::from(ACTIVE_PAGE))
+                    .block(block)
+                    .call()
+                    .await
+                    .map_err(|e| call_error("activeNodes", e))
+            })
+            .await?;
             if page.is_empty() {
                 break;
             }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
-use alloy::transports::{RpcError, TransportErrorKind};
+use alloy::transports::{RpcError, TransportErrorKind, TransportResult};
 
 use crate::types::{NodeStatus, RegistryNodeId, format_ether, format_unix_time};
 
@@ -259,13 +259,21 @@ impl BridgeError {
         matches!(self.kind(), ErrorKind::Unavailable)
     }
 
-    /// Maps a transport error; URLs in its text are reduced to scheme, host and port.
+    /// Maps a transport error; URLs in its text are reduced to scheme, host and port. An error
+    /// answer of the node (rate limits, "header not found" behind a load balancer, …) counts as
+    /// unavailability and is retried; a revert that is not one of the registry's errors becomes
+    /// [`BridgeError::Rejected`].
     pub(crate) fn from_transport(what: &'static str, e: &RpcError<TransportErrorKind>) -> Self {
         if let RpcError::ErrorResp(payload) = e {
-            // The node answered: a JSON-RPC error, not an outage.
-            return Self::Decode {
+            let message = redact_urls(&payload.message);
+            if payload.code == 3 || message.to_ascii_lowercase().contains("revert") {
+                return Self::Rejected {
+                    reason: format!("{what}: {message}"),
+                };
+            }
+            return Self::Rpc {
                 what,
-                message: format!("RPC error {}: {}", payload.code, payload.message),
+                message: format!("the node answered error {}: {message}", payload.code),
             };
         }
         Self::Rpc {
@@ -273,6 +281,31 @@ impl BridgeError {
             message: redact_urls(&e.to_string()),
         }
     }
+}
+
+/// Runs `fut` with a timeout, mapping the elapsed case to [`BridgeError::Timeout`].
+pub(crate) async fn within<T>(
+    what: &'static str,
+    after: Duration,
+    fut: impl Future<Output = Result<T, BridgeError>>,
+) -> Result<T, BridgeError> {
+    tokio::time::timeout(after, fut)
+        .await
+        .unwrap_or(Err(BridgeError::Timeout { what, after }))
+}
+
+/// One RPC request with a timeout, its transport error mapped by [`BridgeError::from_transport`].
+pub(crate) async fn rpc_call<T>(
+    what: &'static str,
+    after: Duration,
+    request: impl IntoFuture<Output = TransportResult<T>>,
+) -> Result<T, BridgeError> {
+    within(what, after, async {
+        request
+            .await
+            .map_err(|e| BridgeError::from_transport(what, &e))
+    })
+    .await
 }
 
 /// Replaces `scheme://host:port/path?query` by `scheme://host:port/…` in free text, so API keys

@@ -18,7 +18,8 @@ use alloy::signers::local::PrivateKeySigner;
 
 use crate::contracts::{NodeRecord, RegistryContract, RegistryParameters};
 use crate::error::{BridgeError, InvalidRegistration};
-use crate::reader::{default_confirmations, parse_rpc_url, read_provider, within};
+use crate::error::{rpc_call, within};
+use crate::reader::{default_confirmations, parse_rpc_url, read_provider};
 use crate::types::{MldsaKeyHash, NodeStatus, RegistryNodeId};
 
 /// The environment variable an EVM private key (hex, with or without `0x`) may be given in.
@@ -286,26 +287,14 @@ impl Operator {
             None => (read_provider(&config.rpc_url)?, None),
         };
         let t = config.rpc_timeout;
-        let chain_id = within("eth_chainId", t, async {
-            provider
-                .get_chain_id()
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_chainId", &e))
-        })
-        .await?;
+        let chain_id = rpc_call("eth_chainId", t, provider.get_chain_id()).await?;
         if chain_id != config.chain_id {
             return Err(BridgeError::WrongChain {
                 expected: config.chain_id,
                 actual: chain_id,
             });
         }
-        let code = within("eth_getCode", t, async {
-            provider
-                .get_code_at(config.registry)
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_getCode", &e))
-        })
-        .await?;
+        let code = rpc_call("eth_getCode", t, provider.get_code_at(config.registry)).await?;
         if code.is_empty() {
             return Err(BridgeError::NoContract {
                 address: config.registry,
@@ -369,12 +358,12 @@ impl Operator {
     }
 
     async fn chain_time(&self) -> Result<u64, BridgeError> {
-        let block = within("eth_getBlockByNumber", self.config.rpc_timeout, async {
+        let block = rpc_call(
+            "eth_getBlockByNumber",
+            self.config.rpc_timeout,
             self.provider
-                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_getBlockByNumber", &e))
-        })
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest),
+        )
         .await?;
         Ok(block.map(|b| b.header.timestamp).unwrap_or_default())
     }
@@ -481,12 +470,11 @@ impl Operator {
     }
 
     async fn check_funds(&self, from: Address, value: U256) -> Result<(), BridgeError> {
-        let balance = within("eth_getBalance", self.config.rpc_timeout, async {
-            self.provider
-                .get_balance(from)
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_getBalance", &e))
-        })
+        let balance = rpc_call(
+            "eth_getBalance",
+            self.config.rpc_timeout,
+            self.provider.get_balance(from),
+        )
         .await?;
         if balance < value {
             return Err(BridgeError::InsufficientFunds { address: from });
@@ -511,7 +499,7 @@ impl Operator {
                 }
                 _ => Err(BridgeError::NotOperator { node_id, caller }),
             },
-            Err(BridgeError::Decode { message, .. })
+            Err(BridgeError::Rpc { message, .. } | BridgeError::Rejected { reason: message })
                 if message.to_ascii_lowercase().contains("insufficient funds") =>
             {
                 Err(BridgeError::InsufficientFunds { address: from })
@@ -540,12 +528,11 @@ impl Operator {
                 });
             }
             // Read the receipt every round: a reorg may move or drop the transaction.
-            let receipt = within("eth_getTransactionReceipt", t, async {
-                self.provider
-                    .get_transaction_receipt(tx_hash)
-                    .await
-                    .map_err(|e| BridgeError::from_transport("eth_getTransactionReceipt", &e))
-            })
+            let receipt = rpc_call(
+                "eth_getTransactionReceipt",
+                t,
+                self.provider.get_transaction_receipt(tx_hash),
+            )
             .await;
             let receipt = match receipt {
                 Ok(r) => r,
@@ -560,14 +547,9 @@ impl Operator {
                     return Err(BridgeError::Reverted { tx_hash });
                 }
                 let block = receipt.block_number.unwrap_or_default();
-                let head = within("eth_blockNumber", t, async {
-                    self.provider
-                        .get_block_number()
-                        .await
-                        .map_err(|e| BridgeError::from_transport("eth_blockNumber", &e))
-                })
-                .await
-                .unwrap_or(block);
+                let head = rpc_call("eth_blockNumber", t, self.provider.get_block_number())
+                    .await
+                    .unwrap_or(block);
                 let confirmations = head.saturating_add(1).saturating_sub(block);
                 if last_reported != Some((block, confirmations)) {
                     last_reported = Some((block, confirmations));

@@ -22,12 +22,12 @@
 //!    per outage at `warn`, and the step is retried with capped exponential backoff. After a
 //!    transport failure the chain ID is checked again (the URL may now reach another node).
 //!    A gap larger than [`RegistryConfig::reload_gap`] blocks is covered by a reload instead of
-//!    thousands of log queries.
+//!    thousands of log queries; a failing `eth_getLogs` halves the range of the next attempt
+//!    (providers cap ranges and result sizes), successes grow it back.
 //!
 //! The cache is written after every change of the set and at least every
 //! [`RegistryConfig::cache_interval`] while the block advances.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 
 use crate::cache;
 use crate::contracts::{RegistryContract, decode_registry_log, registry_filter};
-use crate::error::BridgeError;
+use crate::error::{BridgeError, ErrorKind, rpc_call};
 use crate::events::{
     ActiveSet, Backoff, NextStep, apply_events, plan, safe_block, still_canonical,
 };
@@ -83,17 +83,6 @@ pub(crate) fn read_provider(url: &str) -> Result<DynProvider, BridgeError> {
         .disable_recommended_fillers()
         .connect_http(url)
         .erased())
-}
-
-/// Runs `fut` with a timeout, mapping the elapsed case to [`BridgeError::Timeout`].
-pub(crate) async fn within<T>(
-    what: &'static str,
-    after: Duration,
-    fut: impl Future<Output = Result<T, BridgeError>>,
-) -> Result<T, BridgeError> {
-    tokio::time::timeout(after, fut)
-        .await
-        .unwrap_or(Err(BridgeError::Timeout { what, after }))
 }
 
 /// The addresses file `contracts/script/Deploy.s.sol` writes (default `.devnet/addresses.json`).
@@ -268,7 +257,9 @@ impl RegistryConfig {
 pub enum SyncState {
     /// No step has succeeded yet (the served set, if any, is the cache's).
     Starting,
-    /// The last step succeeded: the set is the registry's at [`Health::synced_block`].
+    /// Following the chain but more than one log range behind the safe block.
+    CatchingUp,
+    /// Up to date: the set is the registry's at [`Health::synced_block`], the safe block.
     Synced,
     /// The last step failed: the last known set is served while retrying.
     Degraded,
@@ -362,7 +353,7 @@ impl RegistryHandle {
     }
 
     /// Waits until the reader has synced with the chain once, and returns the set. Fails at once
-    /// on errors that retrying cannot fix (wrong chain, no contract, bad configuration); otherwise
+    /// on errors that need the operator (wrong chain, no contract at the address); otherwise
     /// waits up to `timeout` and returns the last error (or a timeout) if it did not sync.
     pub async fn wait_synced(
         &self,
@@ -377,7 +368,7 @@ impl RegistryHandle {
                         return Ok(());
                     }
                     if let Some(e) = &h.last_error
-                        && !e.error.is_transient()
+                        && matches!(e.error.kind(), ErrorKind::Config | ErrorKind::WrongChain)
                         && h.state == SyncState::Degraded
                     {
                         return Err(e.error.clone());
@@ -448,6 +439,7 @@ impl RegistryReader {
         let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(snapshot));
         let (health_tx, health_rx) = watch::channel(health);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let config_max_range = config.max_log_range.max(1);
         let worker = Worker {
             registry: RegistryContract::new(config.registry, provider.clone()),
             provider,
@@ -461,6 +453,7 @@ impl RegistryReader {
             last_cache_write: None,
             cache_dirty: false,
             outage_logged: false,
+            log_range: config_max_range,
         };
         let task = tokio::spawn(worker.run(shutdown_rx));
         Ok((
@@ -495,6 +488,9 @@ struct Worker {
     last_cache_write: Option<Instant>,
     cache_dirty: bool,
     outage_logged: bool,
+    /// The current `eth_getLogs` range: halved when a query fails (providers cap ranges and
+    /// result sizes), doubled back towards `max_log_range` after each success.
+    log_range: u64,
 }
 
 impl Worker {
@@ -506,7 +502,7 @@ impl Worker {
             };
             let wait = match outcome {
                 Ok(stepped) => {
-                    self.on_success();
+                    self.on_success(&stepped);
                     match stepped {
                         Stepped::UpToDate => self.config.poll_interval,
                         Stepped::Behind => Duration::ZERO,
@@ -526,7 +522,7 @@ impl Worker {
         self.write_cache(true);
     }
 
-    fn on_success(&mut self) {
+    fn on_success(&mut self, stepped: &Stepped) {
         if self.outage_logged {
             tracing::info!(
                 block = self.last.map(|b| b.number),
@@ -539,7 +535,10 @@ impl Worker {
         self.write_cache(false);
         let synced = self.last.map(|b| b.number);
         self.health_tx.send_modify(|h| {
-            h.state = SyncState::Synced;
+            h.state = match stepped {
+                Stepped::UpToDate => SyncState::Synced,
+                Stepped::Behind => SyncState::CatchingUp,
+            };
             h.from_cache = false;
             h.synced_block = synced;
             h.last_success = Some(SystemTime::now());
@@ -584,13 +583,7 @@ impl Worker {
     async fn step(&mut self) -> Result<Stepped, BridgeError> {
         let t = self.timeout();
         if !self.chain_checked {
-            let chain_id = within("eth_chainId", t, async {
-                self.provider
-                    .get_chain_id()
-                    .await
-                    .map_err(|e| BridgeError::from_transport("eth_chainId", &e))
-            })
-            .await?;
+            let chain_id = rpc_call("eth_chainId", t, self.provider.get_chain_id()).await?;
             if chain_id != self.config.chain_id {
                 return Err(BridgeError::WrongChain {
                     expected: self.config.chain_id,
@@ -605,13 +598,7 @@ impl Worker {
             }
             self.chain_checked = true;
         }
-        let head = within("eth_blockNumber", t, async {
-            self.provider
-                .get_block_number()
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_blockNumber", &e))
-        })
-        .await?;
+        let head = rpc_call("eth_blockNumber", t, self.provider.get_block_number()).await?;
         self.health_tx.send_modify(|h| h.head = Some(head));
         let safe = safe_block(head, self.config.confirmations);
 
@@ -630,7 +617,7 @@ impl Worker {
         match plan(
             self.last.map(|b| b.number),
             safe,
-            self.config.max_log_range,
+            self.log_range,
             self.config.reload_gap,
         ) {
             NextStep::Idle => Ok(Stepped::UpToDate),
@@ -650,23 +637,23 @@ impl Worker {
     }
 
     async fn code_at(&self, block: BlockId) -> Result<alloy::primitives::Bytes, BridgeError> {
-        within("eth_getCode", self.timeout(), async {
+        rpc_call(
+            "eth_getCode",
+            self.timeout(),
             self.provider
                 .get_code_at(self.config.registry)
-                .block_id(block)
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_getCode", &e))
-        })
+                .block_id(block),
+        )
         .await
     }
 
     async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, BridgeError> {
-        let block = within("eth_getBlockByNumber", self.timeout(), async {
+        let block = rpc_call(
+            "eth_getBlockByNumber",
+            self.timeout(),
             self.provider
-                .get_block_by_number(BlockNumberOrTag::Number(number))
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_getBlockByNumber", &e))
-        })
+                .get_block_by_number(BlockNumberOrTag::Number(number)),
+        )
         .await?;
         Ok(block.map(|b| b.header.hash.0))
     }
@@ -684,12 +671,9 @@ impl Worker {
             // The registry was deployed after the safe block: nothing registered yet.
             Vec::new()
         } else {
-            within(
-                "activeNodes",
-                self.timeout().saturating_mul(4),
-                self.registry.active_nodes_at(pinned),
-            )
-            .await?
+            self.registry
+                .active_nodes_at(pinned, self.timeout())
+                .await?
         };
         let set: ActiveSet = nodes.into_iter().map(|n| (n.node_id, n)).collect();
         let was_known = self.last.is_some() || self.snapshot_tx.borrow().is_known();
@@ -708,13 +692,25 @@ impl Worker {
     async fn poll(&mut self, from: u64, to: u64) -> Result<(), BridgeError> {
         let before = self.block_hash(to).await?;
         let filter = registry_filter(self.config.registry, from, to);
-        let logs = within("eth_getLogs", self.timeout().saturating_mul(3), async {
-            self.provider
-                .get_logs(&filter)
-                .await
-                .map_err(|e| BridgeError::from_transport("eth_getLogs", &e))
-        })
-        .await?;
+        let logs = match rpc_call(
+            "eth_getLogs",
+            self.timeout().saturating_mul(3),
+            self.provider.get_logs(&filter),
+        )
+        .await
+        {
+            Ok(logs) => {
+                self.log_range = self
+                    .log_range
+                    .saturating_mul(2)
+                    .min(self.config.max_log_range.max(1));
+                logs
+            }
+            Err(e) => {
+                self.log_range = (self.log_range / 2).max(1);
+                return Err(e);
+            }
+        };
         let after = self.block_hash(to).await?;
         let Some(hash) = before.filter(|h| Some(*h) == after) else {
             // The chain moved under the query: leave `last` alone and look again next step.

@@ -314,3 +314,59 @@ async fn a_replaced_devnet_is_reloaded_from_scratch() {
     .await;
     assert!(handle.health().reloads >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catches_up_over_many_small_log_ranges() {
+    let anvil = Anvil::start().await;
+    let addresses = anvil.deploy();
+    let registry = addresses.service_node_registry;
+    let (handle, _task) =
+        RegistryReader::start(config(&anvil, registry).with_max_log_range(2)).unwrap();
+    handle.wait_synced(Duration::from_secs(30)).await.unwrap();
+    handle.shutdown();
+
+    // While no reader runs, the set changes over many blocks.
+    register(&anvil, &addresses, 1, 1).await;
+    anvil.mine(5).await;
+    register(&anvil, &addresses, 2, 2).await;
+    anvil.mine(5).await;
+    let op = operator(&anvil, &addresses, Some(signer(1))).await;
+    op.request_exit(&registration(1).peer_id, &mut |_| {})
+        .await
+        .unwrap();
+    register(&anvil, &addresses, 3, 3).await;
+    anvil.mine(7).await;
+
+    // A reader resuming from a cache at the old block walks the gap two blocks at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("registry.json");
+    let (first, _t) = RegistryReader::start(config(&anvil, registry).with_cache(&cache)).unwrap();
+    first.wait_synced(Duration::from_secs(30)).await.unwrap();
+    first.shutdown();
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    // Rewind the cached state to the deployment: no nodes, at the block the empty reader saw.
+    let empty_at = handle.snapshot().block.unwrap();
+    old["snapshot"]["nodes"] = serde_json::json!([]);
+    old["snapshot"]["block"] = serde_json::to_value(empty_at).unwrap();
+    std::fs::write(&cache, serde_json::to_vec(&old).unwrap()).unwrap();
+
+    let (resumed, _t) = RegistryReader::start(
+        config(&anvil, registry)
+            .with_cache(&cache)
+            .with_max_log_range(2),
+    )
+    .unwrap();
+    assert!(resumed.snapshot().nodes.is_empty());
+    let set = resumed.wait_synced(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        sorted(set.nodes.iter().map(|n| n.node_id).collect()),
+        sorted(vec![id(2), id(3)])
+    );
+    assert_eq!(
+        resumed.health().reloads,
+        0,
+        "followed by events, not reloaded"
+    );
+    assert_eq!(set.block.unwrap().number, anvil.head().await - 1);
+}
