@@ -89,7 +89,7 @@ impl From<EngineError> for ErrorObjectOwned {
             EngineError::Crypto(c) if c.kind() == pars_crypto::ErrorKind::Encoding => {
                 ErrorCode::InvalidInput
             }
-            EngineError::Session(s) if matches!(s, pars_session::SessionError::TooLarge { .. }) => {
+            EngineError::Session(pars_session::SessionError::TooLarge { .. }) => {
                 ErrorCode::InvalidInput
             }
             EngineError::Store(_) => ErrorCode::Storage,
