@@ -8,14 +8,34 @@ use libp2p::StreamProtocol;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::request_response::Codec;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A length-prefixed frame codec with separate caps for requests and responses.
-#[derive(Clone, Copy, Debug)]
+/// A length-prefixed frame codec with separate caps for requests and responses. It counts the
+/// inbound requests it had to drop (libp2p reports those only in its debug log).
+#[derive(Clone, Debug)]
 pub struct FrameCodec {
     /// Largest request frame accepted.
     pub max_request: usize,
     /// Largest response frame accepted.
     pub max_response: usize,
+    rejected: Arc<AtomicU64>,
+}
+
+impl FrameCodec {
+    /// A codec with these caps.
+    pub fn new(max_request: usize, max_response: usize) -> Self {
+        Self {
+            max_request,
+            max_response,
+            rejected: Arc::default(),
+        }
+    }
+
+    /// Inbound requests dropped so far (oversized, truncated or unreadable), across all clones.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
 }
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
@@ -60,7 +80,11 @@ impl Codec for FrameCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io, self.max_request).await
+        let r = read_frame(io, self.max_request).await;
+        if r.is_err() {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        r
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>

@@ -114,7 +114,9 @@ pub struct NodeStats {
     pub requests: u64,
     /// Frames that did not decode (answered with `Malformed`).
     pub malformed: u64,
-    /// Inbound streams that failed (oversized or truncated frames, resets, timeouts).
+    /// Inbound requests dropped before decoding (oversized or truncated frames, resets).
+    pub bad_frames: u64,
+    /// Inbound streams that failed after the request was read (timeouts, resets).
     pub inbound_failures: u64,
     /// Requests refused by the rate limiter.
     pub rate_limited: u64,
@@ -206,6 +208,7 @@ struct Ctx {
     /// both, so a leaving node can hand off).
     recent: Mutex<HashSet<PeerId>>,
     record: NodeRecord,
+    codec: FrameCodec,
     replay: Mutex<ReplayCache>,
     counters: Counters,
     /// The membership the last rebalance round saw.
@@ -247,6 +250,7 @@ pub async fn start(
     let swarm_protocol = StreamProtocol::new(SWARM_PROTOCOL);
     let kad_protocol = StreamProtocol::new(KAD_PROTOCOL);
     let request_timeout = config.request_timeout;
+    let swarm_codec = FrameCodec::new(MAX_FRAME_LEN, MAX_FRAME_LEN);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
         .with_tcp(
@@ -269,10 +273,7 @@ pub async fn start(
                 ping: ping::Behaviour::default(),
                 kad: kad::Behaviour::with_config(local, kad::store::MemoryStore::new(local), kcfg),
                 swarm: rr::Behaviour::with_codec(
-                    FrameCodec {
-                        max_request: MAX_FRAME_LEN,
-                        max_response: MAX_FRAME_LEN,
-                    },
+                    swarm_codec.clone(),
                     [(swarm_protocol, rr::ProtocolSupport::Full)],
                     rr::Config::default()
                         .with_request_timeout(request_timeout)
@@ -327,6 +328,7 @@ pub async fn start(
         set,
         recent: Mutex::new(initial.nodes.iter().map(|n| n.peer_id).collect()),
         record,
+        codec: swarm_codec,
         replay: Mutex::new(HashMap::new()),
         counters: Counters::default(),
         rebalance: tokio::sync::Mutex::new(initial.clone()),
@@ -445,7 +447,21 @@ impl EventLoop {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Request { peer, frame, reply } => {
-                let id = self.swarm.behaviour_mut().swarm.send_request(&peer, frame);
+                // The set may have changed after the loop last applied it: take a member's
+                // addresses from the set itself.
+                let addrs = self
+                    .handle
+                    .ctx
+                    .set
+                    .members()
+                    .get(&peer)
+                    .map(|n| n.addrs.clone())
+                    .unwrap_or_default();
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .swarm
+                    .send_request_with_addresses(&peer, frame, addrs);
                 self.pending.insert(id, reply);
             }
             Command::Respond { channel, frame } => self.respond(channel, frame),
@@ -654,6 +670,7 @@ impl Ctx {
         NodeStats {
             requests: g(&c.requests),
             malformed: g(&c.malformed),
+            bad_frames: self.codec.rejected(),
             inbound_failures: g(&c.inbound_failures),
             rate_limited: g(&c.rate_limited),
             replicas_accepted: g(&c.replicas_accepted),
@@ -1099,6 +1116,14 @@ impl NetworkHandle {
         peer: PeerId,
         req: &SwarmRequest,
     ) -> Result<SwarmResponse, NetError> {
+        if peer == self.ctx.local {
+            // libp2p does not dial itself: a node that is in the swarm serves its own request,
+            // after the same decoding a remote request gets.
+            return Ok(match SwarmRequest::decode(&req.encode()) {
+                Ok(req) => Box::pin(serve(self, peer, req)).await,
+                Err(e) => SwarmResponse::error(ErrorCode::Malformed, 0, e.to_string()),
+            });
+        }
         self.request_raw(peer, req.encode())
             .await
             .and_then(|b| Ok(SwarmResponse::decode(&b)?))

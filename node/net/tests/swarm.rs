@@ -92,6 +92,15 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
         );
     }
 
+    // A swarm member storing into its own swarm serves itself first (libp2p never dials itself).
+    let own = by_peer(&nodes, &swarm[0])
+        .handle
+        .store_message(&mb, 0, b"from a member".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(own.node, swarm[0]);
+    assert_eq!(own.copies, 5);
+
     // Storing it again is deduplicated; retrieving returns it exactly once.
     let again = client
         .handle
@@ -104,8 +113,12 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
         .retrieve_all(&mb, Some(&owner), &mut rng)
         .await
         .unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].payload, b"hello");
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got.iter().filter(|i| i.payload == b"hello").count(),
+        1,
+        "exactly once"
+    );
 
     // Retrieval needs the owner: no auth, a stranger's key, and a replayed request all fail.
     let member = swarm[0];
@@ -184,11 +197,11 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
         .retrieve_all(&mb, Some(&owner), &mut rng)
         .await
         .unwrap();
-    assert_eq!(got.len(), 22);
+    assert_eq!(got.len(), 23);
     let mut hashes: Vec<_> = got.iter().map(|i| i.hash).collect();
     hashes.sort();
     hashes.dedup();
-    assert_eq!(hashes.len(), 22, "each message exactly once");
+    assert_eq!(hashes.len(), 23, "each message exactly once");
     // Every surviving member has everything.
     for p in [swarm[0], swarm[2], swarm[4]] {
         assert_eq!(
@@ -198,7 +211,7 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
                 .all(&mb, unix_ms())
                 .unwrap()
                 .len(),
-            22
+            23
         );
     }
     // Stores still succeed with 3 live members.
@@ -231,14 +244,26 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
         );
     }
 
-    // Node records: any node finds another's signed record in the DHT.
-    let target = &nodes[7];
-    let rec = nodes[2]
+    // Node records: any live node finds another's signed record in the DHT, even the record of
+    // a node that is down (other nodes hold copies).
+    let alive: Vec<_> = nodes
+        .iter()
+        .filter(|n| n.entry.peer_id != swarm[1] && n.entry.peer_id != swarm[3])
+        .collect();
+    let dead = by_peer(&nodes, &swarm[1]);
+    let rec = alive[0]
+        .handle
+        .lookup_record(dead.entry.peer_id)
+        .await
+        .unwrap();
+    assert_eq!(rec.operator, dead.entry.operator);
+    let target = alive[5];
+    let rec = alive[2]
         .handle
         .lookup_record(target.entry.peer_id)
         .await
         .unwrap();
-    assert_eq!(rec.operator, "operator-7");
+    assert_eq!(rec.operator, target.entry.operator);
     assert_eq!(rec.peer_id, target.entry.peer_id.to_bytes());
     assert!(!rec.addrs.is_empty());
 }
