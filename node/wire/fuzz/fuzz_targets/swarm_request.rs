@@ -1,0 +1,11 @@
+//! `SwarmRequest::decode` is total, and whatever it accepts re-encodes to exactly the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pars_wire::swarm::SwarmRequest;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(v) = SwarmRequest::decode(data) {
+        assert_eq!(v.encode(), data);
+    }
+});
