@@ -37,6 +37,12 @@ pub const STATE_VERSION: u8 = 2;
 
 const WHAT: &str = "session state";
 
+/// An upper bound of everything but the skipped keys (an unconfirmed initiator's state, the
+/// largest, is about 28.5 KB).
+const MAX_FIXED_LEN: usize = 32 * 1024;
+/// One skipped key in version 2.
+const SKIPPED_ENTRY_LEN: usize = 32 + 4 + 32 + 8;
+
 fn corrupt(e: impl std::fmt::Display) -> SessionError {
     SessionError::corrupt(WHAT, e)
 }
@@ -119,7 +125,9 @@ impl Session {
     /// The session's state in the current stored format (contains secrets: store it encrypted).
     pub fn to_bytes(&self) -> SecretBytes {
         let r = &self.ratchet;
-        let mut w = Writer::with_capacity(8192 + 68 * r.skipped.len());
+        // Room for the largest state up front, so that growing the buffer leaves no stray copies of
+        // secrets in freed memory.
+        let mut w = Writer::with_capacity(MAX_FIXED_LEN + SKIPPED_ENTRY_LEN * r.skipped.len());
         w.u8(STATE_VERSION)
             .u8(match self.role {
                 Role::Initiator => 1,
@@ -275,4 +283,37 @@ fn decode(bytes: &[u8], version: u8) -> Result<Session, SessionError> {
             skipped,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_buffer_bound_holds_for_the_largest_state() {
+        use pars_wire::message::HANDSHAKE_HEADER_LEN;
+        // Every optional field present, at its size.
+        let largest = 1
+            + 1
+            + 33
+            + 33
+            + 32
+            + 8
+            + 1
+            + (1 + HANDSHAKE_HEADER_LEN)
+            + 32
+            + (1 + 32)
+            + (1 + mlkem::SECRET_KEY_LEN)
+            + (1 + 32)
+            + (1 + mlkem::PUBLIC_KEY_LEN)
+            + (1 + 32 + 32 + 4 + 1 + mlkem::PUBLIC_KEY_LEN + mlkem::CIPHERTEXT_LEN)
+            + 1
+            + 32
+            + (1 + 32 + 32 + 4)
+            + 32
+            + 4
+            + 8
+            + 4;
+        assert!(largest <= MAX_FIXED_LEN, "{largest}");
+    }
 }
