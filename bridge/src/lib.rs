@@ -33,7 +33,7 @@ pub use reader::{
     SyncState, default_confirmations,
 };
 pub use types::{
-    BlockRef, MldsaKeyHash, NodeStatus, RegisteredNode, RegistryNodeId, RegistrySnapshot,
+    BlockRef, MldsaKeyHash, NodeStatus, RegisteredNode, RegistryNodeId, RegistrySnapshot, SetDiff,
     format_ether, format_unix_time,
 };
 

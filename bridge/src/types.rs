@@ -217,6 +217,63 @@ impl RegistrySnapshot {
     }
 }
 
+/// How the active set changed between two snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetDiff {
+    /// Nodes that joined.
+    pub added: Vec<RegistryNodeId>,
+    /// Nodes that left (exited, slashed, or gone after a reload): their mailbox data moves on.
+    pub removed: Vec<RegistryNodeId>,
+    /// Nodes whose fields changed (endpoints, onion key, stake).
+    pub updated: Vec<RegistryNodeId>,
+}
+
+impl SetDiff {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.updated.is_empty()
+    }
+}
+
+impl RegistrySnapshot {
+    /// What changed from `old` to `self` (both sorted by node ID, as snapshots are).
+    pub fn diff_from(&self, old: &RegistrySnapshot) -> SetDiff {
+        let mut diff = SetDiff::default();
+        let (mut a, mut b) = (old.nodes.iter().peekable(), self.nodes.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(o), None) => {
+                    diff.removed.push(o.node_id);
+                    a.next();
+                }
+                (None, Some(n)) => {
+                    diff.added.push(n.node_id);
+                    b.next();
+                }
+                (Some(o), Some(n)) => match o.node_id.cmp(&n.node_id) {
+                    std::cmp::Ordering::Less => {
+                        diff.removed.push(o.node_id);
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        diff.added.push(n.node_id);
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if o != n {
+                            diff.updated.push(n.node_id);
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
+            }
+        }
+        diff
+    }
+}
+
 /// `wei` as a decimal amount of the native token (18 decimals), trailing zeros trimmed.
 pub fn format_ether(wei: U256) -> String {
     let unit = U256::from(10u64).pow(U256::from(18u64));
@@ -263,6 +320,38 @@ mod tests {
             RegistryNodeId::of_peer_id(b"").to_string(),
             "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
         );
+    }
+
+    #[test]
+    fn diff_between_snapshots() {
+        let node = |tag: u8, stake: u64| RegisteredNode {
+            node_id: RegistryNodeId::of_peer_id(&[tag]),
+            peer_id: vec![tag],
+            operator: Address::repeat_byte(tag),
+            name: String::new(),
+            mldsa_key_hash: MldsaKeyHash([tag; 32]),
+            onion_key: vec![tag],
+            multiaddrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            stake: U256::from(stake),
+            status: NodeStatus::Active,
+            registered_block: 1,
+        };
+        let snap = |mut nodes: Vec<RegisteredNode>| {
+            nodes.sort_by_key(|n| n.node_id);
+            RegistrySnapshot {
+                nodes,
+                ..RegistrySnapshot::empty(1, Address::ZERO)
+            }
+        };
+        let old = snap(vec![node(1, 1), node(2, 1), node(3, 1)]);
+        let new = snap(vec![node(2, 5), node(3, 1), node(4, 1)]);
+        let d = new.diff_from(&old);
+        assert_eq!(d.added, vec![node(4, 1).node_id]);
+        assert_eq!(d.removed, vec![node(1, 1).node_id]);
+        assert_eq!(d.updated, vec![node(2, 1).node_id]);
+        assert!(new.diff_from(&new).is_empty());
+        let d = old.diff_from(&snap(vec![]));
+        assert_eq!(d.added.len(), 3);
     }
 
     #[test]

@@ -261,3 +261,65 @@ fn keys_from_the_environment() {
     );
     probe_env_key(Some("not a key"), "invalid");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_until_the_required_confirmations() {
+    let anvil = Anvil::start().await;
+    let addresses = anvil.deploy();
+    let cfg = pars_bridge::OperatorConfig::new(&anvil.url, addresses.service_node_registry, 31337)
+        .with_confirmations(3)
+        .with_poll_interval(std::time::Duration::from_millis(20));
+    let op = pars_bridge::Operator::connect(cfg, Some(signer(1)))
+        .await
+        .unwrap();
+    // anvil mines only on demand: a block every 100 ms stands in for other traffic.
+    let miner = {
+        let url = anvil.url.clone();
+        tokio::spawn(async move {
+            use alloy::providers::{Provider, ProviderBuilder};
+            let p = ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .connect_http(url.parse().unwrap());
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let _ = p
+                    .raw_request::<_, serde_json::Value>("evm_mine".into(), serde_json::json!([]))
+                    .await;
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let outcome = op
+        .register(&registration(1), ether(1), &mut |p| seen.push(p))
+        .await
+        .unwrap();
+    miner.abort();
+    let confirmations: Vec<u64> = seen
+        .iter()
+        .filter_map(|p| match p {
+            pars_bridge::Progress::Confirming {
+                confirmations,
+                required: 3,
+                block,
+                ..
+            } => {
+                assert_eq!(*block, outcome.block);
+                Some(*confirmations)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(seen.first(), Some(pars_bridge::Progress::Submitted { tx_hash }) if *tx_hash == outcome.tx_hash)
+    );
+    assert!(matches!(
+        seen.last(),
+        Some(pars_bridge::Progress::Confirmed { .. })
+    ));
+    assert_eq!(confirmations.last(), Some(&3));
+    assert!(
+        confirmations.windows(2).all(|w| w[0] < w[1]),
+        "{confirmations:?}"
+    );
+    assert!(anvil.head().await >= outcome.block + 2);
+}

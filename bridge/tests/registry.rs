@@ -95,11 +95,15 @@ async fn reader_follows_registrations_exits_and_slashes() {
     .await;
 
     // An exit drops the node from the active set.
+    let before = handle.snapshot();
     op2.request_exit(&registration(2).peer_id, &mut |_| {})
         .await
         .unwrap();
     anvil.mine(1).await;
     wait_for(&rx, "node 2 gone", |s| s.get(&id(2)).is_none()).await;
+    let diff = handle.snapshot().diff_from(&before);
+    assert_eq!(diff.removed, vec![id(2)]);
+    assert!(diff.added.is_empty() && diff.updated.is_empty());
     assert_eq!(sorted(ids(&handle)), sorted(vec![id(1), id(3)]));
 
     // A slash by governance (the deployer owns the registry) drops another.
@@ -176,6 +180,14 @@ async fn wrong_chain_or_address_is_a_clear_error() {
     assert!(
         matches!(err, BridgeError::WrongChain { expected: 1, .. }),
         "{err}"
+    );
+
+    // The devnet's address file gives the whole configuration.
+    let cfg = RegistryConfig::from_devnet(&addresses, None).unwrap();
+    assert_eq!(cfg.rpc_url, anvil.url);
+    assert_eq!(
+        (cfg.registry, cfg.chain_id, cfg.confirmations),
+        (registry, 31337, 1)
     );
 
     // A bad URL is refused up front.
