@@ -288,6 +288,41 @@ fn decode(bytes: &[u8], version: u8) -> Result<Session, SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::{Rng, SeedableRng};
+
+    /// Loading is total over random and mutated input, and canonical: whatever version-2 bytes
+    /// load re-encode to exactly themselves.
+    #[test]
+    fn loading_is_total_and_canonical() {
+        let v1: &[u8] = include_bytes!("../tests/fixtures/session_v1_bob.bin");
+        let v2 = Session::from_bytes(v1).unwrap().to_bytes();
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        for base in [v1, v2.as_slice()] {
+            for _ in 0..1500 {
+                let mut t = base.to_vec();
+                let i = rng.next_u32() as usize % t.len();
+                match rng.next_u32() % 3 {
+                    0 => t[i] ^= 1 << (rng.next_u32() % 8),
+                    1 => t.truncate(i),
+                    _ => t.insert(i, rng.next_u32() as u8),
+                }
+                if let Ok(s) = Session::from_bytes(&t)
+                    && t[0] == STATE_VERSION
+                {
+                    assert_eq!(s.to_bytes().as_slice(), &t[..]);
+                }
+            }
+        }
+        for _ in 0..1500 {
+            let mut t = vec![0u8; rng.next_u32() as usize % 600];
+            rng.fill_bytes(&mut t);
+            if let Some(b) = t.first_mut() {
+                *b = 1 + (*b & 1);
+            }
+            assert!(Session::from_bytes(&t).is_err());
+        }
+    }
 
     #[test]
     fn the_buffer_bound_holds_for_the_largest_state() {
