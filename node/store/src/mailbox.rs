@@ -265,15 +265,8 @@ impl MailboxStore {
         payload: Vec<u8>,
         replace: bool,
     ) -> Result<PutOutcome, StoreError> {
-        let mailbox = mailbox.to_bytes();
-        self.submit(|reply| Op::Put {
-            mailbox,
-            expires_at_ms,
-            payload,
-            replace,
-            reply,
-        })
-        .await
+        self.submit(put_op(mailbox, expires_at_ms, payload, replace))
+            .await
     }
 
     /// [`MailboxStore::put`] for threads outside an async runtime.
@@ -284,14 +277,7 @@ impl MailboxStore {
         payload: Vec<u8>,
         replace: bool,
     ) -> Result<PutOutcome, StoreError> {
-        let mailbox = mailbox.to_bytes();
-        self.submit_blocking(|reply| Op::Put {
-            mailbox,
-            expires_at_ms,
-            payload,
-            replace,
-            reply,
-        })
+        self.submit_blocking(put_op(mailbox, expires_at_ms, payload, replace))
     }
 
     /// Deletes messages by content hash; returns how many existed.
@@ -432,6 +418,23 @@ impl MailboxStore {
             used_bytes: get(USED_BYTES)?,
             max_bytes: self.inner.max_bytes,
         })
+    }
+}
+
+/// The put operation, for either way of submitting it.
+fn put_op(
+    mailbox: &Mailbox,
+    expires_at_ms: u64,
+    payload: Vec<u8>,
+    replace: bool,
+) -> impl FnOnce(oneshot::Sender<Result<PutOutcome, StoreError>>) -> Op {
+    let mailbox = mailbox.to_bytes();
+    move |reply| Op::Put {
+        mailbox,
+        expires_at_ms,
+        payload,
+        replace,
+        reply,
     }
 }
 
@@ -609,52 +612,43 @@ fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
         txn.commit().map_err(StoreError::db)?;
         Ok(())
     })();
-    match result {
-        Ok(()) => {
-            for d in done {
-                match d {
-                    Done::Put(r, v) => {
-                        let _ = r.send(Ok(v));
-                    }
-                    Done::Count(r, v) => {
-                        let _ = r.send(Ok(v));
-                    }
-                    Done::Swept(r, v) => {
-                        let _ = r.send(Ok(v));
-                    }
-                }
-            }
+    let err = result.err();
+    if let Some(e) = &err {
+        tracing::error!(error = %e, "mailbox store commit failed");
+    }
+    for d in done {
+        d.finish(err.as_ref());
+    }
+    if let Some(e) = &err {
+        for op in pending {
+            op.fail(e);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "mailbox store commit failed");
-            let fail = |e: &StoreError| StoreError::Db(e.to_string());
-            for d in done {
-                match d {
-                    Done::Put(r, _) => {
-                        let _ = r.send(Err(fail(&e)));
-                    }
-                    Done::Count(r, _) => {
-                        let _ = r.send(Err(fail(&e)));
-                    }
-                    Done::Swept(r, _) => {
-                        let _ = r.send(Err(fail(&e)));
-                    }
-                }
-            }
-            for op in pending {
-                let err = fail(&e);
-                match op {
-                    Op::Put { reply, .. } => {
-                        let _ = reply.send(Err(err));
-                    }
-                    Op::Delete { reply, .. } | Op::SetExpiry { reply, .. } => {
-                        let _ = reply.send(Err(err));
-                    }
-                    Op::Sweep { reply, .. } => {
-                        let _ = reply.send(Err(err));
-                    }
-                }
-            }
+    }
+}
+
+impl Done {
+    /// Answers the caller: its value if the batch committed, the commit error otherwise.
+    fn finish(self, err: Option<&StoreError>) {
+        let e = || StoreError::Db(err.map(ToString::to_string).unwrap_or_default());
+        match (self, err) {
+            (Done::Put(r, v), None) => drop(r.send(Ok(v))),
+            (Done::Count(r, v), None) => drop(r.send(Ok(v))),
+            (Done::Swept(r, v), None) => drop(r.send(Ok(v))),
+            (Done::Put(r, _), Some(_)) => drop(r.send(Err(e()))),
+            (Done::Count(r, _), Some(_)) => drop(r.send(Err(e()))),
+            (Done::Swept(r, _), Some(_)) => drop(r.send(Err(e()))),
+        }
+    }
+}
+
+impl Op {
+    /// Answers an operation that was never applied because its batch failed.
+    fn fail(self, e: &StoreError) {
+        let err = StoreError::Db(e.to_string());
+        match self {
+            Op::Put { reply, .. } => drop(reply.send(Err(err))),
+            Op::Delete { reply, .. } | Op::SetExpiry { reply, .. } => drop(reply.send(Err(err))),
+            Op::Sweep { reply, .. } => drop(reply.send(Err(err))),
         }
     }
 }
