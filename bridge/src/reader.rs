@@ -405,10 +405,15 @@ pub struct RegistryReader;
 
 impl RegistryReader {
     /// Loads the cache (if configured and matching) and spawns the reader on the current tokio
-    /// runtime. Fails only on an unusable configuration; an unreachable or wrong RPC is reported
-    /// through [`RegistryHandle::health`] and retried.
+    /// runtime. Fails only on an unusable configuration (or outside a runtime); an unreachable or
+    /// wrong RPC is reported through [`RegistryHandle::health`] and retried.
     pub fn start(config: RegistryConfig) -> Result<(RegistryHandle, JoinHandle<()>), BridgeError> {
         config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            BridgeError::Config(
+                "RegistryReader::start must be called inside a tokio runtime".into(),
+            )
+        })?;
         let provider = read_provider(&config.rpc_url)?;
         let mut snapshot = RegistrySnapshot::empty(config.chain_id, config.registry);
         let mut health = Health::new();
@@ -455,7 +460,7 @@ impl RegistryReader {
             outage_logged: false,
             log_range: config_max_range,
         };
-        let task = tokio::spawn(worker.run(shutdown_rx));
+        let task = runtime.spawn(worker.run(shutdown_rx));
         Ok((
             RegistryHandle {
                 snapshot: snapshot_rx,
@@ -814,5 +819,44 @@ impl Worker {
                 self.health_tx.send_modify(|h| h.cache_error = Some(e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn configuration_is_checked_up_front() {
+        let reg = Address::repeat_byte(1);
+        assert_eq!(default_confirmations(31337), 1);
+        assert_eq!(default_confirmations(1), 12);
+        let cfg = RegistryConfig::new("http://127.0.0.1:8545", reg, 31337);
+        assert_eq!(cfg.confirmations, 1);
+        // Outside a runtime: an error, not a panic.
+        let err = RegistryReader::start(cfg.clone()).unwrap_err();
+        assert!(err.to_string().contains("tokio runtime"), "{err}");
+        for (url, registry) in [
+            ("ws://127.0.0.1:8545", reg),
+            ("not a url", reg),
+            ("http://127.0.0.1:8545", Address::ZERO),
+        ] {
+            let mut c = cfg.clone();
+            c.rpc_url = url.into();
+            c.registry = registry;
+            assert_eq!(c.validate().unwrap_err().kind(), ErrorKind::Config, "{url}");
+        }
+        let secret = "https://rpc.example/v3/SECRETKEY";
+        let err = parse_rpc_url(&secret.replace("https", "wss")).unwrap_err();
+        assert!(!err.to_string().contains("SECRETKEY"), "{err}");
+        let addresses: DevnetAddresses = serde_json::from_str(
+            r#"{"chainId":31337,"deployBlock":0,"serviceNodeRegistry":"0xDc64a140Aa3E981100a9becA4E685f962f0cF6C9","sessionTrigger":"0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"}"#,
+        )
+        .unwrap();
+        let err = RegistryConfig::from_devnet(&addresses, None).unwrap_err();
+        assert!(err.to_string().contains("--eth-rpc"), "{err}");
+        let c = RegistryConfig::from_devnet(&addresses, Some("http://127.0.0.1:1")).unwrap();
+        assert_eq!(c.registry, addresses.service_node_registry);
     }
 }
