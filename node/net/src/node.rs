@@ -1306,6 +1306,10 @@ impl NetworkHandle {
         for mb in ctx.store.mailboxes()? {
             let loc = mb.location();
             let new_swarm = cur.swarm_for(&loc);
+            let ours = new_swarm.contains(&ctx.local);
+            if ours && prev.epoch == cur.epoch {
+                continue;
+            }
             let items: Vec<ReplicaItem> = ctx
                 .store
                 .all(&mb, now)?
@@ -1319,10 +1323,7 @@ impl NetworkHandle {
             if items.is_empty() {
                 continue;
             }
-            if new_swarm.contains(&ctx.local) {
-                if prev.epoch == cur.epoch {
-                    continue;
-                }
+            if ours {
                 let old_swarm = prev.swarm_for(&loc);
                 for target in new_swarm
                     .iter()
