@@ -640,6 +640,9 @@ impl Engine {
                     let mut b = Batch::default();
                     b.put(Space::State, REPLAY_KEY, &replay.to_bytes());
                     self.store.write(b, rng)?;
+                    // The peer learns of our session only from a message on it: send one (an
+                    // empty delivery receipt) so it abandons its attempt and re-sends over ours.
+                    self.send(&peer, &[], ContentType::DeliveryReceipt, now, rng)?;
                     return Ok(Received::Ignored("initiation superseded by ours"));
                 }
                 let prev = existing.map(|(_, r)| r);
@@ -734,6 +737,8 @@ impl Engine {
                 }
                 Ok(Received::Receipt(ids))
             }
+            // Control: tells the peer our session exists (see `receive`); nothing to show.
+            ContentType::DeliveryReceipt => Ok(Received::Ignored("delivery receipt")),
             ct => {
                 let m = MessageRecord {
                     id,

@@ -268,6 +268,54 @@ fn simultaneous_initiation_converges_and_loses_nothing() {
 }
 
 #[test]
+fn simultaneous_initiation_where_the_winner_has_nothing_to_send() {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let (mut a, mut b) = pair(&mut rng);
+    let a_id = a.engine.keys().unwrap().session_id();
+    let b_id = b.engine.keys().unwrap().session_id();
+    // Make `w` the winner (smaller Session ID) and `l` the loser.
+    let (mut w, mut l, w_id, l_id) = if a_id.as_bytes() < b_id.as_bytes() {
+        (a, b, a_id, b_id)
+    } else {
+        (b, a, b_id, a_id)
+    };
+    let (wb, lb) = (
+        w.engine.bundle().unwrap().clone(),
+        l.engine.bundle().unwrap().clone(),
+    );
+    w.engine.open_session(&l_id, &lb, T0, &mut rng).unwrap();
+    l.engine.open_session(&w_id, &wb, T0, &mut rng).unwrap();
+    l.engine
+        .send(
+            &w_id,
+            b"from the loser",
+            ContentType::Text,
+            T0 + 1,
+            &mut rng,
+        )
+        .unwrap();
+    let mut at_w = Vec::new();
+    let mut at_l = Vec::new();
+    for round in 0..4 {
+        for x in l.drain(T0 + 2 + round, &mut rng) {
+            at_w.push(w.engine.receive(&x, T0 + 3 + round, &mut rng).unwrap());
+        }
+        for x in w.drain(T0 + 2 + round, &mut rng) {
+            at_l.push(l.engine.receive(&x, T0 + 3 + round, &mut rng).unwrap());
+        }
+    }
+    assert_eq!(
+        texts(&at_w),
+        vec!["from the loser"],
+        "re-sent over the winner's session"
+    );
+    assert!(
+        texts(&at_l).is_empty(),
+        "the nudge is not shown to the user"
+    );
+}
+
+#[test]
 fn identities_restore_and_refuse_replacement() {
     let mut rng = ChaCha20Rng::seed_from_u64(4);
     let mut a = User::new();
