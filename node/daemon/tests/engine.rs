@@ -270,7 +270,7 @@ fn simultaneous_initiation_converges_and_loses_nothing() {
 #[test]
 fn simultaneous_initiation_where_the_winner_has_nothing_to_send() {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let (mut a, mut b) = pair(&mut rng);
+    let (a, b) = pair(&mut rng);
     let a_id = a.engine.keys().unwrap().session_id();
     let b_id = b.engine.keys().unwrap().session_id();
     // Make `w` the winner (smaller Session ID) and `l` the loser.
