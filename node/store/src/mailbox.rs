@@ -104,6 +104,7 @@ pub struct StoreStats {
 enum Op {
     Put {
         mailbox: Vec<u8>,
+        hash: ContentHash,
         expires_at_ms: u64,
         payload: Vec<u8>,
         replace: bool,
@@ -429,8 +430,11 @@ fn put_op(
     replace: bool,
 ) -> impl FnOnce(oneshot::Sender<Result<PutOutcome, StoreError>>) -> Op {
     let mailbox = mailbox.to_bytes();
+    // Hashed by the caller, off the writer thread.
+    let hash = content_hash(&payload);
     move |reply| Op::Put {
         mailbox,
+        hash,
         expires_at_ms,
         payload,
         replace,
@@ -438,15 +442,29 @@ fn put_op(
     }
 }
 
+/// How long the writer waits for more writes when it has fewer than the previous batch: the
+/// writers answered by the last commit are usually about to send their next write, and one
+/// commit (an fsync, milliseconds) costs far more than this wait.
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
+
 fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Op>, max_bytes: u64, max_batch: usize) {
+    let mut last_batch = 1;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+        let drain = |batch: &mut Vec<Op>, rx: &mut mpsc::Receiver<Op>| {
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
             }
+        };
+        drain(&mut batch, &mut rx);
+        if batch.len() < last_batch.min(max_batch) {
+            std::thread::sleep(GATHER_WAIT);
+            drain(&mut batch, &mut rx);
         }
+        last_batch = batch.len();
         commit_batch(db, batch, max_bytes);
     }
 }
@@ -480,12 +498,12 @@ fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
                 match op {
                     Op::Put {
                         mailbox,
+                        hash,
                         expires_at_ms,
                         payload,
                         replace,
                         reply,
                     } => {
-                        let hash = content_hash(&payload);
                         if let Some(seq) = t.hash_seq(&mailbox, &hash)? {
                             let expires = t.expiry_of(&mailbox, seq)?;
                             done.push(Done::Put(
