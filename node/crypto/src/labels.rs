@@ -31,6 +31,10 @@ pub const RATCHET_ROOT: &[u8] = b"pars-ratchet-v1/root";
 /// HKDF salt of the ratchet's symmetric chain step (next chain key, message key).
 pub const RATCHET_CHAIN: &[u8] = b"pars-ratchet-v1/chain";
 
+/// Hash prefix of the message ID both ends derive from a message's encrypted header.
+pub const MESSAGE_ID: &[u8] = b"pars-message-id-v1";
+/// Hash prefix of the conversation ID of two Session IDs.
+pub const CONVERSATION_ID: &[u8] = b"pars-conversation-v1";
 /// HKDF info deriving the key-encryption key of the client store from a key file.
 pub const STORE_KEYFILE: &[u8] = b"pars-store-v1/keyfile";
 /// HKDF info deriving the client store's value-encryption key from its master key.
@@ -75,6 +79,8 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("HANDSHAKE_ID", HANDSHAKE_ID),
     ("RATCHET_ROOT", RATCHET_ROOT),
     ("RATCHET_CHAIN", RATCHET_CHAIN),
+    ("MESSAGE_ID", MESSAGE_ID),
+    ("CONVERSATION_ID", CONVERSATION_ID),
     ("STORE_KEYFILE", STORE_KEYFILE),
     ("STORE_DATA", STORE_DATA),
     ("STORE_INDEX", STORE_INDEX),

@@ -15,7 +15,7 @@ use pars_crypto::classic::X25519SecretKey;
 use pars_crypto::hybrid_kem::HybridSecretKey;
 use pars_crypto::identity::{IdentityKeys, MasterSeed};
 use pars_crypto::mlkem::MlKemSecretKey;
-use pars_crypto::{CryptoError, CryptoRng, SessionId};
+use pars_crypto::{CryptoError, CryptoRng, SessionId, labels};
 use pars_session::{IncomingInitiation, ReplayCache, Role, Session, SessionError};
 use pars_store::client::{Batch, ClientStore, ClientStoreError, Space};
 use pars_wire::message::{ContentType, SessionMessage};
@@ -119,7 +119,7 @@ struct Loaded {
 /// random nonce, so the ID is unique per message; sender and recipient compute it from the same
 /// bytes, so receipts and duplicate detection agree without revealing anything to the network.
 pub fn wire_message_id(msg: &SessionMessage) -> MessageId {
-    let h = pars_crypto::sha3_256(&[b"pars-message-id-v1", &msg.header]);
+    let h = pars_crypto::sha3_256(&[labels::MESSAGE_ID, &msg.header]);
     let mut id = [0u8; 16];
     id.copy_from_slice(&h[..16]);
     MessageId(id)
@@ -132,7 +132,7 @@ pub fn conversation_id(a: &SessionId, b: &SessionId) -> [u8; 32] {
     } else {
         (b, a)
     };
-    pars_crypto::sha3_256(&[b"pars-conversation-v1", lo.as_bytes(), hi.as_bytes()])
+    pars_crypto::sha3_256(&[labels::CONVERSATION_ID, lo.as_bytes(), hi.as_bytes()])
 }
 
 /// The client engine.
