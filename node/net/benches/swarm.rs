@@ -88,6 +88,7 @@ fn bench(c: &mut Criterion) {
             assert_eq!(r.copies, 5);
         })
     });
+    g.throughput(Throughput::Elements(64));
     g.bench_function("store_1KiB_replicated_to_5_x64_concurrent", |b| {
         b.iter(|| {
             rt.block_on(async {
@@ -103,6 +104,7 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    g.throughput(Throughput::Elements(1));
     let retrieve = SwarmRequest::Retrieve {
         mailbox: file,
         after: 0,
