@@ -36,6 +36,7 @@ pub mod labels;
 pub mod mldsa;
 pub mod mlkem;
 pub mod mlkem768;
+mod mlkem_impl;
 pub mod padding;
 mod secret;
 mod session_id;
