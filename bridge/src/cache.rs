@@ -110,6 +110,13 @@ pub fn load(path: &Path, chain_id: u64, registry: Address) -> Loaded {
     Loaded::Snapshot(RegistrySnapshot { nodes, ..s })
 }
 
+/// The chain ID and registry a cache file at `path` belongs to, if it is a readable cache.
+pub fn peek(path: &Path) -> Option<(u64, Address)> {
+    let bytes = fs::read(path).ok()?;
+    let file: CacheFile = serde_json::from_slice(&bytes).ok()?;
+    (file.version == FORMAT_VERSION).then_some((file.snapshot.chain_id, file.snapshot.registry))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -128,6 +135,7 @@ mod tests {
             hash: [5; 32],
         });
         save(&path, &snap).unwrap();
+        assert_eq!(peek(&path), Some((1, reg)));
         match load(&path, 1, reg) {
             Loaded::Snapshot(s) => assert_eq!(s, snap),
             other => panic!("{other:?}"),
@@ -136,6 +144,7 @@ mod tests {
         assert!(matches!(load(&path, 1, Address::ZERO), Loaded::Ignored(_)));
         fs::write(&path, b"{not json").unwrap();
         assert!(matches!(load(&path, 1, reg), Loaded::Ignored(_)));
+        assert_eq!(peek(&path), None);
         assert!(!dir.path().join("sub/registry.json.tmp").exists());
     }
 }

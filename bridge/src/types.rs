@@ -286,6 +286,52 @@ pub fn format_ether(wei: U256) -> String {
     format!("{whole}.{}", frac.trim_end_matches('0'))
 }
 
+/// Parses an amount of the native token: a decimal number with an optional unit — `ether`
+/// (also `eth`, the default when no unit is given), `gwei` or `wei` — e.g. `100ether`, `0.5`,
+/// `2.5 gwei`, `1000000000000000000wei`. At most as many decimals as the unit has (18, 9, 0);
+/// `_` separators are allowed in the number.
+pub fn parse_amount(text: &str) -> Result<U256, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (number, decimals) = if let Some(n) = t.strip_suffix("gwei") {
+        (n, 9usize)
+    } else if let Some(n) = t.strip_suffix("wei") {
+        (n, 0)
+    } else if let Some(n) = t.strip_suffix("ether") {
+        (n, 18)
+    } else if let Some(n) = t.strip_suffix("eth") {
+        (n, 18)
+    } else {
+        (t.as_str(), 18)
+    };
+    let number: String = number.trim().chars().filter(|c| *c != '_').collect();
+    let bad = || {
+        format!(
+            "{text:?} is not an amount; write e.g. 100ether, 0.5ether, 2gwei or 1000wei (a number without a unit is in ether)"
+        )
+    };
+    let (whole, frac) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number.as_str(), ""),
+    };
+    if (whole.is_empty() && frac.is_empty())
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if frac.len() > decimals {
+        return Err(format!(
+            "{text:?} has more decimals than the unit allows ({decimals}); the smallest amount is 1 wei"
+        ));
+    }
+    let digits = format!("{whole}{frac:0<decimals$}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok(U256::ZERO);
+    }
+    U256::from_str_radix(digits, 10).map_err(|_| format!("{text:?} is too large"))
+}
+
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn format_unix_time(secs: u64) -> String {
     let days = secs / 86_400;
@@ -362,6 +408,37 @@ mod tests {
         assert_eq!(format_ether(U256::from(1u64)), "0.000000000000000001");
         assert_eq!(format_unix_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_unix_time(1_709_251_199), "2024-02-29 23:59:59 UTC");
+    }
+
+    #[test]
+    fn amounts_with_units() {
+        let eth = U256::from(10u64).pow(U256::from(18u64));
+        assert_eq!(parse_amount("100ether").unwrap(), eth * U256::from(100u64));
+        assert_eq!(parse_amount("0.5ether").unwrap(), eth / U256::from(2u64));
+        assert_eq!(parse_amount("1").unwrap(), eth);
+        assert_eq!(
+            parse_amount(" 1.25 ETH ").unwrap(),
+            eth * U256::from(5u64) / U256::from(4u64)
+        );
+        assert_eq!(parse_amount("2gwei").unwrap(), U256::from(2_000_000_000u64));
+        assert_eq!(parse_amount("1_000wei").unwrap(), U256::from(1000u64));
+        assert_eq!(parse_amount(".5").unwrap(), eth / U256::from(2u64));
+        assert_eq!(parse_amount("0").unwrap(), U256::ZERO);
+        for bad in [
+            "",
+            "ether",
+            "1.5wei",
+            "-1",
+            "1e18",
+            "0x10",
+            "1.2.3",
+            "abc",
+            "0.0000000000000000001",
+        ] {
+            assert!(parse_amount(bad).is_err(), "{bad}");
+        }
+        assert!(parse_amount(&"9".repeat(100)).is_err());
+        assert_eq!(format_ether(parse_amount("0.5").unwrap()), "0.5");
     }
 
     #[test]
