@@ -126,7 +126,7 @@ pub enum BridgeError {
     },
     /// No EVM key was provided.
     #[error(
-        "no EVM key: set the environment variable PARS_EVM_PRIVATE_KEY or give an encrypted keystore file (keys are never taken from the command line)"
+        "no EVM key: set the environment variable PARS_EVM_PRIVATE_KEY or give an encrypted keystore file with --keystore (keys are never taken from the command line)"
     )]
     MissingSigner,
     /// The EVM key could not be loaded.

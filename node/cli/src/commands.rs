@@ -42,6 +42,13 @@ enum Command {
     Status,
     /// Connected and known peers.
     Peers,
+    /// The local service node's stake and registration on chain (needs no running daemon).
+    Node {
+        #[command(flatten)]
+        chain: crate::node::ChainArgs,
+        #[command(subcommand)]
+        command: crate::node::NodeCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +153,14 @@ pub enum CliError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+    /// The EVM chain or the registry said no (`parsctl node`); the message says what to do.
+    #[error("{message}")]
+    Chain {
+        /// What went wrong and what to do.
+        message: String,
+        /// The exit code.
+        code: u8,
+    },
 }
 
 impl CliError {
@@ -157,6 +172,7 @@ impl CliError {
             Self::BadInput(_) => 4,
             Self::Network(_) => 5,
             Self::Refused(_) => 6,
+            Self::Chain { code, .. } => *code,
         }
     }
 
@@ -265,6 +281,10 @@ fn parse_session_id(s: &str) -> Result<pars_crypto::SessionId, CliError> {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let json = cli.json;
+    if let Command::Node { chain, command } = cli.command {
+        let datadir = cli.datadir.unwrap_or_else(default_datadir);
+        return crate::node::run(&datadir, json, chain, command).await;
+    }
     // Validate what can be validated before contacting the daemon.
     if let Command::Session {
         command: SessionCommand::Create { recipient },
@@ -300,6 +320,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let p = http(&t)?.get_peers().await.map_err(err)?;
             output::print(json, &p, |p| output::peers(p));
         }
+        Command::Node { .. } => {}
         Command::Session { command } => match command {
             SessionCommand::Identity { command } => match command {
                 IdentityCommand::Create => {

@@ -6,9 +6,12 @@
 //!
 //! Exit codes: 0 success, 1 other error, 2 usage error, 3 daemon not reachable, 4 bad input
 //! (including errors the daemon reports about input), 5 network failure, 6 refused (wrong or
-//! missing RPC cookie).
+//! missing RPC cookie). `parsctl node …` uses the same codes for the EVM chain: 3 RPC
+//! unreachable, 4 bad input or configuration (also a wrong chain), 5 a transaction not confirmed
+//! in time, 6 refused by the registry (stake too low, already registered, still unbonding, …).
 
 mod commands;
+mod node;
 mod output;
 mod time;
 
