@@ -277,7 +277,9 @@ mod tests {
             Keypair::generate_ed25519().public().to_peer_id()
         );
         for bad in [other, "/ip4/0.0.0.0/tcp/1".into(), "not an addr".into()] {
-            let e = id.registration(std::slice::from_ref(&bad), "op").unwrap_err();
+            let e = id
+                .registration(std::slice::from_ref(&bad), "op")
+                .unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::Config, "{bad}: {e}");
         }
         assert!(matches!(
