@@ -387,6 +387,12 @@ pub async fn open_registry_set(
         rc = rc.with_poll_interval(p);
     }
     let (handle, reader) = RegistryReader::start(rc)?;
+    tracing::info!(
+        registry = %target.registry,
+        chain_id,
+        rpc = %crate::error::redact_urls(&target.rpc_url),
+        "registry set: following the service-node registry"
+    );
     let (tx, _) = watch::channel(Arc::new(Membership::default()));
     let set = Arc::new(RegistrySet {
         tx,
