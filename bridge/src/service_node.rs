@@ -41,10 +41,11 @@ use crate::error::BridgeError;
 use crate::operator::Registration;
 use crate::types::{MldsaKeyHash, RegistryNodeId};
 
-/// HKDF salt of the service node's derived keys.
-pub const SERVICE_NODE_SALT: &[u8] = b"pars-service-node-v1";
+/// HKDF salt of the service node's derived keys (defined with every other label in
+/// `pars_crypto::labels`).
+pub const SERVICE_NODE_SALT: &[u8] = pars_crypto::labels::SERVICE_NODE_SALT;
 /// HKDF info of the service node's ML-DSA-87 seed.
-pub const SERVICE_NODE_MLDSA_LABEL: &[u8] = b"pars-service-node-v1/ml-dsa-87";
+pub const SERVICE_NODE_MLDSA_LABEL: &[u8] = pars_crypto::labels::SERVICE_NODE_MLDSA;
 /// Length of the identity key in the registry's `onionKey` field (a raw Ed25519 public key).
 pub const IDENTITY_KEY_LEN: usize = 32;
 

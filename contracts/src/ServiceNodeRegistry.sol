@@ -36,7 +36,7 @@ contract ServiceNodeRegistry {
     struct Registration {
         bytes peerId; // libp2p peer ID bytes (1..128)
         bytes32 mldsaKeyHash; // SHA3-256 of the node's ML-DSA-87 public key (its Session ID digest)
-        bytes onionKey; // onion public key material, e.g. X25519 (32) || SHA3-256(ML-KEM-1024 ek) (32)
+        bytes onionKey; // Pars: the node's 32-byte Ed25519 identity key (signs its node record and onion keys)
         string[] multiaddrs; // textual multiaddrs, 1..8 of at most 256 bytes
         string name; // operator's human-readable name, at most 64 bytes
     }

@@ -43,6 +43,10 @@ pub const STORE_DATA: &[u8] = b"pars-store-v1/data";
 pub const STORE_INDEX: &[u8] = b"pars-store-v1/index";
 /// Associated-data prefix of every encrypted client-store value.
 pub const STORE_AAD: &[u8] = b"pars-store-v1/value";
+/// HKDF salt of a service node's keys derived from its libp2p Ed25519 node key.
+pub const SERVICE_NODE_SALT: &[u8] = b"pars-service-node-v1";
+/// HKDF info deriving a service node's ML-DSA-87 seed (its registry `mldsaKeyHash`).
+pub const SERVICE_NODE_MLDSA: &[u8] = b"pars-service-node-v1/ml-dsa-87";
 
 /// Signature context (FIPS 204 `ctx`, and the Ed25519 domain prefix) for identity bundles.
 pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
@@ -85,6 +89,8 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("STORE_DATA", STORE_DATA),
     ("STORE_INDEX", STORE_INDEX),
     ("STORE_AAD", STORE_AAD),
+    ("SERVICE_NODE_SALT", SERVICE_NODE_SALT),
+    ("SERVICE_NODE_MLDSA", SERVICE_NODE_MLDSA),
     ("SIG_BUNDLE", SIG_BUNDLE),
     ("SIG_HANDSHAKE", SIG_HANDSHAKE),
     ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),
