@@ -21,47 +21,70 @@ pub struct X25519PublicKey(pub [u8; X25519_LEN]);
 /// s2n-bignum's formally verified assembly, about twice as fast as `x25519-dalek`'s portable
 /// Montgomery ladder (see `docs/performance.md`). `x25519-dalek` computes the same function and
 /// stays as the fallback should AWS-LC ever refuse a key or report an error, so every result, the
-/// low-order rejection included, is exactly RFC 7748's whichever library produced it. The public
-/// key is computed once, when the key is made.
+/// low-order rejection included, is exactly RFC 7748's whichever library produced it. The AWS-LC
+/// key and the public key are made once, on first use, and shared by clones.
 #[derive(Clone)]
 pub struct X25519SecretKey {
     bytes: Zeroizing<[u8; 32]>,
+    prepared: std::sync::OnceLock<Prepared>,
+}
+
+/// What a key computes on first use.
+#[derive(Clone)]
+struct Prepared {
     public: [u8; X25519_LEN],
-    /// Shared by clones: AWS-LC's key is immutable and cleansed when the last clone drops it.
+    /// AWS-LC's key: immutable, shared by clones, cleansed when the last one drops it. `None`
+    /// when AWS-LC refused the key (the portable path then does everything).
     fast: Option<std::sync::Arc<aws_lc_rs::agreement::PrivateKey>>,
 }
 
 impl X25519SecretKey {
-    /// From 32 secret bytes (e.g. derived from the master seed).
+    /// From 32 secret bytes (e.g. derived from the master seed). Costs nothing until the key is
+    /// used.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        let fast = aws_lc_rs::agreement::PrivateKey::from_private_key(
-            &aws_lc_rs::agreement::X25519,
-            &bytes,
-        )
-        .ok()
-        .map(std::sync::Arc::new);
-        let public = fast
-            .as_ref()
-            .and_then(|k| k.compute_public_key().ok())
-            .and_then(|p| <[u8; X25519_LEN]>::try_from(p.as_ref()).ok());
-        match public {
-            Some(public) => Self {
-                bytes: Zeroizing::new(bytes),
-                public,
-                fast,
-            },
-            None => Self::portable(bytes),
+        Self {
+            bytes: Zeroizing::new(bytes),
+            prepared: std::sync::OnceLock::new(),
         }
     }
 
     /// The key without AWS-LC: every operation by `x25519-dalek`.
+    #[cfg(test)]
     fn portable(bytes: [u8; 32]) -> Self {
-        let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(bytes));
-        Self {
-            bytes: Zeroizing::new(bytes),
-            public: public.to_bytes(),
+        let k = Self::from_bytes(bytes);
+        let _ = k.prepared.set(Prepared {
+            public: Self::public_portable(&bytes),
             fast: None,
-        }
+        });
+        k
+    }
+
+    fn public_portable(bytes: &[u8; 32]) -> [u8; X25519_LEN] {
+        x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(*bytes)).to_bytes()
+    }
+
+    fn prepared(&self) -> &Prepared {
+        self.prepared.get_or_init(|| {
+            let fast = aws_lc_rs::agreement::PrivateKey::from_private_key(
+                &aws_lc_rs::agreement::X25519,
+                self.bytes.as_slice(),
+            )
+            .ok();
+            let public = fast
+                .as_ref()
+                .and_then(|k| k.compute_public_key().ok())
+                .and_then(|p| <[u8; X25519_LEN]>::try_from(p.as_ref()).ok());
+            match (fast, public) {
+                (Some(k), Some(public)) => Prepared {
+                    public,
+                    fast: Some(std::sync::Arc::new(k)),
+                },
+                _ => Prepared {
+                    public: Self::public_portable(&self.bytes),
+                    fast: None,
+                },
+            }
+        })
     }
 
     /// A fresh random key.
@@ -79,13 +102,13 @@ impl X25519SecretKey {
 
     /// The public key.
     pub fn public_key(&self) -> X25519PublicKey {
-        X25519PublicKey(self.public)
+        X25519PublicKey(self.prepared().public)
     }
 
     /// X25519(self, peer). Rejects a low-order peer key (all-zero output).
     pub fn diffie_hellman(&self, peer: &X25519PublicKey) -> Result<SharedSecret, CryptoError> {
         use aws_lc_rs::agreement::{UnparsedPublicKey, X25519, agree};
-        if let Some(key) = &self.fast {
+        if let Some(key) = &self.prepared().fast {
             // AWS-LC fails on an all-zero output (a low-order peer key) and on internal errors;
             // either way the portable path below gives the definitive answer.
             let fast = agree(key, UnparsedPublicKey::new(&X25519, &peer.0), (), |s| {
@@ -331,7 +354,10 @@ mod tests {
         for i in 0..300 {
             let k: [u8; 32] = random_array(&mut rng);
             let fast = X25519SecretKey::from_bytes(k);
-            assert!(fast.fast.is_some(), "AWS-LC accepts every 32-byte key");
+            assert!(
+                fast.prepared().fast.is_some(),
+                "AWS-LC accepts every 32-byte key"
+            );
             let slow = X25519SecretKey::portable(k);
             assert_eq!(fast.public_key(), slow.public_key());
             assert_eq!(fast.to_bytes(), k);
