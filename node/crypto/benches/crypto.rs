@@ -107,5 +107,53 @@ fn mlkem_backends(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, identity, hybrid_kem, mldsa, mlkem_backends);
+/// The classical and symmetric primitives of an onion hop, against what they replaced: X25519
+/// by AWS-LC against `x25519-dalek`, AES-256-CTR and GMAC (AWS-LC) against ChaCha20 and Poly1305
+/// (RustCrypto) over one onion payload (29,185 bytes).
+fn primitives(c: &mut Criterion) {
+    use pars_crypto::SharedSecret;
+    use pars_crypto::classic::X25519SecretKey;
+    use pars_crypto::stream::{aes256_ctr_xor, chacha20_xor, gmac, poly1305};
+    let mut g = c.benchmark_group("primitives");
+    let sk = X25519SecretKey::from_bytes([3; 32]);
+    let peer = X25519SecretKey::from_bytes([4; 32]).public_key();
+    g.bench_function("X25519 DH (AWS-LC)", |b| {
+        b.iter(|| sk.diffie_hellman(black_box(&peer)).unwrap())
+    });
+    let dalek = x25519_dalek::StaticSecret::from([3; 32]);
+    let dalek_peer = x25519_dalek::PublicKey::from(peer.0);
+    g.bench_function("X25519 DH (x25519-dalek)", |b| {
+        b.iter(|| dalek.diffie_hellman(black_box(&dalek_peer)))
+    });
+    g.bench_function("X25519 public key from the secret bytes (AWS-LC)", |b| {
+        b.iter(|| X25519SecretKey::from_bytes(black_box([5; 32])).public_key())
+    });
+    g.bench_function("X25519 public key (x25519-dalek)", |b| {
+        b.iter(|| x25519_dalek::PublicKey::from(black_box(&dalek)))
+    });
+    let key = SharedSecret::from_bytes([7; 32]);
+    let mut payload = vec![0u8; 29_185];
+    g.bench_function("AES-256-CTR, 29,185 B (AWS-LC)", |b| {
+        b.iter(|| aes256_ctr_xor(&key, black_box(&mut payload)))
+    });
+    g.bench_function("ChaCha20, 29,185 B", |b| {
+        b.iter(|| chacha20_xor(&key, black_box(&mut payload)))
+    });
+    g.bench_function("GMAC, 29,185 B (AWS-LC)", |b| {
+        b.iter(|| gmac(&key, black_box(&payload)))
+    });
+    g.bench_function("Poly1305, 29,185 B", |b| {
+        b.iter(|| poly1305(&key, black_box(&payload)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    identity,
+    hybrid_kem,
+    mldsa,
+    mlkem_backends,
+    primitives
+);
 criterion_main!(benches);

@@ -4,7 +4,8 @@
 //! `HKDF-SHA3-256(salt = label, ikm = ss_mlkem ‖ ss_x25519, info = label ‖ transcript)`,
 //! where the transcript is every public value of the exchange, each prefixed by its 4-byte
 //! big-endian length ([`combine`]). An attacker must break both X25519 and ML-KEM to learn it,
-//! and a ciphertext cannot be replayed under another public key or purpose.
+//! and a ciphertext cannot be replayed under another public key or purpose. The public key,
+//! ciphertext and encapsulation are `hybrid_kem_impl`'s, shared with [`crate::hybrid_kem768`].
 
 use crate::classic::{X25519PublicKey, X25519SecretKey};
 use crate::mlkem::{self, MlKemCiphertext, MlKemKeyPair, MlKemPublicKey, MlKemSecretKey};
@@ -16,15 +17,6 @@ pub const PUBLIC_KEY_LEN: usize = 32 + mlkem::PUBLIC_KEY_LEN;
 /// Encoded hybrid ciphertext size: ephemeral X25519 (32) ‖ ML-KEM-1024 ciphertext (1568).
 pub const CIPHERTEXT_LEN: usize = 32 + mlkem::CIPHERTEXT_LEN;
 
-/// A hybrid encryption public key.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct HybridPublicKey {
-    /// The classical half.
-    pub x25519: X25519PublicKey,
-    /// The post-quantum half.
-    pub mlkem: MlKemPublicKey,
-}
-
 /// A hybrid encryption secret key. Zeroized on drop (both halves).
 #[derive(Clone, Debug)]
 pub struct HybridSecretKey {
@@ -32,15 +24,6 @@ pub struct HybridSecretKey {
     pub x25519: X25519SecretKey,
     /// The post-quantum half.
     pub mlkem: MlKemSecretKey,
-}
-
-/// A hybrid ciphertext.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct HybridCiphertext {
-    /// The sender's ephemeral X25519 public key.
-    pub x25519_ephemeral: X25519PublicKey,
-    /// The ML-KEM ciphertext.
-    pub mlkem: MlKemCiphertext,
 }
 
 impl HybridSecretKey {
@@ -66,102 +49,16 @@ impl HybridSecretKey {
         ct: &HybridCiphertext,
         label: &[u8],
     ) -> Result<SharedSecret, CryptoError> {
-        let ss_x = self.x25519.diffie_hellman(&ct.x25519_ephemeral)?;
-        let ss_pq = self.mlkem.decapsulate(&ct.mlkem);
-        let pk = self.public_key();
-        Ok(combine_kem(label, &ss_x, &ss_pq, &pk, ct))
+        decapsulate_parts(&self.x25519, &self.mlkem, &self.public_key(), ct, label)
     }
 }
 
-impl HybridPublicKey {
-    /// Encapsulates to this key under `label`: a fresh ephemeral X25519 key and an ML-KEM
-    /// encapsulation.
-    pub fn encapsulate(
-        &self,
-        label: &[u8],
-        rng: &mut impl CryptoRng,
-    ) -> Result<(HybridCiphertext, SharedSecret), CryptoError> {
-        let eph = X25519SecretKey::generate(rng);
-        let ss_x = eph.diffie_hellman(&self.x25519)?;
-        let (ct_pq, ss_pq) = self.mlkem.encapsulate(rng);
-        let ct = HybridCiphertext {
-            x25519_ephemeral: eph.public_key(),
-            mlkem: ct_pq,
-        };
-        let ss = combine_kem(label, &ss_x, &ss_pq, self, &ct);
-        Ok((ct, ss))
-    }
-
-    /// `x25519 (32) ‖ mlkem (1568)`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(PUBLIC_KEY_LEN);
-        v.extend_from_slice(&self.x25519.0);
-        v.extend_from_slice(self.mlkem.as_bytes());
-        v
-    }
-
-    /// Parses `x25519 (32) ‖ mlkem (1568)`, validating the ML-KEM half.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.len() != PUBLIC_KEY_LEN {
-            return Err(CryptoError::len(
-                "hybrid public key",
-                PUBLIC_KEY_LEN,
-                bytes.len(),
-            ));
-        }
-        let (x, m) = bytes.split_at(32);
-        Ok(Self {
-            x25519: X25519PublicKey::from_bytes(x)?,
-            mlkem: MlKemPublicKey::from_bytes(m)?,
-        })
-    }
-}
-
-impl HybridCiphertext {
-    /// `x25519_ephemeral (32) ‖ mlkem (1568)`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(CIPHERTEXT_LEN);
-        v.extend_from_slice(&self.x25519_ephemeral.0);
-        v.extend_from_slice(self.mlkem.as_bytes());
-        v
-    }
-
-    /// Parses `x25519_ephemeral (32) ‖ mlkem (1568)`.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.len() != CIPHERTEXT_LEN {
-            return Err(CryptoError::len(
-                "hybrid ciphertext",
-                CIPHERTEXT_LEN,
-                bytes.len(),
-            ));
-        }
-        let (x, m) = bytes.split_at(32);
-        Ok(Self {
-            x25519_ephemeral: X25519PublicKey::from_bytes(x)?,
-            mlkem: MlKemCiphertext::from_bytes(m)?,
-        })
-    }
-}
-
-fn combine_kem(
-    label: &[u8],
-    ss_x: &SharedSecret,
-    ss_pq: &SharedSecret,
-    pk: &HybridPublicKey,
-    ct: &HybridCiphertext,
-) -> SharedSecret {
-    combine(
-        label,
-        ss_x,
-        ss_pq,
-        &[
-            &ct.x25519_ephemeral.0,
-            &pk.x25519.0,
-            ct.mlkem.as_bytes(),
-            pk.mlkem.as_bytes(),
-        ],
-    )
-}
+crate::hybrid_kem_impl::hybrid_kem_parameter_set!(
+    name: "ML-KEM-1024",
+    errors: (public_key: "hybrid public key", ciphertext: "hybrid ciphertext"),
+    mlkem: (MlKemPublicKey, MlKemSecretKey, MlKemCiphertext),
+    types: (HybridPublicKey, HybridCiphertext),
+);
 
 /// The hybrid combiner used by every protocol step that mixes a classical and a post-quantum
 /// secret: `HKDF-SHA3-256(salt = label, ikm = ss_pq ‖ ss_classical,

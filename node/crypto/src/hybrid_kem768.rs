@@ -5,9 +5,10 @@
 //! `ct_x25519 ‖ pk_x25519 ‖ ct_mlkem ‖ pk_mlkem` — with the category-3 parameter set, whose
 //! 1,088-byte ciphertext keeps a three-hop onion header 1.5 KB smaller per packet. The secret key
 //! caches its public half, so decapsulation does one X25519 scalar multiplication, not two.
+//! The public key, ciphertext, encapsulation and combiner are the one implementation of
+//! `hybrid_kem_impl`, shared with ML-KEM-1024.
 
 use crate::classic::{X25519PublicKey, X25519SecretKey};
-use crate::hybrid_kem::combine;
 use crate::mlkem768::{
     self, MlKem768Ciphertext, MlKem768KeyPair, MlKem768PublicKey, MlKem768SecretKey,
 };
@@ -20,30 +21,12 @@ pub const CIPHERTEXT_LEN: usize = 32 + mlkem768::CIPHERTEXT_LEN;
 /// Encoded secret key size: X25519 (32) ‖ ML-KEM-768 decapsulation key (2400).
 pub const SECRET_KEY_LEN: usize = 32 + mlkem768::SECRET_KEY_LEN;
 
-/// A hybrid X25519 + ML-KEM-768 public key.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Hybrid768PublicKey {
-    /// The classical half.
-    pub x25519: X25519PublicKey,
-    /// The post-quantum half.
-    pub mlkem: MlKem768PublicKey,
-}
-
 /// A hybrid X25519 + ML-KEM-768 secret key with its public key. Zeroized on drop.
 #[derive(Clone, Debug)]
 pub struct Hybrid768SecretKey {
     x25519: X25519SecretKey,
     mlkem: MlKem768SecretKey,
     public: Hybrid768PublicKey,
-}
-
-/// A hybrid X25519 + ML-KEM-768 ciphertext.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Hybrid768Ciphertext {
-    /// The sender's ephemeral X25519 public key.
-    pub x25519_ephemeral: X25519PublicKey,
-    /// The ML-KEM-768 ciphertext.
-    pub mlkem: MlKem768Ciphertext,
 }
 
 impl Hybrid768SecretKey {
@@ -78,9 +61,7 @@ impl Hybrid768SecretKey {
         ct: &Hybrid768Ciphertext,
         label: &[u8],
     ) -> Result<SharedSecret, CryptoError> {
-        let ss_x = self.x25519.diffie_hellman(&ct.x25519_ephemeral)?;
-        let ss_pq = self.mlkem.decapsulate(&ct.mlkem);
-        Ok(combine_kem(label, &ss_x, &ss_pq, &self.public, ct))
+        decapsulate_parts(&self.x25519, &self.mlkem, &self.public, ct, label)
     }
 
     /// `x25519 (32) ‖ ML-KEM-768 decapsulation key (2400)`, for encrypted storage only.
@@ -109,100 +90,15 @@ impl Hybrid768SecretKey {
     }
 }
 
-impl Hybrid768PublicKey {
-    /// Encapsulates to this key under `label`: a fresh ephemeral X25519 key and an ML-KEM-768
-    /// encapsulation.
-    pub fn encapsulate(
-        &self,
-        label: &[u8],
-        rng: &mut impl CryptoRng,
-    ) -> Result<(Hybrid768Ciphertext, SharedSecret), CryptoError> {
-        let eph = X25519SecretKey::generate(rng);
-        let ss_x = eph.diffie_hellman(&self.x25519)?;
-        let (ct_pq, ss_pq) = self.mlkem.encapsulate(rng);
-        let ct = Hybrid768Ciphertext {
-            x25519_ephemeral: eph.public_key(),
-            mlkem: ct_pq,
-        };
-        let ss = combine_kem(label, &ss_x, &ss_pq, self, &ct);
-        Ok((ct, ss))
-    }
-
-    /// `x25519 (32) ‖ mlkem (1184)`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(PUBLIC_KEY_LEN);
-        v.extend_from_slice(&self.x25519.0);
-        v.extend_from_slice(self.mlkem.as_bytes());
-        v
-    }
-
-    /// Parses `x25519 (32) ‖ mlkem (1184)`, validating the ML-KEM half.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.len() != PUBLIC_KEY_LEN {
-            return Err(CryptoError::InvalidLength {
-                what: "hybrid ML-KEM-768 public key",
-                expected: PUBLIC_KEY_LEN,
-                got: bytes.len(),
-            });
-        }
-        let (x, m) = bytes.split_at(32);
-        Ok(Self {
-            x25519: X25519PublicKey::from_bytes(x)?,
-            mlkem: MlKem768PublicKey::from_bytes(m)?,
-        })
-    }
-}
-
-impl Hybrid768Ciphertext {
-    /// `x25519_ephemeral (32) ‖ mlkem (1088)`.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(CIPHERTEXT_LEN);
-        self.write_to(&mut v);
-        v
-    }
-
-    /// Appends `x25519_ephemeral (32) ‖ mlkem (1088)` to `out`.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.x25519_ephemeral.0);
-        out.extend_from_slice(self.mlkem.as_bytes());
-    }
-
-    /// Parses `x25519_ephemeral (32) ‖ mlkem (1088)` (any bytes of the right length parse).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        if bytes.len() != CIPHERTEXT_LEN {
-            return Err(CryptoError::InvalidLength {
-                what: "hybrid ML-KEM-768 ciphertext",
-                expected: CIPHERTEXT_LEN,
-                got: bytes.len(),
-            });
-        }
-        let (x, m) = bytes.split_at(32);
-        Ok(Self {
-            x25519_ephemeral: X25519PublicKey::from_bytes(x)?,
-            mlkem: MlKem768Ciphertext::from_bytes(m)?,
-        })
-    }
-}
-
-fn combine_kem(
-    label: &[u8],
-    ss_x: &SharedSecret,
-    ss_pq: &SharedSecret,
-    pk: &Hybrid768PublicKey,
-    ct: &Hybrid768Ciphertext,
-) -> SharedSecret {
-    combine(
-        label,
-        ss_x,
-        ss_pq,
-        &[
-            &ct.x25519_ephemeral.0,
-            &pk.x25519.0,
-            ct.mlkem.as_bytes(),
-            pk.mlkem.as_bytes(),
-        ],
-    )
-}
+crate::hybrid_kem_impl::hybrid_kem_parameter_set!(
+    name: "ML-KEM-768",
+    errors: (
+        public_key: "hybrid ML-KEM-768 public key",
+        ciphertext: "hybrid ML-KEM-768 ciphertext",
+    ),
+    mlkem: (MlKem768PublicKey, MlKem768SecretKey, MlKem768Ciphertext),
+    types: (Hybrid768PublicKey, Hybrid768Ciphertext),
+);
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ pub mod classic;
 mod error;
 pub mod hybrid_kem;
 pub mod hybrid_kem768;
+mod hybrid_kem_impl;
 pub mod hybrid_sig;
 pub mod identity;
 pub mod kdf;

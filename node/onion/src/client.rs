@@ -4,13 +4,15 @@ use std::collections::HashMap;
 
 use subtle::ConstantTimeEq;
 
-use pars_crypto::stream::{chacha20_xor, poly1305, tags_equal};
+use pars_crypto::stream::tags_equal;
 use pars_crypto::{CryptoRng, SharedSecret, random_array, sha3_256};
 use pars_wire::NodeId;
 use pars_wire::onion::{Body, KEM_CT_LEN, KEY_LEN, MAC_LEN, OnionPacket, ReplyBlock};
 
 use crate::OnionError;
-use crate::layer::{PathHop, Terminal, build_header, open_body, reply_body_keys, seal_body};
+use crate::layer::{
+    PathHop, Terminal, build_header, layer_mac, layer_xor, open_body, reply_body_keys, seal_body,
+};
 
 /// Offset and length of the payload-MAC field inside a header (excluded from the reply-header
 /// comparison: it is a function of the payload, checked on its own).
@@ -153,14 +155,14 @@ fn build(
         &body,
     );
     for k in built.keys.iter().rev() {
-        chacha20_xor(&k.payload, &mut payload);
+        layer_xor(&k.payload, &mut payload);
     }
     let mut packet = OnionPacket::new_zeroed();
     packet.set_header(&built.header);
     let f = packet.fields_mut();
     f.payload.copy_from_slice(&payload);
     f.payload_mac
-        .copy_from_slice(&poly1305(&built.keys[0].payload_mac, f.payload));
+        .copy_from_slice(&layer_mac(&built.keys[0].payload_mac, f.payload));
     Ok(Request {
         first_hop: path[0].node,
         packet,
@@ -241,12 +243,12 @@ impl PendingReply {
         }
         let mut tag = [0u8; MAC_LEN];
         tag.copy_from_slice(packet.payload_mac());
-        if !tags_equal(&poly1305(&self.payload_mac_key, packet.payload()), &tag) {
+        if !tags_equal(&layer_mac(&self.payload_mac_key, packet.payload()), &tag) {
             return Err(OnionError::ReplyRejected("payload was altered"));
         }
         let mut payload = packet.payload().to_vec();
         for k in &self.layer_keys {
-            chacha20_xor(k, &mut payload);
+            layer_xor(k, &mut payload);
         }
         let (enc, mac) = reply_body_keys(self.reply_seed.as_bytes());
         let body = open_body(&enc, &mac, &mut payload)

@@ -1,13 +1,15 @@
 //! The hop side: what a service node does with each onion packet it receives.
 
-use pars_crypto::stream::{chacha20_xor, poly1305, tags_equal};
+use pars_crypto::stream::tags_equal;
 use pars_wire::NodeId;
 use pars_wire::onion::{
     Body, MAC_LEN, OnionPacket, ROUTING_LEN, ReplyBlock, RoutingInfo, SLOT_LEN,
 };
 
 use crate::keys::{KeyLookup, OnionKeyRing};
-use crate::layer::{LayerKeys, open_body, parse_ct, reply_body_keys, seal_body};
+use crate::layer::{
+    LayerKeys, layer_mac, layer_xor, open_body, parse_ct, reply_body_keys, seal_body,
+};
 use crate::{DropReason, OnionError};
 
 /// What to do with a processed packet.
@@ -94,12 +96,12 @@ impl OnionRouter {
         let mut ext = Vec::with_capacity(ROUTING_LEN + SLOT_LEN);
         ext.extend_from_slice(packet.routing());
         ext.extend_from_slice(&[0u8; SLOT_LEN]);
-        chacha20_xor(&lk.routing, &mut ext);
+        layer_xor(&lk.routing, &mut ext);
         let Ok(info) = RoutingInfo::decode(&ext[..SLOT_LEN]) else {
             return Processed::Drop(DropReason::BadRouting);
         };
         let f = packet.fields_mut();
-        chacha20_xor(&lk.payload, f.payload);
+        layer_xor(&lk.payload, f.payload);
         match info {
             RoutingInfo::Forward {
                 next_hop,
@@ -113,7 +115,7 @@ impl OnionRouter {
                 f.header_mac.copy_from_slice(&next_header_mac);
                 f.routing.copy_from_slice(&ext[SLOT_LEN..]);
                 let k = pars_crypto::SharedSecret::from_bytes(next_payload_mac_key);
-                f.payload_mac.copy_from_slice(&poly1305(&k, f.payload));
+                f.payload_mac.copy_from_slice(&layer_mac(&k, f.payload));
                 Processed::Forward { next_hop, packet }
             }
             RoutingInfo::Deliver => {
@@ -143,7 +145,7 @@ impl OnionRouter {
 fn mac_ok(key: &pars_crypto::SharedSecret, data: &[u8], tag: &[u8]) -> bool {
     let mut t = [0u8; MAC_LEN];
     t.copy_from_slice(tag);
-    tags_equal(&poly1305(key, data), &t)
+    tags_equal(&layer_mac(key, data), &t)
 }
 
 /// Builds the reply to a request from its reply block: returns where to send it (the reply
@@ -167,6 +169,6 @@ pub fn reply_packet(reply: &ReplyBlock, data: &[u8]) -> Result<(NodeId, OnionPac
     let f = packet.fields_mut();
     f.payload.copy_from_slice(&sealed);
     let k = pars_crypto::SharedSecret::from_bytes(reply.payload_mac_key);
-    f.payload_mac.copy_from_slice(&poly1305(&k, f.payload));
+    f.payload_mac.copy_from_slice(&layer_mac(&k, f.payload));
     Ok((reply.first_hop, packet))
 }

@@ -2,7 +2,7 @@
 //! layer keys, the routing keystream, Sphinx filler and header construction.
 
 use pars_crypto::hybrid_kem768::{Hybrid768Ciphertext, Hybrid768PublicKey};
-use pars_crypto::stream::{chacha20_xor, poly1305};
+use pars_crypto::stream::{aes256_ctr_xor, chacha20_xor, gmac};
 use pars_crypto::{CryptoRng, SharedSecret, kdf, labels, random_array};
 use pars_wire::NodeId;
 use pars_wire::onion::{
@@ -54,24 +54,36 @@ pub fn verified_hops(
         .collect()
 }
 
+/// The onion layers' stream cipher: AES-256-CTR (zero counter block) under a one-time key. Every
+/// encryption of a layer (routing field, payload, end-to-end body) goes through it.
+pub(crate) fn layer_xor(key: &SharedSecret, buf: &mut [u8]) {
+    aes256_ctr_xor(key, buf);
+}
+
+/// The onion layers' one-time MAC: GMAC (AES-256-GCM's tag with the zero nonce, the data as
+/// additional data). Every tag of a layer (header, payload, end-to-end body) goes through it.
+pub(crate) fn layer_mac(key: &SharedSecret, data: &[u8]) -> [u8; MAC_LEN] {
+    gmac(key, data)
+}
+
 /// The keys one layer's combined KEM secret expands to: the first 224 bytes of the ChaCha20
 /// keystream under that secret (zero nonce), cut into 7 × 32 bytes in this order. The secret is
 /// the uniform output of the combiner's HKDF and serves no other purpose, so a PRG suffices
 /// (a further HKDF-SHA3 expansion cost 19 µs per hop, ChaCha20 under 1 µs).
 pub(crate) struct LayerKeys {
-    /// Poly1305 key of the header MAC.
+    /// GMAC key of the header MAC.
     pub header_mac: SharedSecret,
-    /// ChaCha20 key of the routing field.
+    /// AES-256-CTR key of the routing field.
     pub routing: SharedSecret,
-    /// ChaCha20 key of the payload layer.
+    /// AES-256-CTR key of the payload layer.
     pub payload: SharedSecret,
-    /// Poly1305 key of the payload MAC as this hop receives it.
+    /// GMAC key of the payload MAC as this hop receives it.
     pub payload_mac: SharedSecret,
     /// The replay tag (first 16 bytes are kept).
     pub replay: SharedSecret,
-    /// ChaCha20 key of the end-to-end body (when this hop is the last).
+    /// AES-256-CTR key of the end-to-end body (when this hop is the last).
     pub body_enc: SharedSecret,
-    /// Poly1305 key of the end-to-end body (when this hop is the last).
+    /// GMAC key of the end-to-end body (when this hop is the last).
     pub body_mac: SharedSecret,
 }
 
@@ -116,16 +128,16 @@ pub(crate) fn reply_body_keys(seed: &[u8; KEY_LEN]) -> (SharedSecret, SharedSecr
 /// The routing keystream, `ROUTING_LEN + SLOT_LEN` bytes.
 pub(crate) fn routing_stream(key: &SharedSecret) -> Vec<u8> {
     let mut s = vec![0u8; ROUTING_LEN + SLOT_LEN];
-    chacha20_xor(key, &mut s);
+    layer_xor(key, &mut s);
     s
 }
 
-/// Seals a body end to end: `Poly1305(mac, enc) ‖ enc` with `enc = body ⊕ ChaCha20(enc_key)`.
+/// Seals a body end to end: `GMAC(mac, enc) ‖ enc` with `enc = body ⊕ AES-256-CTR(enc_key)`.
 pub(crate) fn seal_body(enc_key: &SharedSecret, mac_key: &SharedSecret, body: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; MAC_LEN + body.len()];
     out[MAC_LEN..].copy_from_slice(body);
-    chacha20_xor(enc_key, &mut out[MAC_LEN..]);
-    let tag = poly1305(mac_key, &out[MAC_LEN..]);
+    layer_xor(enc_key, &mut out[MAC_LEN..]);
+    let tag = layer_mac(mac_key, &out[MAC_LEN..]);
     out[..MAC_LEN].copy_from_slice(&tag);
     out
 }
@@ -140,13 +152,13 @@ pub(crate) fn open_body<'a>(
         return None;
     }
     let (tag, enc) = sealed.split_at_mut(MAC_LEN);
-    let expect = poly1305(mac_key, enc);
+    let expect = layer_mac(mac_key, enc);
     let mut t = [0u8; MAC_LEN];
     t.copy_from_slice(tag);
     if !pars_crypto::stream::tags_equal(&expect, &t) {
         return None;
     }
-    chacha20_xor(enc_key, enc);
+    layer_xor(enc_key, enc);
     Some(enc)
 }
 
@@ -245,7 +257,7 @@ pub(crate) fn build_header(
         *r ^= s;
     }
     routing[own_len..].copy_from_slice(&filler);
-    let mut mac = poly1305(&keys[n - 1].header_mac, &routing);
+    let mut mac = layer_mac(&keys[n - 1].header_mac, &routing);
 
     // For a reply path, the client's header is the last hop's output, fully determined now.
     let client_header = match terminal {
@@ -286,7 +298,7 @@ pub(crate) fn build_header(
             *r ^= s;
         }
         routing = next;
-        mac = poly1305(&keys[i].header_mac, &routing);
+        mac = layer_mac(&keys[i].header_mac, &routing);
     }
     Ok(BuiltHeader {
         header: assemble(hops[0].key_id, &cts[0], &mac, &routing),
@@ -314,4 +326,49 @@ fn assemble(
 /// Parses a KEM ciphertext field.
 pub(crate) fn parse_ct(bytes: &[u8]) -> Option<Hybrid768Ciphertext> {
     Hybrid768Ciphertext::from_bytes(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layer primitives are AES-256-CTR and GMAC (pinned: a change of primitive is a
+    /// protocol change), and a sealed body opens only unaltered and under its own keys.
+    #[test]
+    fn layer_primitives_and_body_sealing() {
+        let enc = SharedSecret::from_bytes([1; 32]);
+        let mac = SharedSecret::from_bytes([2; 32]);
+        let mut block = [0u8; 16];
+        layer_xor(&SharedSecret::from_bytes([0; 32]), &mut block);
+        // AES-256 of the zero block under the zero key; GCM test case 13 (zero key, no data).
+        assert_eq!(
+            block,
+            [
+                0xdc, 0x95, 0xc0, 0x78, 0xa2, 0x40, 0x89, 0x89, 0xad, 0x48, 0xa2, 0x14, 0x92, 0x84,
+                0x20, 0x87
+            ]
+        );
+        assert_eq!(
+            layer_mac(&SharedSecret::from_bytes([0; 32]), &[]),
+            [
+                0x53, 0x0f, 0x8a, 0xfb, 0xc7, 0x45, 0x36, 0xb9, 0xa9, 0x63, 0xb4, 0xf1, 0xc4, 0xcb,
+                0x73, 0x8b
+            ]
+        );
+        let body = b"end-to-end body".to_vec();
+        let sealed = seal_body(&enc, &mac, &body);
+        assert_eq!(sealed.len(), MAC_LEN + body.len());
+        assert_eq!(sealed[..MAC_LEN], layer_mac(&mac, &sealed[MAC_LEN..]));
+        assert_ne!(&sealed[MAC_LEN..], &body[..]);
+        let mut ok = sealed.clone();
+        assert_eq!(open_body(&enc, &mac, &mut ok), Some(&body[..]));
+        for i in [0, MAC_LEN - 1, MAC_LEN, sealed.len() - 1] {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            assert_eq!(open_body(&enc, &mac, &mut bad), None, "flipped byte {i}");
+        }
+        let mut wrong = sealed.clone();
+        assert_eq!(open_body(&enc, &enc, &mut wrong), None, "wrong MAC key");
+        assert_eq!(open_body(&enc, &mac, &mut [0u8; MAC_LEN - 1]), None);
+    }
 }
