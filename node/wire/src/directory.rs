@@ -8,7 +8,7 @@
 //! Directory request: `version (1)` — one byte.
 //! Directory response: `version (1) ‖ count (u16, ≤ MAX_DIRECTORY_RECORDS) ‖ count × var16(node record)`,
 //! each record an encoded [`NodeRecord`](crate::NodeRecord) of at most
-//! [`MAX_RECORD_LEN`](crate::swarm::MAX_RECORD_LEN) bytes. The client verifies every record
+//! [`MAX_RECORD_LEN`] bytes. The client verifies every record
 //! (signature, peer ID, membership in its service-node set, onion-key announcements) itself.
 
 use crate::swarm::MAX_RECORD_LEN;
