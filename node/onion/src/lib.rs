@@ -17,6 +17,8 @@
 //! - **Hop** ([`OnionRouter::process`], [`reply_packet`]): `Forward`, `Deliver` or `Drop`.
 //! - **Keys** ([`OnionKeyRing`]): rotation every 24 h, validity 48 h, signed announcements for
 //!   the node record, and a replay cache per key that dies with the key.
+//!   [`OnionKeyRing::to_stored`] / [`OnionKeyRing::from_stored`] save and restore a ring (keys
+//!   and replay caches; restored only from a clean shutdown's state).
 //! - **Paths** ([`PathSelector`]): a persisted guard, a middle hop, a last hop in the
 //!   destination swarm and a reply middle hop, all in the node set and pairwise diverse.
 //! - **Cover traffic** ([`CoverSchedule`]): loop packets at Poisson intervals.
@@ -33,6 +35,7 @@ mod hop;
 mod keys;
 mod layer;
 mod path;
+mod persist;
 
 pub use client::{
     PendingReply, REPLY_ID_LEN, Reply, ReplyId, ReplyPath, ReplyTable, Request, build_loop,
