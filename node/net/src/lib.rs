@@ -18,13 +18,20 @@
 //! It is not the client: clients reach swarms through onion paths (`pars-onion`), and the daemon
 //! decides when to call what.
 
+pub mod client;
 mod codec;
 pub mod identity;
 mod node;
 pub mod set;
 
+pub use client::{
+    ClientConfig, ClientStats, ClientStoreReceipt, OnionClient, RetrievedPage, start_client,
+};
 pub use codec::FrameCodec;
-pub use node::{NetworkHandle, NodeConfig, NodeStats, RateLimit, StoreReceipt, start, unix_ms};
+pub use node::{
+    NetworkHandle, NodeConfig, NodeStats, ONION_KEYS_FILE, OnionSeen, OnionStats, RateLimit,
+    StoreReceipt, start, unix_ms,
+};
 pub use set::{Membership, ServiceNode, ServiceNodeSet, SetError, StaticSet};
 
 /// Software name and version put in node records and identify.

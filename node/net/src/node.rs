@@ -1,5 +1,10 @@
 //! The node: libp2p setup, the event loop, the handle, and the swarm protocol's service logic.
 
+#[path = "hop.rs"]
+pub(crate) mod hop;
+
+pub use hop::{ONION_KEYS_FILE, OnionSeen, OnionStats};
+
 use crate::codec::FrameCodec;
 use crate::identity::{load_or_create_keypair, sign_record, verify_record};
 use crate::set::{Membership, ServiceNodeSet};
@@ -14,17 +19,22 @@ use libp2p::{
 use pars_crypto::bundle::IdentityBundle;
 use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
 use pars_crypto::{CryptoRng, sha3_256};
+use pars_onion::{KeySchedule, OnionRouter};
 use pars_store::{MailboxStore, StoreConfig, StoreError};
-use pars_wire::NodeRecord;
+use pars_wire::directory::{
+    DIRECTORY_PROTOCOL, DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN, ONION_PROTOCOL,
+};
+use pars_wire::onion::PACKET_LEN;
 use pars_wire::swarm::{
     ContentHash, DEFAULT_TTL_MS, ErrorCode, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, MAX_RETRIEVE_BYTES,
     MAX_RETRIEVE_COUNT, MIN_COPIES, Mailbox, MailboxItem, ReplicaItem, SWARM_PROTOCOL,
     SwarmRequest, SwarmResponse, sign_request,
 };
+use pars_wire::{NodeId, NodeRecord};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -64,14 +74,24 @@ pub struct NodeConfig {
     pub listen: Vec<Multiaddr>,
     /// Operator name put in the node record.
     pub operator: String,
-    /// The onion public keys put in the node record (format owned by `pars-onion`).
-    pub onion_keys: Vec<u8>,
     /// Per-message size cap (at most [`MAX_PAYLOAD_LEN`]).
     pub max_payload: usize,
     /// Mailbox store settings (size cap, batching).
     pub store: StoreConfig,
-    /// Per-peer rate limit of swarm requests (replication from set members is exempt).
+    /// Per-peer rate limit of swarm requests from peers outside the set (clients).
     pub rate_limit: RateLimit,
+    /// Per-peer rate limit of swarm requests from set members (onion exits forwarding clients'
+    /// requests, deletes forwarded to the swarm, record fetches); replication is exempt.
+    pub member_rate_limit: RateLimit,
+    /// Per-peer rate limit of onion packets and directory requests from peers outside the set
+    /// (clients at their guard). Packets from members are not limited.
+    pub onion_rate_limit: RateLimit,
+    /// Onion key rotation schedule.
+    pub onion_schedule: KeySchedule,
+    /// How often the onion key ring is checked for rotation.
+    pub onion_maintain_interval: Duration,
+    /// How often the directory (other members' signed records) is refreshed.
+    pub directory_refresh_interval: Duration,
     /// Timeout of one outbound request.
     pub request_timeout: Duration,
     /// How often expired messages are swept.
@@ -92,13 +112,23 @@ impl NodeConfig {
                 .filter_map(|a| a.parse().ok())
                 .collect(),
             operator: String::new(),
-            onion_keys: Vec::new(),
             max_payload: MAX_PAYLOAD_LEN,
             store: StoreConfig::default(),
             rate_limit: RateLimit {
                 burst: 500,
                 per_second: 200,
             },
+            member_rate_limit: RateLimit {
+                burst: 20_000,
+                per_second: 10_000,
+            },
+            onion_rate_limit: RateLimit {
+                burst: 200,
+                per_second: 50,
+            },
+            onion_schedule: KeySchedule::default(),
+            onion_maintain_interval: Duration::from_secs(60),
+            directory_refresh_interval: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             sweep_interval: Duration::from_secs(60),
             rebalance_interval: Duration::from_secs(300),
@@ -164,6 +194,8 @@ struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     swarm: rr::Behaviour<FrameCodec>,
+    onion: rr::Behaviour<FrameCodec>,
+    directory: rr::Behaviour<FrameCodec>,
 }
 
 enum Command {
@@ -193,6 +225,13 @@ enum Command {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
+    /// Send an onion packet to the node (or connected client) with this node ID.
+    OnionSend {
+        next: NodeId,
+        frame: Vec<u8>,
+    },
+    /// The node record changed: put it in the DHT.
+    PublishRecord,
 }
 
 /// Used authorisations: (owner digest, nonce) → when the entry may be forgotten (Unix ms).
@@ -207,7 +246,12 @@ struct Ctx {
     /// Members of the current and the previous set (replication and handoff are accepted from
     /// both, so a leaving node can hand off).
     recent: Mutex<HashSet<PeerId>>,
-    record: NodeRecord,
+    record: RwLock<NodeRecord>,
+    /// The node key (re-signs the record when the onion keys change).
+    key: libp2p::identity::Keypair,
+    /// The addresses put in the record.
+    record_addrs: Vec<Multiaddr>,
+    onion: hop::OnionState,
     codec: FrameCodec,
     replay: Mutex<ReplayCache>,
     counters: Counters,
@@ -251,6 +295,19 @@ pub async fn start(
     let kad_protocol = StreamProtocol::new(KAD_PROTOCOL);
     let request_timeout = config.request_timeout;
     let swarm_codec = FrameCodec::new(MAX_FRAME_LEN, MAX_FRAME_LEN);
+    // Onion frames are one packet; the answer is an empty acknowledgement.
+    let onion_codec = FrameCodec::new(PACKET_LEN, 0);
+    let directory_codec = FrameCodec::new(DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN);
+    let mut rng = hop::os_seeded_rng()?;
+    let identity = hop::ed25519_identity(&key)?;
+    let ring = hop::load_ring(
+        &config.data_dir,
+        crate::set::node_id(&local),
+        config.onion_schedule,
+        hop::unix_secs(),
+        &mut rng,
+    )?;
+    let onion_keys = hop::announce(&ring, &identity)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
         .with_tcp(
@@ -279,6 +336,26 @@ pub async fn start(
                         .with_request_timeout(request_timeout)
                         .with_max_concurrent_streams(1024),
                 ),
+                onion: rr::Behaviour::with_codec(
+                    onion_codec.clone(),
+                    [(
+                        StreamProtocol::new(ONION_PROTOCOL),
+                        rr::ProtocolSupport::Full,
+                    )],
+                    rr::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(1024),
+                ),
+                directory: rr::Behaviour::with_codec(
+                    directory_codec,
+                    [(
+                        StreamProtocol::new(DIRECTORY_PROTOCOL),
+                        rr::ProtocolSupport::Full,
+                    )],
+                    rr::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(64),
+                ),
             }
         })
         .map_err(setup)?
@@ -306,7 +383,7 @@ pub async fn start(
     let record = sign_record(
         &key,
         &listen_addrs,
-        config.onion_keys.clone(),
+        onion_keys,
         &config.operator,
         SOFTWARE,
         unix_ms(),
@@ -327,7 +404,19 @@ pub async fn start(
         store,
         set,
         recent: Mutex::new(initial.nodes.iter().map(|n| n.peer_id).collect()),
-        record,
+        record: RwLock::new(record),
+        key,
+        record_addrs: listen_addrs.clone(),
+        onion: hop::OnionState {
+            router: Mutex::new(OnionRouter::new(ring)),
+            identity,
+            rng: Mutex::new(rng),
+            counters: hop::OnionCounters::default(),
+            seen: Mutex::new(OnionSeen::default()),
+            directory: Mutex::new(HashMap::new()),
+            inflight: Arc::new(tokio::sync::Semaphore::new(hop::MAX_INFLIGHT_PACKETS)),
+            codec: onion_codec,
+        },
         codec: swarm_codec,
         replay: Mutex::new(HashMap::new()),
         counters: Counters::default(),
@@ -346,11 +435,15 @@ pub async fn start(
         buckets: HashMap::new(),
         listen_addrs,
         members: HashSet::new(),
+        member_ids: HashMap::new(),
+        clients: HashMap::new(),
     };
     el.apply_membership(&initial);
     tokio::spawn(el.run(set_rx));
     tokio::spawn(sweeper(handle.clone()));
     tokio::spawn(rebalancer(handle.clone()));
+    tokio::spawn(hop::onion_maintainer(handle.clone()));
+    tokio::spawn(hop::directory_refresher(handle.clone()));
     Ok(handle)
 }
 
@@ -365,9 +458,25 @@ struct EventLoop {
     handle: NetworkHandle,
     pending: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     lookups: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<NodeRecord, NetError>>)>,
-    buckets: HashMap<PeerId, Bucket>,
+    buckets: HashMap<(BucketKind, PeerId), Bucket>,
     listen_addrs: Vec<Multiaddr>,
     members: HashSet<PeerId>,
+    /// Node ID → peer of the current members (onion next hops).
+    member_ids: HashMap<NodeId, PeerId>,
+    /// Node ID → peer of connected peers outside the set that sent onion packets: clients,
+    /// whose replies this node delivers as their guard.
+    clients: HashMap<NodeId, PeerId>,
+}
+
+/// Which token bucket a request draws from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum BucketKind {
+    /// Swarm requests from peers outside the set.
+    Client,
+    /// Swarm requests from members.
+    Member,
+    /// Onion packets and directory requests from peers outside the set.
+    Onion,
 }
 
 impl EventLoop {
@@ -379,6 +488,7 @@ impl EventLoop {
                 cmd = self.cmd_rx.recv() => match cmd {
                     None => break,
                     Some(Command::Shutdown { reply }) => {
+                        self.save_onion_keys_clean();
                         let _ = self.handle.ctx.shutdown.send(true);
                         let _ = reply.send(());
                         break;
@@ -422,10 +532,35 @@ impl EventLoop {
                     .add_address(&n.peer_id, a.clone());
             }
         }
+        self.member_ids = m.nodes.iter().map(|n| (n.node_id(), n.peer_id)).collect();
         self.members = new;
         if self.members.iter().any(|p| *p != local) {
             let _ = self.swarm.behaviour_mut().kad.bootstrap();
-            if let Ok(value) = self.handle.ctx.record.encode() {
+            self.publish_record();
+        }
+    }
+
+    /// Writes the key ring with its replay caches (a clean shutdown: the next start reuses it).
+    fn save_onion_keys_clean(&self) {
+        let ctx = &self.handle.ctx;
+        if let Ok(router) = ctx.onion.router.lock()
+            && let Err(e) = hop::save_ring(&ctx.cfg.data_dir, router.keys(), true)
+        {
+            tracing::warn!(error = %e, "could not save the onion keys");
+        }
+    }
+
+    /// Puts the current node record in the local DHT store and the network.
+    fn publish_record(&mut self) {
+        let local = self.handle.ctx.local;
+        if let Ok(value) = self.handle.ctx.record().encode() {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .store_mut()
+                .put(kad::Record::new(local.to_bytes(), value.clone()));
+            if self.members.iter().any(|p| *p != local) {
                 let _ = self
                     .swarm
                     .behaviour_mut()
@@ -485,14 +620,26 @@ impl EventLoop {
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
             }
+            Command::OnionSend { next, frame } => self.onion_send(next, frame),
+            Command::PublishRecord => self.publish_record(),
         }
     }
 
-    /// Takes a token from `peer`'s bucket, or says how long to wait for one.
-    fn take_token(&mut self, peer: PeerId) -> Result<(), u32> {
-        let RateLimit { burst, per_second } = self.handle.ctx.cfg.rate_limit;
+    /// Takes a token from `peer`'s bucket of this kind, or says how long to wait for one.
+    fn take_token_for(&mut self, peer: PeerId, kind: BucketKind) -> Result<(), u32> {
+        let cfg = &self.handle.ctx.cfg;
+        let RateLimit { burst, per_second } = match kind {
+            BucketKind::Client => cfg.rate_limit,
+            BucketKind::Member => cfg.member_rate_limit,
+            BucketKind::Onion => cfg.onion_rate_limit,
+        };
         let now = Instant::now();
-        let b = self.buckets.entry(peer).or_insert(Bucket {
+        if self.buckets.len() > 100_000 {
+            // Forget idle peers (a full bucket is the same as no bucket).
+            self.buckets
+                .retain(|_, b| now.duration_since(b.last) < Duration::from_secs(600));
+        }
+        let b = self.buckets.entry((kind, peer)).or_insert(Bucket {
             tokens: f64::from(burst),
             last: now,
         });
@@ -521,10 +668,20 @@ impl EventLoop {
                 return;
             }
         };
-        let exempt = matches!(req, SwarmRequest::Replicate { .. }) && ctx.is_recent_member(&peer);
-        if !exempt && let Err(wait_ms) = self.take_token(peer) {
+        let member = ctx.is_recent_member(&peer);
+        let exempt = matches!(req, SwarmRequest::Replicate { .. }) && member;
+        let kind = if member {
+            BucketKind::Member
+        } else {
+            BucketKind::Client
+        };
+        if !exempt && let Err(wait_ms) = self.take_token_for(peer, kind) {
             bump(&ctx.counters.rate_limited, 1);
-            let RateLimit { burst, per_second } = ctx.cfg.rate_limit;
+            let RateLimit { burst, per_second } = if member {
+                ctx.cfg.member_rate_limit
+            } else {
+                ctx.cfg.rate_limit
+            };
             let resp = SwarmResponse::error(
                 ErrorCode::RateLimited,
                 wait_ms,
@@ -553,6 +710,15 @@ impl EventLoop {
         match ev {
             SwarmEvent::Behaviour(BehaviourEvent::Swarm(e)) => self.on_swarm_protocol(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Onion(e)) => self.on_onion_event(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Directory(e)) => self.on_directory_event(e),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.clients.remove(&crate::set::node_id(&peer_id));
+            }
             SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
                 self.listen_addrs.push(address);
             }
@@ -657,6 +823,13 @@ impl EventLoop {
 }
 
 impl Ctx {
+    fn record(&self) -> NodeRecord {
+        match self.record.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     fn is_recent_member(&self, peer: &PeerId) -> bool {
         self.recent
             .lock()
@@ -779,7 +952,7 @@ async fn serve(handle: &NetworkHandle, peer: PeerId, req: SwarmRequest) -> Swarm
     let ctx = &handle.ctx;
     let now = unix_ms();
     match req {
-        SwarmRequest::GetRecord => match ctx.record.encode() {
+        SwarmRequest::GetRecord => match ctx.record().encode() {
             Ok(record) => SwarmResponse::Record { record },
             Err(e) => SwarmResponse::error(ErrorCode::Internal, 0, e.to_string()),
         },
@@ -1059,9 +1232,9 @@ impl NetworkHandle {
         self.ctx.local
     }
 
-    /// This node's signed record.
-    pub fn record(&self) -> &NodeRecord {
-        &self.ctx.record
+    /// This node's signed record (re-signed whenever its onion keys change).
+    pub fn record(&self) -> NodeRecord {
+        self.ctx.record()
     }
 
     /// The node's mailbox store (for inspection and the daemon's own use).

@@ -55,6 +55,10 @@ pub enum OnionError {
     /// A reply packet was rejected by the client.
     #[error("reply rejected: {0}")]
     ReplyRejected(&'static str),
+    /// A stored key ring was not written at a clean shutdown: its replay caches are incomplete,
+    /// so its keys must not be reused (make fresh ones).
+    #[error("stored onion keys are from an unclean shutdown; fresh keys are needed")]
+    NotClean,
     /// Bytes failed to decode.
     #[error("malformed onion data: {0}")]
     Wire(#[from] WireError),
@@ -67,6 +71,7 @@ impl OnionError {
             Self::PathLength { .. } | Self::TooLarge { .. } => ErrorKind::InvalidInput,
             Self::KeyNotValid { .. } => ErrorKind::Expired,
             Self::NoPath(_) => ErrorKind::NoPath,
+            Self::NotClean => ErrorKind::Expired,
             Self::BadKey(_) | Self::ReplyRejected(_) | Self::Wire(_) => ErrorKind::Rejected,
         }
     }

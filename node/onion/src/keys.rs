@@ -209,6 +209,20 @@ impl OnionKeyRing {
         }
     }
 
+    /// The live keys (crate-internal: persistence in `persist.rs`).
+    pub(crate) fn raw_keys(&self) -> &[OnionKey] {
+        &self.keys
+    }
+
+    /// A ring of restored keys (crate-internal: persistence in `persist.rs`).
+    pub(crate) fn from_raw_keys(node: NodeId, schedule: KeySchedule, keys: Vec<OnionKey>) -> Self {
+        Self {
+            node,
+            schedule,
+            keys,
+        }
+    }
+
     /// Replay tags currently held, over all keys (for metrics).
     pub fn replay_entries(&self) -> usize {
         self.keys.iter().map(|k| k.replay.len()).sum()

@@ -33,6 +33,7 @@ mod hop;
 mod keys;
 mod layer;
 mod path;
+mod persist;
 
 pub use client::{
     PendingReply, REPLY_ID_LEN, Reply, ReplyId, ReplyPath, ReplyTable, Request, build_loop,

@@ -306,6 +306,45 @@ impl PathSelector {
         Some(options[i])
     }
 
+    /// The guard to contact before any onion key is known (to fetch the directory from it):
+    /// the current guard if it is among `nodes` (set members), young enough, not failing and
+    /// not in `own_swarm`; otherwise a random such member that did not fail recently, which
+    /// becomes the guard. [`select`](Self::select) keeps it as long as its keys are usable.
+    pub fn bootstrap_guard(
+        &mut self,
+        nodes: &[NodeId],
+        own_swarm: &[NodeId],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Option<NodeId> {
+        if let Some(g) = self.guard.guard
+            && nodes.contains(&g)
+            && !own_swarm.contains(&g)
+            && now.saturating_sub(self.guard.chosen_at) < self.config.guard_rotation_secs
+            && self.guard.failures < self.config.guard_max_failures
+        {
+            return Some(g);
+        }
+        let allowed: Vec<&NodeId> = nodes.iter().filter(|n| !own_swarm.contains(n)).collect();
+        let fresh: Vec<&NodeId> = allowed
+            .iter()
+            .copied()
+            .filter(|n| !self.recently_failed(n, now) && Some(**n) != self.guard.guard)
+            .collect();
+        let options = if fresh.is_empty() { allowed } else { fresh };
+        if options.is_empty() {
+            return None;
+        }
+        let g = *options[(rng.next_u64() % options.len() as u64) as usize];
+        self.guard = GuardState {
+            guard: Some(g),
+            chosen_at: now,
+            failures: 0,
+        };
+        self.failed.remove(&g);
+        Some(g)
+    }
+
     /// Chooses a path towards `destination_swarm` (the last hop is one of its members) from
     /// `candidates`. The guard is kept while it is usable, younger than the rotation period and
     /// not failing, and is never a member of `own_swarm` (a client must not connect to its own

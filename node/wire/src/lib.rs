@@ -10,11 +10,13 @@
 //! It is not a protocol: it knows what bytes mean, not when to send them. It does no I/O.
 
 pub mod codec;
+pub mod directory;
 mod error;
 pub mod ids;
 pub mod message;
 pub mod node_record;
 pub mod onion;
+pub mod onion_state;
 pub mod records;
 pub mod swarm;
 
