@@ -54,7 +54,8 @@ pub struct Flags {
     /// Network to join.
     #[arg(long, env = "PARS_NETWORK", value_enum)]
     pub network: Option<Network>,
-    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/9000.
+    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/9000. Default: none for a user
+    /// daemon (it only dials its guard); TCP and QUIC on port 9000 for a service node.
     #[arg(
         long,
         env = "PARS_LISTEN",
@@ -146,7 +147,7 @@ pub struct Config {
     pub datadir: PathBuf,
     /// Network.
     pub network: Network,
-    /// libp2p listen addresses.
+    /// libp2p listen addresses (empty: the mode's default, see [`default_service_listen`]).
     pub listen: Vec<String>,
     /// RPC address (loopback).
     pub rpc: SocketAddr,
@@ -218,6 +219,15 @@ pub fn default_datadir() -> Option<PathBuf> {
     dirs::home_dir().map(|h| h.join(".pars").join("session"))
 }
 
+/// Where a service node listens when no `--listen` is given: TCP and QUIC on port 9000. A
+/// user daemon listens nowhere by default (it only dials its guard).
+pub fn default_service_listen() -> Vec<String> {
+    vec![
+        "/ip4/0.0.0.0/tcp/9000".to_string(),
+        "/ip4/0.0.0.0/udp/9000/quic-v1".to_string(),
+    ]
+}
+
 /// The default RPC address.
 pub fn default_rpc() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], pars_rpc_port()))
@@ -265,13 +275,8 @@ impl Config {
         let service_node = flags.service_node || file.service_node.unwrap_or(false);
         let listen = if !flags.listen.is_empty() {
             flags.listen
-        } else if !file.listen.is_empty() {
-            file.listen
         } else {
-            vec![
-                "/ip4/0.0.0.0/tcp/9000".to_string(),
-                "/ip4/0.0.0.0/udp/9000/quic-v1".to_string(),
-            ]
+            file.listen
         };
         let rpc = flags.rpc.or(file.rpc).unwrap_or_else(default_rpc);
         if !rpc.ip().is_loopback() {
@@ -355,7 +360,7 @@ mod tests {
         let c = Config::load(flags(&["--datadir", empty.path().to_str().unwrap()])).unwrap();
         assert_eq!(c.network, Network::Mainnet);
         assert_eq!(c.rpc, default_rpc());
-        assert_eq!(c.listen.len(), 2);
+        assert!(c.listen.is_empty(), "the mode decides the default");
     }
 
     #[test]

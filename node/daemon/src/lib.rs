@@ -19,7 +19,6 @@
 //! `pars-session`, `pars-net` and `pars-onion`.
 
 pub mod config;
-pub mod direct;
 pub mod engine;
 pub mod lock;
 pub mod logging;

@@ -9,18 +9,19 @@
 //!   RPC API: its peer ID is public (it is in the set), so a user's messaging must not come from
 //!   it. Run a second, ordinary `sessiond` with its own data directory for your own identity.
 
-use crate::config::Config;
+use crate::config::{Config, Network};
 use crate::engine::{Engine, EngineError};
 use crate::lock::{DataDirLock, LockError};
 use crate::rpc::{Api, Daemon, NodeFacts};
-use crate::transport::Transport;
+use crate::transport::{NetSlot, Transport};
 use crate::workers::{self, NetCourier, WorkerSettings};
 use jsonrpsee::server::Server;
 use libp2p::{Multiaddr, PeerId};
-use pars_net::{NetError, NodeConfig, ServiceNodeSet, StaticSet};
+use pars_net::{ClientConfig, NetError, NodeConfig, ServiceNodeSet, StaticSet};
 use pars_rpc::SessionApiServer;
 use pars_rpc::auth;
 use pars_store::client::{ClientStore, ClientStoreError, KdfParams, Unlock};
+use pars_wire::swarm::Mailbox;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use std::path::{Path, PathBuf};
@@ -260,8 +261,17 @@ async fn start_node(
     let dir = cfg.datadir.join(NET_DIR);
     ensure_datadir(&dir)?;
     let mut nc = NodeConfig::new(&dir);
-    nc.listen = multiaddrs(&cfg.listen)?;
+    nc.listen = if cfg.listen.is_empty() {
+        multiaddrs(&crate::config::default_service_listen())?
+    } else {
+        multiaddrs(&cfg.listen)?
+    };
     nc.operator = cfg.operator.clone();
+    if matches!(cfg.network, Network::Local | Network::Devnet) {
+        // A local network starts all its nodes at once: a node that fetched the directory
+        // before the others listened fills it in within seconds rather than a minute.
+        nc.directory_refresh_interval = Duration::from_secs(5);
+    }
     let net = pars_net::start(nc, set).await?;
     for b in multiaddrs(&cfg.bootstrap)? {
         match bootstrap_peer(&b) {
@@ -358,48 +368,103 @@ async fn run_user(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     remove_rpc_files(&cfg.datadir);
+    if !cfg.bootstrap.is_empty() {
+        tracing::warn!(
+            "--bootstrap is ignored by a user daemon: it reaches the network through guards chosen from the service-node set"
+        );
+    }
     let mut rng = os_rng()?;
     let store = open_store(cfg, &mut rng)?;
     let engine = Engine::open(store)?;
 
-    let node = start_node(cfg, set.clone()).await?;
-    let listen_addrs = node
-        .listen_addrs()
-        .await?
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+    let dir = cfg.datadir.join(NET_DIR);
+    ensure_datadir(&dir)?;
+    let mut cc = ClientConfig::new(&dir);
+    cc.listen = multiaddrs(&cfg.listen)?;
+    if matches!(cfg.network, Network::Local | Network::Devnet) {
+        // Every node of a local network shares 127.0.0.0/16.
+        cc.path.subnet_diversity = false;
+    }
     let facts = NodeFacts {
         network: cfg.network.as_str().to_string(),
         service_node: false,
-        peer_id: node.peer_id().to_string(),
-        listen_addrs,
+        peer_id: pars_net::identity::load_or_create_keypair(&dir)?
+            .public()
+            .to_peer_id()
+            .to_string(),
+        listen_addrs: cfg.listen.clone(),
     };
-    let net: Arc<dyn Transport> = Arc::new(crate::direct::Direct::new(node, os_rng()?));
-    let courier = Arc::new(NetCourier::new(net.clone(), set));
+    let slot = NetSlot::default();
+    let courier = Arc::new(NetCourier::new(slot.clone(), set.clone()));
     let daemon = Daemon::new(engine, os_rng()?, Some(courier), facts);
     let settings = WorkerSettings {
         poll_min: Duration::from_millis(cfg.poll_min_ms),
         poll_max: Duration::from_millis(cfg.poll_max_ms),
         ..WorkerSettings::default()
     };
-    let workers = workers::spawn(daemon.clone(), net.clone(), settings);
+    let server = serve_rpc(cfg, &daemon, &mut rng).await?;
 
-    let served = serve_rpc(cfg, &daemon, &mut rng).await;
-    let server = match served {
-        Ok(h) => h,
-        Err(e) => {
-            workers.stop().await;
-            net.shutdown().await;
-            return Err(e);
-        }
+    // The onion client starts once there is an identity: it must know its own mailboxes.
+    let starter = {
+        let daemon = daemon.clone();
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let id = loop {
+                if let Some(id) = daemon
+                    .with_engine(|e, _| e.keys().ok().map(|k| k.session_id()))
+                    .await
+                {
+                    break id;
+                }
+                tracing::info!(
+                    "waiting for an identity (parsctl session identity create) before joining the network"
+                );
+                daemon.identity_changed().notified().await;
+            };
+            let client =
+                pars_net::start_client(cc, set, vec![Mailbox::Inbox(id), Mailbox::Bundle(id)])
+                    .await?;
+            let net: Arc<dyn Transport> = Arc::new(client);
+            slot.set(net.clone());
+            tracing::info!("joined the network over onion paths");
+            Ok::<_, NetError>(workers::spawn(daemon, net, settings))
+        })
     };
-    stop.await;
+    tokio::pin!(stop);
+    let mut starter = starter;
+    let workers = tokio::select! {
+        _ = &mut stop => {
+            starter.abort();
+            None
+        }
+        started = &mut starter => match started {
+            Ok(Ok(w)) => Some(w),
+            Ok(Err(e)) => {
+                let _ = server.stop();
+                server.stopped().await;
+                remove_rpc_files(&cfg.datadir);
+                return Err(e.into());
+            }
+            Err(e) => {
+                let _ = server.stop();
+                server.stopped().await;
+                remove_rpc_files(&cfg.datadir);
+                return Err(RunError::Net(NetError::Setup(e.to_string())));
+            }
+        },
+    };
+    if workers.is_some() {
+        stop.await;
+    }
     tracing::info!("shutting down");
     let _ = server.stop();
     server.stopped().await;
-    workers.stop().await;
-    net.shutdown().await;
+    if let Some(w) = workers {
+        w.stop().await;
+    }
+    if let Some(net) = slot.get() {
+        net.shutdown().await;
+    }
     remove_rpc_files(&cfg.datadir);
     tracing::info!("stopped");
     Ok(())

@@ -63,3 +63,94 @@ pub trait Transport: Send + Sync + 'static {
     /// Stops the network layer.
     async fn shutdown(&self);
 }
+
+#[async_trait]
+impl Transport for pars_net::OnionClient {
+    fn peer_id(&self) -> PeerId {
+        pars_net::OnionClient::peer_id(self)
+    }
+
+    async fn store(
+        &self,
+        mailbox: &Mailbox,
+        ttl_ms: u64,
+        payload: Vec<u8>,
+    ) -> Result<Stored, NetError> {
+        let r = pars_net::OnionClient::store(self, mailbox, ttl_ms, payload).await?;
+        Ok(Stored {
+            copies: r.copies,
+            duplicate: r.duplicate,
+        })
+    }
+
+    async fn retrieve_page(
+        &self,
+        mailbox: &Mailbox,
+        via: Option<PeerId>,
+        after: u64,
+        key: Option<&MlDsaSigningKey>,
+    ) -> Result<Page, NetError> {
+        let p = pars_net::OnionClient::retrieve_page(self, mailbox, via, after, key).await?;
+        Ok(Page {
+            member: p.member,
+            items: p.items,
+            more: p.more,
+        })
+    }
+
+    async fn delete(
+        &self,
+        mailbox: &Mailbox,
+        hashes: Vec<ContentHash>,
+        key: &MlDsaSigningKey,
+    ) -> Result<u32, NetError> {
+        pars_net::OnionClient::delete(self, mailbox, hashes, key).await
+    }
+
+    async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
+        pars_net::OnionClient::connected_peers(self).await
+    }
+
+    fn swarm_of(&self, mailbox: &Mailbox) -> Vec<PeerId> {
+        pars_net::OnionClient::swarm_of(self, mailbox)
+    }
+
+    async fn shutdown(&self) {
+        pars_net::OnionClient::shutdown(self).await
+    }
+}
+
+/// Where the running transport is published once it exists: a user daemon starts its onion
+/// client only when it has an identity (the client must know its own mailboxes, so that its
+/// guard is never in their swarm). Until then network operations fail with a clear error.
+#[derive(Clone, Default)]
+pub struct NetSlot(std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<dyn Transport>>>>);
+
+impl std::fmt::Debug for NetSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("NetSlot")
+            .field(&self.get().is_some())
+            .finish()
+    }
+}
+
+impl NetSlot {
+    /// A slot holding `t` already.
+    pub fn with(t: std::sync::Arc<dyn Transport>) -> Self {
+        let s = Self::default();
+        s.set(t);
+        s
+    }
+
+    /// Publishes the transport.
+    pub fn set(&self, t: std::sync::Arc<dyn Transport>) {
+        if let Ok(mut g) = self.0.write() {
+            *g = Some(t);
+        }
+    }
+
+    /// The transport, once started.
+    pub fn get(&self) -> Option<std::sync::Arc<dyn Transport>> {
+        self.0.read().ok().and_then(|g| g.clone())
+    }
+}

@@ -16,7 +16,7 @@
 use crate::engine::{EngineError, Received};
 use crate::logging::Redacted;
 use crate::rpc::{Courier, Daemon, now};
-use crate::transport::Transport;
+use crate::transport::{NetSlot, Transport};
 use jsonrpsee::core::async_trait;
 use libp2p::PeerId;
 use pars_crypto::SessionId;
@@ -496,13 +496,13 @@ async fn publish_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 /// The RPC layer's network access.
 pub struct NetCourier {
-    net: Arc<dyn Transport>,
+    net: NetSlot,
     set: Arc<dyn ServiceNodeSet>,
 }
 
 impl NetCourier {
-    /// A courier over `net`, describing peers with `set`.
-    pub fn new(net: Arc<dyn Transport>, set: Arc<dyn ServiceNodeSet>) -> Self {
+    /// A courier over the transport in `net` (once started), describing peers with `set`.
+    pub fn new(net: NetSlot, set: Arc<dyn ServiceNodeSet>) -> Self {
         Self { net, set }
     }
 }
@@ -523,15 +523,16 @@ pub fn newest_valid_bundle(
 #[async_trait]
 impl Courier for NetCourier {
     async fn fetch_bundle(&self, id: &SessionId) -> Result<IdentityBundle, String> {
+        let Some(net) = self.net.get() else {
+            return Err(
+                "the network is not joined yet (it is once this daemon has an identity)".into(),
+            );
+        };
         let mailbox = Mailbox::Bundle(*id);
         let mut last = String::from("no service node holds it");
         let mut found = Vec::new();
-        for member in self.net.swarm_of(&mailbox) {
-            match self
-                .net
-                .retrieve_page(&mailbox, Some(member), 0, None)
-                .await
-            {
+        for member in net.swarm_of(&mailbox) {
+            match net.retrieve_page(&mailbox, Some(member), 0, None).await {
                 Ok(page) => {
                     found.extend(page.items.into_iter().map(|i| i.payload));
                     if let Some(b) = newest_valid_bundle(id, found.clone(), now()) {
@@ -546,13 +547,12 @@ impl Courier for NetCourier {
     }
 
     async fn peers(&self) -> Vec<PeerInfo> {
-        let connected: HashSet<PeerId> = self
-            .net
-            .connected_peers()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let connected: HashSet<PeerId> = match self.net.get() {
+            Some(net) => net.connected_peers().await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+        .into_iter()
+        .collect();
         let members = self.set.members();
         let mut out: Vec<PeerInfo> = members
             .nodes
