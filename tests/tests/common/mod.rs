@@ -200,14 +200,19 @@ impl User {
         }
     }
 
-    /// The command line of this user's daemon.
+    /// The command line of this user's daemon, unlocking with its key file.
     pub fn command(&self) -> Command {
+        let mut c = self.base_command();
+        c.arg("--key-file").arg(self.dir.join("store.key"));
+        c
+    }
+
+    /// The command line without a way to unlock the store.
+    pub fn base_command(&self) -> Command {
         let mut c = Command::new(bin("sessiond"));
         c.args(["--network", "local", "--log", "info,sessiond=debug"])
             .arg("--datadir")
             .arg(&self.dir)
-            .arg("--key-file")
-            .arg(self.dir.join("store.key"))
             .arg("--node-set")
             .arg(&self.set_file)
             .args([
@@ -227,13 +232,25 @@ impl User {
 
     /// Starts the daemon and waits until its API answers.
     pub async fn start(&mut self) {
+        let c = self.command();
+        self.spawn_and_wait(c).await
+    }
+
+    /// Starts the daemon without a key file, with what `f` adds (a passphrase).
+    pub async fn start_with(&mut self, f: impl FnOnce(&mut Command)) {
+        let mut c = self.base_command();
+        f(&mut c);
+        self.spawn_and_wait(c).await
+    }
+
+    async fn spawn_and_wait(&mut self, mut cmd: Command) {
         assert!(self.child.is_none(), "{} is already running", self.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        self.child = Some(self.command().stderr(log).spawn().unwrap());
+        self.child = Some(cmd.stderr(log).spawn().unwrap());
         let start = Instant::now();
         loop {
             if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
