@@ -256,6 +256,8 @@ pub struct PollState {
     next_member: usize,
     /// Items that could not be opened yet, by hash.
     retry: HashMap<ContentHash, Vec<u8>>,
+    /// The delete of the previous round's items.
+    deleting: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for PollState {
@@ -279,7 +281,7 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        match poll_once(&s.daemon, s.net.as_ref(), &mut state).await {
+        match poll_once(&s.daemon, &s.net, &mut state).await {
             Ok(n) if n > 0 => interval = s.settings.poll_min,
             Ok(_) => interval = (interval * 3 / 2).min(s.settings.poll_max),
             Err(e) => {
@@ -316,7 +318,7 @@ pub enum PollError {
 /// arrived.
 pub async fn poll_once(
     daemon: &Daemon,
-    net: &dyn Transport,
+    net: &Arc<dyn Transport>,
     state: &mut PollState,
 ) -> Result<usize, PollError> {
     let Some((id, key)) = daemon.with_engine(|e, _| identity(e)).await else {
@@ -334,7 +336,7 @@ pub async fn poll_once(
     let mut answered = false;
     for i in 0..members.len() {
         let member = members[(state.next_member + i) % members.len()];
-        match fetch_member(net, &mailbox, member, &key, state).await {
+        match fetch_member(net.as_ref(), &mailbox, member, &key, state).await {
             Ok(items) => {
                 fetched = items;
                 answered = true;
@@ -390,9 +392,16 @@ pub async fn poll_once(
     if !done.is_empty() {
         // Everything in `done` is committed to the store: removing it from the swarm loses
         // nothing. A failed delete only means it is fetched again and recognised as a duplicate.
-        if let Err(e) = net.delete(&mailbox, done, &key).await {
-            tracing::debug!(error = %e, "deleting fetched messages from the swarm failed");
+        // It runs beside the next poll (at most one delete in flight).
+        if let Some(prev) = state.deleting.take() {
+            let _ = prev.await;
         }
+        let net = net.clone();
+        state.deleting = Some(tokio::spawn(async move {
+            if let Err(e) = net.delete(&mailbox, done, &key).await {
+                tracing::debug!(error = %e, "deleting fetched messages from the swarm failed");
+            }
+        }));
     }
     Ok(news)
 }

@@ -15,10 +15,16 @@ use std::time::{Duration, Instant};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A binary of this build: `target/<profile>/<name>`, next to the test's `deps/` directory.
+/// A binary of this build: `target/<profile>/<name>`, next to the test's `deps/` directory
+/// (or next to the running binary, for `bench-e2e`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
+    let here = exe.parent().unwrap();
+    let dir = if here.ends_with("deps") {
+        here.parent().unwrap()
+    } else {
+        here
+    };
     let p = dir.join(name);
     assert!(
         p.exists(),
@@ -184,6 +190,8 @@ pub struct User {
     set_file: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// Further flags (default: poll every 100 ms after activity, at most every second).
+    pub extra: Vec<String>,
 }
 
 impl User {
@@ -197,6 +205,9 @@ impl User {
             dir,
             set_file: net.set_file.clone(),
             child: None,
+            extra: ["--poll-min-ms", "100", "--poll-max-ms", "1000"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 
@@ -211,20 +222,12 @@ impl User {
     pub fn base_command(&self) -> Command {
         let mut c = Command::new(bin("sessiond"));
         c.args(["--network", "local", "--log", "info,sessiond=debug"])
+            .args(&self.extra)
             .arg("--datadir")
             .arg(&self.dir)
             .arg("--node-set")
             .arg(&self.set_file)
-            .args([
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--rpc",
-                "127.0.0.1:0",
-                "--poll-min-ms",
-                "100",
-                "--poll-max-ms",
-                "1000",
-            ])
+            .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--rpc", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         c
