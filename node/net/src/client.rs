@@ -8,7 +8,7 @@
 //! gets no reply in time marks the path's other hops as failed; either way the operation is
 //! retried on a fresh path, up to [`ClientConfig::attempts`] times.
 
-use crate::identity::{load_or_create_keypair, verify_record};
+use crate::identity::{load_or_create_keypair, verify_record, write_private};
 use crate::node::hop::os_seeded_rng;
 use crate::node::unix_ms;
 use crate::set::{Membership, ServiceNodeSet, node_id};
@@ -36,7 +36,6 @@ use pars_wire::swarm::{
 use pars_wire::{NodeId, NodeRecord};
 use rand_chacha::ChaCha20Rng;
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -683,13 +682,7 @@ impl OnionClient {
 
     /// Peers with an open connection (normally just the guard).
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
-        let (tx, rx) = oneshot::channel();
-        self.inner
-            .cmd
-            .send(Cmd::ConnectedPeers { reply: tx })
-            .await
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)
+        self.command(|reply| Cmd::ConnectedPeers { reply }).await
     }
 
     /// Every peer this client ever opened or accepted a connection to (the connection log).
@@ -776,11 +769,7 @@ impl OnionClient {
         if bytes == st.saved_guard {
             return;
         }
-        let dir = &self.inner.cfg.data_dir;
-        let tmp = dir.join(format!("{GUARD_STATE_FILE}.tmp"));
-        let r = std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
-            .and_then(|()| std::fs::rename(&tmp, dir.join(GUARD_STATE_FILE)));
+        let r = write_private(&self.inner.cfg.data_dir.join(GUARD_STATE_FILE), &bytes);
         match r {
             Ok(()) => st.saved_guard = bytes,
             Err(e) => tracing::warn!(error = %e, "could not save the guard state"),

@@ -7,7 +7,7 @@
 
 use super::{Command, Ctx, EventLoop, NetworkHandle, bump, serve, unix_ms};
 use crate::NetError;
-use crate::identity::{sign_record, verify_record};
+use crate::identity::{sign_record, verify_record, write_private};
 use crate::set::node_id;
 use libp2p::{PeerId, request_response as rr};
 use pars_crypto::classic::Ed25519SigningKey;
@@ -19,7 +19,6 @@ use pars_wire::swarm::{ErrorCode, Mailbox, SwarmRequest, SwarmResponse};
 use pars_wire::{NodeId, NodeRecord};
 use rand_chacha::ChaCha20Rng;
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -173,25 +172,10 @@ pub(super) fn load_ring(
     Ok(ring)
 }
 
-/// Writes the ring atomically (temp file, fsync, rename), readable by the owner only.
+/// Writes the ring atomically, readable by the owner only.
 pub(super) fn save_ring(data_dir: &Path, ring: &OnionKeyRing, clean: bool) -> Result<(), NetError> {
     let bytes = ring.to_stored(clean).encode();
-    let path = data_dir.join(ONION_KEYS_FILE);
-    let tmp = data_dir.join(format!("{ONION_KEYS_FILE}.tmp"));
-    let io = |e: std::io::Error| NetError::Io(format!("{}: {e}", tmp.display()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(io)?;
-    f.write_all(bytes.as_slice())
-        .and_then(|()| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(|e| NetError::Io(format!("{}: {e}", path.display())))
+    write_private(&data_dir.join(ONION_KEYS_FILE), bytes.as_slice())
 }
 
 /// The announcements of the ring, encoded for the node record.
@@ -553,24 +537,24 @@ impl NetworkHandle {
         if self.swarm_of(&mailbox).contains(&self.ctx.local) {
             return Box::pin(serve(self, self.ctx.local, req)).await;
         }
-        self.swarm_request(&mailbox, &req)
-            .await
-            .unwrap_or_else(|e| {
-                SwarmResponse::error(
-                    ErrorCode::Internal,
-                    0,
-                    format!("no swarm member answered: {e}"),
-                )
-            })
+        match self.swarm_request(&mailbox, &req).await {
+            Ok((_, r)) => r,
+            Err(e) => SwarmResponse::error(
+                ErrorCode::Internal,
+                0,
+                format!("no swarm member answered: {e}"),
+            ),
+        }
     }
 
     /// Sends `req` to the members of `mailbox`'s swarm until one answers with something other
-    /// than a wrong-swarm redirect.
+    /// than a wrong-swarm redirect (unreachable members are skipped); returns who answered and
+    /// the answer.
     pub async fn swarm_request(
         &self,
         mailbox: &Mailbox,
         req: &SwarmRequest,
-    ) -> Result<SwarmResponse, NetError> {
+    ) -> Result<(PeerId, SwarmResponse), NetError> {
         let mut candidates = self.swarm_of(mailbox);
         let mut tried = HashSet::new();
         let mut last = String::from("the swarm is empty");
@@ -589,7 +573,7 @@ impl NetworkHandle {
                     candidates.splice(0..0, redirect);
                     last = "redirected".into();
                 }
-                Ok(r) => return Ok(r),
+                Ok(r) => return Ok((peer, r)),
                 Err(e) => last = e.to_string(),
             }
         }
@@ -706,5 +690,54 @@ pub(super) async fn directory_refresher(handle: NetworkHandle) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pars_wire::swarm::MailboxItem;
+
+    fn item(seq: u64, len: usize) -> MailboxItem {
+        MailboxItem {
+            seq,
+            hash: [seq as u8; 32],
+            expires_at_ms: 1,
+            payload: vec![seq as u8; len],
+        }
+    }
+
+    #[test]
+    fn replies_are_cut_to_fit_one_packet() {
+        // Small answers are untouched.
+        let small = SwarmResponse::Done { count: 3 };
+        assert_eq!(fit_reply(small.clone()), small.encode());
+        // A page of 40 × 1,000 bytes is cut after the last message that fits, with `more`.
+        let page = SwarmResponse::Messages {
+            items: (1..=40).map(|i| item(i, 1000)).collect(),
+            more: false,
+        };
+        let b = fit_reply(page);
+        assert!(b.len() <= MAX_DATA_LEN);
+        match SwarmResponse::decode(&b).unwrap() {
+            SwarmResponse::Messages { items, more } => {
+                assert!(more);
+                assert_eq!(items.len(), (MAX_DATA_LEN - 5) / 1052);
+                assert_eq!(items.last().unwrap().seq, items.len() as u64);
+            }
+            other => panic!("expected messages, got {other:?}"),
+        }
+        // One message too large for a reply: TooLarge, not a truncated message.
+        let huge = SwarmResponse::Messages {
+            items: vec![item(1, MAX_DATA_LEN)],
+            more: false,
+        };
+        assert!(matches!(
+            SwarmResponse::decode(&fit_reply(huge)).unwrap(),
+            SwarmResponse::Error {
+                code: ErrorCode::TooLarge,
+                ..
+            }
+        ));
     }
 }

@@ -41,6 +41,26 @@ pub fn load_or_create_keypair(data_dir: &Path) -> Result<Keypair, NetError> {
     }
 }
 
+/// Writes `bytes` to `path` atomically (a temporary file beside it, fsync, rename), readable by
+/// the owner only.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let io = |e: std::io::Error| NetError::Io(format!("{}: {e}", tmp.display()));
+    let _ = std::fs::remove_file(&tmp);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp).map_err(io)?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| NetError::Io(format!("{}: {e}", path.display())))
+}
+
 /// Builds and signs the node record (Ed25519 by the libp2p key, over `SIG_NODE_RECORD ‖ fields`).
 pub fn sign_record(
     key: &Keypair,

@@ -1,6 +1,6 @@
 //! # pars-net
 //!
-//! The service node's network: rust-libp2p with TCP and QUIC transports, Noise, Yamux, identify,
+//! The network of Pars Session — service nodes and onion clients: rust-libp2p with TCP and QUIC transports, Noise, Yamux, identify,
 //! ping, Kademlia (bootstrap, a routing table of service-set members only, node-record lookup)
 //! and the request-response **swarm protocol** that stores, replicates, retrieves, deletes and
 //! expires mailbox messages on the swarm of each mailbox (ARCHITECTURE decisions 7 and 13).
@@ -9,14 +9,24 @@
 //! one event-loop task that owns the libp2p `Swarm`, and a cloneable [`NetworkHandle`] that talks
 //! to it over bounded channels. Request handling that touches the store or other nodes runs in
 //! its own tasks and hands its answer back to the loop, so the loop never waits on disk or on
-//! peers. A further request-response protocol (the onion packets of `pars-onion`) is one more
-//! field in the behaviour, one more match arm in the loop and one more command.
+//! peers.
+//!
+//! **Onion routing** (`docs/protocol.md` §8.13). A service node also speaks `/pars/onion/1`
+//! (fixed 32 KiB packets of `pars-onion`, peeled on the blocking pool, forwarded to set members
+//! or, as a guard, to its connected clients; a delivered packet is run as a swarm request and
+//! answered along its reply block) and `/pars/directory/1` (the signed records of the members it
+//! knows, with their onion keys). It owns a persisted, rotating onion key ring and re-signs its
+//! node record whenever the announced keys change; see [`OnionStats`] for what it counts.
+//!
+//! The **client** is [`OnionClient`] ([`start_client`]): a host outside the set that connects only
+//! to its guard and runs every swarm operation over a fresh 3-hop path with a reply block,
+//! retrying on fresh paths, with optional cover traffic.
 //!
 //! Which nodes count comes from a [`ServiceNodeSet`]; [`StaticSet`] reads it from a file. The
 //! swarm of a mailbox is the [`SWARM_SIZE`](pars_wire::swarm::SWARM_SIZE) members closest to it.
 //!
-//! It is not the client: clients reach swarms through onion paths (`pars-onion`), and the daemon
-//! decides when to call what.
+//! It does not decide when to call what (that is the daemon's business), and it does not keep
+//! client state beyond its key and its guard.
 
 pub mod client;
 mod codec;

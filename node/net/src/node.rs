@@ -1336,53 +1336,36 @@ impl NetworkHandle {
             ttl_ms,
             payload,
         };
-        let mut candidates = self.swarm_of(mailbox);
-        let mut tried = HashSet::new();
-        let mut last = String::from("the swarm is empty");
-        while let Some(peer) = candidates.first().copied() {
-            candidates.remove(0);
-            if !tried.insert(peer) {
-                continue;
-            }
-            match self.request(peer, &req).await {
-                Ok(SwarmResponse::Stored {
+        match self.swarm_request(mailbox, &req).await? {
+            (
+                node,
+                SwarmResponse::Stored {
                     hash,
                     copies,
                     expires_at_ms,
                     duplicate,
-                }) => {
-                    return Ok(StoreReceipt {
-                        node: peer,
-                        hash,
-                        copies,
-                        expires_at_ms,
-                        duplicate,
-                    });
-                }
-                Ok(SwarmResponse::WrongSwarm { swarm }) => {
-                    let redirect: Vec<PeerId> = swarm
-                        .iter()
-                        .filter_map(|b| PeerId::from_bytes(b).ok())
-                        .collect();
-                    candidates.splice(0..0, redirect);
-                    last = format!("{peer} redirected");
-                }
-                Ok(SwarmResponse::Error {
+                },
+            ) => Ok(StoreReceipt {
+                node,
+                hash,
+                copies,
+                expires_at_ms,
+                duplicate,
+            }),
+            (
+                _,
+                SwarmResponse::Error {
                     code,
                     value,
                     detail,
-                }) => {
-                    return Err(NetError::Refused {
-                        code,
-                        value,
-                        detail,
-                    });
-                }
-                Ok(other) => last = format!("unexpected answer {other:?}"),
-                Err(e) => last = e.to_string(),
-            }
+                },
+            ) => Err(NetError::Refused {
+                code,
+                value,
+                detail,
+            }),
+            (_, other) => Err(NetError::Unexpected(format!("{other:?}"))),
         }
-        Err(NetError::NoSwarm(last))
     }
 
     /// Retrieves one page from one member, signing as the owner when `key` is given.

@@ -285,3 +285,50 @@ fn cover_traffic_is_a_poisson_process() {
         assert!(!off.poll(1_000, &mut rng));
     }
 }
+
+#[test]
+fn bootstrap_guard_is_kept_then_replaced_and_never_in_the_own_swarm() {
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let c = candidates(8, 8, &mut rng);
+    let ids: Vec<NodeId> = c.iter().map(|x| x.node).collect();
+    let own = ids[..3].to_vec();
+    let config = PathConfig {
+        guard_max_failures: 2,
+        ..PathConfig::default()
+    };
+    let mut sel = PathSelector::new(config, GuardState::default());
+    let g = sel.bootstrap_guard(&ids, &own, NOW, &mut rng).unwrap();
+    assert!(!own.contains(&g));
+    assert_eq!(sel.guard_state().guard, Some(g));
+    // Kept while it works; select() keeps it as the path's guard.
+    for _ in 0..20 {
+        assert_eq!(sel.bootstrap_guard(&ids, &own, NOW + 10, &mut rng), Some(g));
+    }
+    let path = sel
+        .select(&c, &ids[3..5], &own, NOW + 10, &mut rng)
+        .unwrap();
+    assert_eq!(path.guard(), g);
+    // Failing guard_max_failures times: the next one is another node, outside the own swarm.
+    sel.report_failure(g, NOW + 20);
+    assert_eq!(sel.bootstrap_guard(&ids, &own, NOW + 20, &mut rng), Some(g));
+    sel.report_failure(g, NOW + 21);
+    let g2 = sel.bootstrap_guard(&ids, &own, NOW + 21, &mut rng).unwrap();
+    assert_ne!(g2, g);
+    assert!(!own.contains(&g2));
+    assert_eq!(sel.guard_state().failures, 0);
+    // A guard that joins the own swarm, or leaves the set, is replaced.
+    let g3 = sel
+        .bootstrap_guard(&ids, &[own.clone(), vec![g2]].concat(), NOW + 30, &mut rng)
+        .unwrap();
+    assert_ne!(g3, g2);
+    let rest: Vec<NodeId> = ids.iter().copied().filter(|n| *n != g3).collect();
+    let g4 = sel
+        .bootstrap_guard(&rest, &own, NOW + 40, &mut rng)
+        .unwrap();
+    assert_ne!(g4, g3);
+    // Nothing outside the own swarm: no guard.
+    assert!(
+        sel.bootstrap_guard(&own, &own, NOW + 50, &mut rng)
+            .is_none()
+    );
+}

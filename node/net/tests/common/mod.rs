@@ -2,6 +2,8 @@
 //! dir, and a condition poller with a deadline (no fixed sleeps).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod raw;
+
 use pars_net::{NetworkHandle, NodeConfig, ServiceNode, StaticSet, start};
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,544 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Onion routing over a real loopback network: twelve service nodes (TCP, Noise, Yamux, a redb
+//! each), clients that talk only to their guard, every operation over a 3-hop path with a
+//! reply block. What each node saw is read from its onion counters.
+
+mod common;
+
+use common::raw::{Raw, raw_send};
+use common::{Node, by_peer, eventually, start_nodes};
+use libp2p::PeerId;
+use pars_crypto::SessionId;
+use pars_crypto::bundle::{IdentityBundle, PrekeySecret};
+use pars_crypto::identity::IdentityKeys;
+use pars_net::client::{MAX_ONION_STORE_PAYLOAD, ONION_RETRIEVE_MAX_BYTES};
+use pars_net::{
+    ClientConfig, NetError, NodeConfig, OnionClient, StaticSet, start, start_client, unix_ms,
+};
+use pars_onion::{PACKET_LEN, build_request, verified_hops};
+use pars_wire::onion::OnionKeyList;
+use pars_wire::swarm::{ErrorCode, Mailbox, SwarmRequest, content_hash};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TCP: &str = "/ip4/127.0.0.1/tcp/0";
+
+/// `n` nodes of which the first `members` form the set; waits until every member's directory
+/// holds every other member's record.
+async fn network(n: usize, members: usize) -> (Arc<StaticSet>, Vec<Node>) {
+    let (set, nodes) = start_nodes(n, TCP, |_, cfg| {
+        cfg.directory_refresh_interval = Duration::from_millis(500);
+    })
+    .await;
+    set.replace(nodes[..members].iter().map(|n| n.entry.clone()).collect());
+    eventually(60, "every member's directory is full", || {
+        let ok = nodes[..members]
+            .iter()
+            .all(|n| n.handle.directory_len() == members - 1);
+        async move { ok }
+    })
+    .await;
+    (set, nodes)
+}
+
+async fn client(
+    set: &Arc<StaticSet>,
+    own: Vec<Mailbox>,
+    tweak: impl FnOnce(&mut ClientConfig),
+) -> (OnionClient, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ClientConfig::new(dir.path());
+    cfg.path.subnet_diversity = false;
+    cfg.request_timeout = Duration::from_secs(5);
+    cfg.attempts = 8;
+    tweak(&mut cfg);
+    let c = start_client(cfg, set.clone(), own).await.unwrap();
+    (c, dir)
+}
+
+/// Every packet each node received and sent was exactly one packet long.
+fn assert_fixed_size(nodes: &[Node]) {
+    for n in nodes {
+        let s = n.handle.onion_stats();
+        assert_eq!(s.wrong_size, 0);
+        assert_eq!(s.received_bytes, s.received * PACKET_LEN as u64, "{s:?}");
+        assert_eq!(s.sent_bytes, s.sent * PACKET_LEN as u64, "{s:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_retrieve_bundle_and_delete_over_three_hops() {
+    // Twelve members, and a thirteenth node that runs, joins the DHT, but is not in the set.
+    let (set, nodes) = network(13, 12).await;
+    let outsider = &nodes[12];
+    eventually(30, "the outsider is connected to the network", || async {
+        !outsider.handle.connected_peers().await.unwrap().is_empty()
+    })
+    .await;
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let alice = IdentityKeys::generate(&mut rng);
+    let bob = IdentityKeys::generate(&mut rng);
+    let alice_mb = Mailbox::Inbox(alice.session_id());
+    let bob_mb = Mailbox::Inbox(bob.session_id());
+    let (a, _ad) = client(&set, vec![alice_mb], |_| {}).await;
+    let (b, _bd) = client(&set, vec![bob_mb], |_| {}).await;
+    let swarm = a.swarm_of(&alice_mb);
+    assert_eq!(swarm.len(), 5);
+
+    // Bob stores three messages in Alice's inbox through 3 hops.
+    let mut hashes = Vec::new();
+    for i in 0..3u8 {
+        let r = b.store(&alice_mb, 0, vec![i; 500]).await.unwrap();
+        assert_eq!(r.copies, 5, "every swarm member holds it");
+        assert_eq!(r.hash, content_hash(&[i; 500]));
+        assert!(!r.duplicate);
+        assert!(r.expires_at_ms > unix_ms());
+        hashes.push(r.hash);
+    }
+    // A repeat is a duplicate, not a second copy.
+    assert!(b.store(&alice_mb, 0, vec![0; 500]).await.unwrap().duplicate);
+
+    // Alice retrieves, as the owner, from any member and from each member in turn.
+    let page = a
+        .retrieve_page(&alice_mb, None, 0, Some(&alice.signing_key().mldsa))
+        .await
+        .unwrap();
+    assert!(swarm.contains(&page.member));
+    assert_eq!(page.items.len(), 3);
+    assert!(!page.more);
+    for m in &swarm {
+        let p = a
+            .retrieve_page(&alice_mb, Some(*m), 0, Some(&alice.signing_key().mldsa))
+            .await
+            .unwrap();
+        assert_eq!(p.member, *m);
+        let got: HashSet<_> = p.items.iter().map(|i| i.hash).collect();
+        assert_eq!(got, hashes.iter().copied().collect());
+    }
+    // Bob cannot read Alice's inbox, nor can anyone without a signature.
+    match b
+        .retrieve_page(&alice_mb, None, 0, Some(&bob.signing_key().mldsa))
+        .await
+    {
+        Err(NetError::Refused {
+            code: ErrorCode::Unauthorized,
+            ..
+        }) => {}
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    match b.retrieve_page(&alice_mb, None, 0, None).await {
+        Err(NetError::Refused {
+            code: ErrorCode::Unauthorized,
+            ..
+        }) => {}
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+
+    // Paging: 20 messages of 3,000 bytes take several pages of at most 24 KiB each.
+    for i in 0..20u8 {
+        b.store(&alice_mb, 0, vec![100 + i; 3000]).await.unwrap();
+    }
+    let via = swarm[0];
+    let (mut after, mut pages, mut all) = (0, 0, Vec::new());
+    loop {
+        let p = a
+            .retrieve_page(
+                &alice_mb,
+                Some(via),
+                after,
+                Some(&alice.signing_key().mldsa),
+            )
+            .await
+            .unwrap();
+        pages += 1;
+        let bytes: usize = p.items.iter().map(|i| i.payload.len()).sum();
+        assert!(bytes <= ONION_RETRIEVE_MAX_BYTES as usize);
+        after = p.items.last().map_or(after, |i| i.seq);
+        all.extend(p.items);
+        if !p.more {
+            break;
+        }
+    }
+    assert_eq!(all.len(), 23);
+    assert!(pages >= 3, "{pages} pages");
+
+    // The largest payload one packet carries goes through; one byte more is refused locally.
+    let big = vec![7u8; MAX_ONION_STORE_PAYLOAD];
+    let r = b.store(&alice_mb, 0, big.clone()).await.unwrap();
+    assert_eq!(r.hash, content_hash(&big));
+    let sent_before = b.stats().packets_sent;
+    match b
+        .store(&alice_mb, 0, vec![7u8; MAX_ONION_STORE_PAYLOAD + 1])
+        .await
+    {
+        Err(NetError::Refused {
+            code: ErrorCode::TooLarge,
+            ..
+        }) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert_eq!(b.stats().packets_sent, sent_before);
+    let p = a
+        .retrieve_page(
+            &alice_mb,
+            Some(via),
+            after,
+            Some(&alice.signing_key().mldsa),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.items.len(), 1);
+    assert_eq!(p.items[0].payload, big);
+
+    // Bundle-style fetch: Bob publishes his bundle, Alice fetches it without any key.
+    let now = unix_ms() / 1000;
+    let prekey = PrekeySecret::generate(1, now, 14 * 24 * 3600, &mut rng);
+    let bundle = IdentityBundle::create(&bob, &prekey.public, now, &mut rng).unwrap();
+    let bundle_mb = Mailbox::Bundle(bob.session_id());
+    assert!(
+        b.store(&bundle_mb, 0, bundle.to_bytes())
+            .await
+            .unwrap()
+            .copies
+            >= 3
+    );
+    let p = a.retrieve_page(&bundle_mb, None, 0, None).await.unwrap();
+    assert_eq!(p.items.len(), 1);
+    let fetched = IdentityBundle::from_bytes(&p.items[0].payload).unwrap();
+    fetched.verify(&bob.session_id(), now).unwrap();
+
+    // Delete through the path: the member forwards it to the whole swarm.
+    let n = a
+        .delete(&alice_mb, vec![hashes[0]], &alice.signing_key().mldsa)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    for m in &swarm {
+        let s = &by_peer(&nodes, m).handle;
+        eventually(10, "the delete reached every member", || async {
+            s.mailbox_store()
+                .get_since(&alice_mb, 0, 1000, usize::MAX, unix_ms())
+                .unwrap()
+                .items
+                .iter()
+                .all(|i| i.hash != hashes[0])
+        })
+        .await;
+    }
+    // Any swarm request goes through `request` and its answer comes back as is.
+    match a.request(&alice_mb, SwarmRequest::GetRecord).await.unwrap() {
+        pars_wire::swarm::SwarmResponse::Record { record } => {
+            let rec = pars_wire::NodeRecord::decode(&record).unwrap();
+            let p = pars_net::identity::verify_record(&rec).unwrap();
+            assert!(swarm.contains(&p), "the last hop is in the mailbox's swarm");
+        }
+        other => panic!("expected a record, got {other:?}"),
+    }
+
+    // Each client connected to exactly one peer, its guard, which is outside its own swarm;
+    // only the guard ever received a packet from the client or sent one to it.
+    for (c, own) in [(&a, alice_mb), (&b, bob_mb)] {
+        let log = c.connection_log();
+        assert_eq!(log.len(), 1, "the client connected to {} peers", log.len());
+        assert_eq!(Some(log[0]), c.guard());
+        assert!(!c.swarm_of(&own).contains(&log[0]));
+        assert_eq!(c.connected_peers().await.unwrap(), log);
+        for n in &nodes {
+            let seen = n.handle.onion_seen();
+            let is_guard = n.entry.peer_id == log[0];
+            assert_eq!(seen.from.contains(&c.peer_id()), is_guard);
+            assert_eq!(seen.to.contains(&c.peer_id()), is_guard);
+        }
+        let s = c.stats();
+        assert_eq!(s.wrong_size, 0);
+        assert_eq!(s.replies_rejected, 0);
+        assert_eq!(s.path_failures, 0);
+    }
+    // The node outside the set was never used, and nobody sent it anything.
+    let s = outsider.handle.onion_stats();
+    assert_eq!((s.received, s.sent, s.delivered), (0, 0, 0));
+    for n in &nodes {
+        let seen = n.handle.onion_seen();
+        assert!(!seen.to.contains(&outsider.entry.peer_id));
+        assert!(!seen.from.contains(&outsider.entry.peer_id));
+    }
+    // Hops forwarded and last hops delivered; nothing was dropped or unroutable.
+    let total = |f: fn(&pars_net::OnionStats) -> u64| -> u64 {
+        nodes.iter().map(|n| f(&n.handle.onion_stats())).sum()
+    };
+    let ops = a.stats().succeeded + b.stats().succeeded;
+    assert_eq!(total(|s| s.delivered), ops);
+    assert_eq!(total(|s| s.replies), ops);
+    assert_eq!(total(|s| s.dropped), 0);
+    assert_eq!(total(|s| s.unroutable), 0);
+    assert_fixed_size(&nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_hops_and_a_dead_guard_are_routed_around() {
+    let (set, nodes) = network(12, 12).await;
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    let me = IdentityKeys::generate(&mut rng);
+    let own = Mailbox::Inbox(me.session_id());
+    let (c, _d) = client(&set, vec![own], |cfg| {
+        cfg.request_timeout = Duration::from_secs(3);
+        cfg.path.guard_max_failures = 2;
+        cfg.attempts = 10;
+    })
+    .await;
+    let mb = |i: u16| {
+        let mut d = [0u8; 32];
+        d[..2].copy_from_slice(&i.to_be_bytes());
+        Mailbox::Inbox(SessionId::from_digest(d))
+    };
+    c.store(&mb(0), 0, b"warm-up".to_vec()).await.unwrap();
+    let guard = c.guard().unwrap();
+
+    // Kill a node that is not the guard while the client keeps storing: some path runs into it,
+    // gets no reply, and the operation completes on a fresh path.
+    let victim = nodes
+        .iter()
+        .find(|n| n.entry.peer_id != guard && n.handle.onion_stats().received > 0)
+        .or_else(|| nodes.iter().find(|n| n.entry.peer_id != guard))
+        .unwrap();
+    victim.handle.shutdown().await;
+    let mut i = 1;
+    while c.stats().path_failures == 0 {
+        assert!(i < 60, "no path ever used the killed node");
+        let r = c.store(&mb(i), 0, vec![1; 100]).await.unwrap();
+        assert!(r.copies >= 3);
+        i += 1;
+    }
+    for _ in 0..3 {
+        c.store(&mb(i), 0, vec![2; 100]).await.unwrap();
+        i += 1;
+    }
+    assert_eq!(c.stats().failed, 0);
+
+    // Kill the guard: the client moves to another guard (never in its own swarm) and goes on.
+    by_peer(&nodes, &guard).handle.shutdown().await;
+    for _ in 0..3 {
+        c.store(&mb(i), 0, vec![3; 100]).await.unwrap();
+        i += 1;
+    }
+    let new_guard = c.guard().unwrap();
+    assert_ne!(new_guard, guard);
+    assert!(c.stats().guard_failures >= 2);
+    assert_eq!(c.stats().failed, 0);
+    let log = c.connection_log();
+    assert!(log.contains(&guard) && log.contains(&new_guard));
+    let own_swarm = c.swarm_of(&own);
+    for p in &log {
+        assert!(
+            !own_swarm.contains(p),
+            "connected to a member of its own swarm"
+        );
+    }
+    // Every peer in the log served as a guard: the dead victim at most (if it was tried as the
+    // next guard), never a middle or last hop.
+    assert!(log.len() <= 3, "{log:?}");
+    assert_fixed_size(&nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_replays_and_oversized_frames_are_dropped_and_cover_loops_return() {
+    let (set, nodes) = network(6, 6).await;
+    let target = &nodes[2];
+    let peer = target.entry.peer_id;
+    let addr = target.entry.addrs[0].clone();
+
+    // A valid one-hop packet built from the target's published onion keys, delivered once:
+    // sent again, it is a replay and dropped.
+    let rec = target.handle.record();
+    let list = OnionKeyList::from_bytes(&rec.onion_keys).unwrap();
+    let pk = libp2p::identity::PublicKey::try_decode_protobuf(&rec.public_key)
+        .unwrap()
+        .try_into_ed25519()
+        .unwrap();
+    let pk = pars_crypto::classic::Ed25519PublicKey::from_bytes(&pk.to_bytes()).unwrap();
+    let now = unix_ms() / 1000;
+    let hops = verified_hops(&list, pars_net::set::node_id(&peer), &pk, now);
+    assert!(!hops.is_empty());
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let req = build_request(
+        &hops[..1],
+        &SwarmRequest::GetRecord.encode(),
+        None,
+        now,
+        &mut rng,
+    )
+    .unwrap();
+    let packet = req.packet.to_vec();
+    assert_eq!(packet.len(), PACKET_LEN);
+    let ack = raw_send(peer, &addr, "/pars/onion/1", Raw::Framed(packet.clone()))
+        .await
+        .unwrap();
+    assert_eq!(ack, vec![0, 0, 0, 0], "an empty acknowledgement");
+    eventually(10, "the packet was delivered", || async {
+        target.handle.onion_stats().delivered == 1
+    })
+    .await;
+    raw_send(peer, &addr, "/pars/onion/1", Raw::Framed(packet.clone()))
+        .await
+        .unwrap();
+    eventually(10, "the replay was dropped", || async {
+        target.handle.onion_stats().replays == 1
+    })
+    .await;
+
+    // Garbage of the right size fails the MACs; short frames are dropped unread; oversized and
+    // truncated frames fail the stream.
+    let noise: Vec<u8> = (0..PACKET_LEN as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    raw_send(peer, &addr, "/pars/onion/1", Raw::Framed(noise))
+        .await
+        .unwrap();
+    raw_send(peer, &addr, "/pars/onion/1", Raw::Framed(vec![1; 200]))
+        .await
+        .unwrap();
+    let mut flipped = packet.clone();
+    flipped[5000] ^= 1;
+    raw_send(peer, &addr, "/pars/onion/1", Raw::Framed(flipped))
+        .await
+        .unwrap();
+    let mut oversized = ((PACKET_LEN + 1) as u32).to_be_bytes().to_vec();
+    oversized.extend(vec![0u8; PACKET_LEN + 1]);
+    let r = raw_send(peer, &addr, "/pars/onion/1", Raw::Bytes(oversized.clone())).await;
+    assert!(r.is_err() || r.as_ref().is_ok_and(Vec::is_empty), "{r:?}");
+    let mut truncated = (PACKET_LEN as u32).to_be_bytes().to_vec();
+    truncated.extend([7u8; 100]);
+    let r = raw_send(peer, &addr, "/pars/onion/1", Raw::Bytes(truncated.clone())).await;
+    assert!(r.is_err() || r.as_ref().is_ok_and(Vec::is_empty), "{r:?}");
+    // The directory protocol: garbage gets no answer, a valid request gets the records.
+    for bad in [
+        Raw::Framed(vec![9; 50]),
+        Raw::Framed(vec![2]),
+        Raw::Bytes(oversized),
+        Raw::Bytes(truncated),
+    ] {
+        let r = raw_send(peer, &addr, "/pars/directory/1", bad).await;
+        assert!(r.is_err() || r.as_ref().is_ok_and(Vec::is_empty), "{r:?}");
+    }
+    let dir = raw_send(peer, &addr, "/pars/directory/1", Raw::Framed(vec![1]))
+        .await
+        .unwrap();
+    let dir = pars_wire::directory::DirectoryResponse::decode(&dir[4..]).unwrap();
+    assert_eq!(dir.records.len(), 6);
+    eventually(10, "the node counted every bad frame", || async {
+        let s = target.handle.onion_stats();
+        s.dropped >= 3 && s.wrong_size == 1 && s.bad_frames >= 2
+    })
+    .await;
+
+    // Still routing: a client with cover traffic stores and its loops come back.
+    let (c, _d) = client(&set, vec![], |cfg| cfg.cover_rate_per_sec = 5.0).await;
+    let mb = Mailbox::Inbox(SessionId::from_digest([3; 32]));
+    assert!(
+        c.store(&mb, 0, b"after the garbage".to_vec())
+            .await
+            .unwrap()
+            .copies
+            >= 3
+    );
+    eventually(60, "cover loops come back", || async {
+        c.stats().cover_returned >= 5
+    })
+    .await;
+    let s = c.stats();
+    assert!(s.cover_sent >= s.cover_returned);
+    assert_eq!(s.replies_rejected, 0);
+    c.shutdown().await;
+    // Every packet on the wire was one packet long (the raw ones above aside).
+    for n in nodes.iter().filter(|n| n.entry.peer_id != peer) {
+        let s = n.handle.onion_stats();
+        assert_eq!(s.received_bytes, s.received * PACKET_LEN as u64);
+        assert_eq!(s.sent_bytes, s.sent * PACKET_LEN as u64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onion_keys_persist_across_clean_restarts_and_rotate_with_a_resigned_record() {
+    let set = Arc::new(StaticSet::new(Vec::new()));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = || {
+        let mut c = NodeConfig::new(dir.path());
+        c.listen = vec![TCP.parse().unwrap()];
+        c
+    };
+    async fn restart(cfg: NodeConfig, set: Arc<StaticSet>) -> pars_net::NetworkHandle {
+        // The previous instance's store closes once its background tasks have stopped.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match start(cfg.clone(), set.clone()).await {
+                Ok(h) => return h,
+                Err(e) => {
+                    assert!(tokio::time::Instant::now() < deadline, "restart: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    let h = start(cfg(), set.clone()).await.unwrap();
+    let keys1 = h.onion_key_ids();
+    let rec1 = h.record();
+    assert_eq!(keys1.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(pars_net::ONION_KEYS_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // What a crash would leave behind: the file as written while running.
+    let crash_image = std::fs::read(dir.path().join(pars_net::ONION_KEYS_FILE)).unwrap();
+    h.shutdown().await;
+    drop(h);
+
+    // A clean restart keeps the keys (and the record announces the same ones).
+    let h = restart(cfg(), set.clone()).await;
+    assert_eq!(h.onion_key_ids(), keys1);
+    assert_eq!(h.record().onion_keys, rec1.onion_keys);
+    h.shutdown().await;
+    drop(h);
+
+    // After a crash the replay caches are unknown: fresh keys.
+    std::fs::write(dir.path().join(pars_net::ONION_KEYS_FILE), &crash_image).unwrap();
+    let h = restart(cfg(), set.clone()).await;
+    assert_ne!(h.onion_key_ids(), keys1);
+    h.shutdown().await;
+    drop(h);
+
+    // Rotation: a new key every 2 s; each change re-signs and republishes the record.
+    let rdir = tempfile::tempdir().unwrap();
+    let mut rc = NodeConfig::new(rdir.path());
+    rc.listen = vec![TCP.parse().unwrap()];
+    rc.onion_schedule.rotation_secs = 2;
+    rc.onion_schedule.lifetime_secs = 5;
+    rc.onion_maintain_interval = Duration::from_millis(200);
+    let h = start(rc, set.clone()).await.unwrap();
+    let first = h.record();
+    eventually(30, "the onion keys rotated", || async {
+        h.onion_stats().key_rotations >= 2
+    })
+    .await;
+    let rec = h.record();
+    assert_ne!(rec.onion_keys, first.onion_keys);
+    assert!(rec.issued_at_ms > first.issued_at_ms);
+    let peer: PeerId = pars_net::identity::verify_record(&rec).unwrap();
+    assert_eq!(peer, h.peer_id());
+    let list = OnionKeyList::from_bytes(&rec.onion_keys).unwrap();
+    let ids: Vec<u32> = list.0.iter().map(|a| a.key_id).collect();
+    let live: Vec<u32> = h.onion_key_ids().iter().map(|k| k.0).collect();
+    assert_eq!(
+        ids.iter().copied().collect::<HashSet<_>>(),
+        live.iter().copied().collect()
+    );
+    assert!(ids.len() >= 2, "old and new keys overlap: {ids:?}");
+    h.shutdown().await;
+}
