@@ -90,9 +90,8 @@ impl From<EngineError> for ErrorObjectOwned {
             EngineError::Crypto(c) if c.kind() == pars_crypto::ErrorKind::Encoding => {
                 ErrorCode::InvalidInput
             }
-            EngineError::Session(pars_session::SessionError::TooLarge { .. }) => {
-                ErrorCode::InvalidInput
-            }
+            EngineError::Session(pars_session::SessionError::TooLarge { .. })
+            | EngineError::TooLarge { .. } => ErrorCode::InvalidInput,
             EngineError::Store(_) => ErrorCode::Storage,
             _ => ErrorCode::Internal,
         };

@@ -375,7 +375,7 @@ async fn run_user(
     }
     let mut rng = os_rng()?;
     let store = open_store(cfg, &mut rng)?;
-    let engine = Engine::open(store)?;
+    let engine = Engine::open(store)?.with_max_blob(pars_net::client::MAX_ONION_STORE_PAYLOAD);
 
     let dir = cfg.datadir.join(NET_DIR);
     ensure_datadir(&dir)?;

@@ -208,7 +208,19 @@ async fn deliver_round(s: &Shared) -> Result<Option<u64>, EngineError> {
     Ok(next)
 }
 
-/// Stores one outbox entry; true when it is now recorded as stored.
+/// A refusal that no retry can change (the message itself is unacceptable).
+fn permanent(e: &pars_net::NetError) -> bool {
+    use pars_wire::swarm::ErrorCode;
+    matches!(
+        e,
+        pars_net::NetError::Refused {
+            code: ErrorCode::TooLarge | ErrorCode::InvalidContent | ErrorCode::BadTtl,
+            ..
+        }
+    )
+}
+
+/// Stores one outbox entry; true when it left the outbox (stored, or failed for good).
 async fn send_one(
     daemon: &Daemon,
     net: &dyn Transport,
@@ -227,6 +239,15 @@ async fn send_one(
             daemon
                 .with_engine(|e, rng| e.mark_stored(&r.id, u32::from(st.copies), rng))
                 .await?;
+            Ok(true)
+        }
+        Err(e) if permanent(&e) => {
+            tracing::warn!(to = %Redacted(r.recipient), error = %e, "the network refused a message for good");
+            let reason = format!("refused by the network: {e}");
+            daemon
+                .with_engine(|eng, rng| eng.mark_failed(&r.id, &reason, rng))
+                .await?;
+            // Later messages must not wait behind it.
             Ok(true)
         }
         Err(e) => {
