@@ -81,15 +81,22 @@ impl std::fmt::Debug for Workers {
 }
 
 impl Workers {
-    /// Stops every worker after its current step (a step never leaves the store half-done:
-    /// each engine call commits atomically) and waits for them.
+    /// Stops every worker after its current step and waits for them, at most
+    /// [`STOP_GRACE`]; a worker still waiting on the network then is cancelled. Either way
+    /// nothing is half-written: each engine call commits atomically and has no await inside.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        for mut t in self.tasks {
+            if tokio::time::timeout(STOP_GRACE, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
     }
 }
+
+/// How long [`Workers::stop`] lets a worker finish a network operation.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 struct Shared {
     daemon: Arc<Daemon>,
