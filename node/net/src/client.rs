@@ -35,6 +35,7 @@ use pars_wire::swarm::{
 };
 use pars_wire::{NodeId, NodeRecord};
 use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -220,7 +221,7 @@ struct Inner {
     node: NodeId,
     cfg: ClientConfig,
     set: Arc<dyn ServiceNodeSet>,
-    own_mailboxes: Vec<Mailbox>,
+    own_mailboxes: Mutex<Vec<Mailbox>>,
     cmd: mpsc::Sender<Cmd>,
     state: Mutex<State>,
     counters: Arc<Counters>,
@@ -311,7 +312,7 @@ pub async fn start_client(
         local,
         node: node_id(&local),
         set,
-        own_mailboxes,
+        own_mailboxes: Mutex::new(own_mailboxes),
         cmd: cmd_tx,
         state: Mutex::new(State {
             selector: PathSelector::new(cfg.path, guard),
@@ -716,6 +717,15 @@ impl OnionClient {
         }
     }
 
+    /// Replaces the mailboxes this client retrieves from (e.g. after an identity was created).
+    /// If the current guard is a member of one of their swarms, the next operation moves to
+    /// another guard.
+    pub fn set_own_mailboxes(&self, mailboxes: Vec<Mailbox>) {
+        if let Ok(mut m) = self.inner.own_mailboxes.lock() {
+            *m = mailboxes;
+        }
+    }
+
     /// The current guard, if one was chosen.
     pub fn guard(&self) -> Option<PeerId> {
         let g = self.inner.state.lock().ok()?.selector.guard_state().guard?;
@@ -750,9 +760,13 @@ impl OnionClient {
 
     /// The node IDs of the swarms of the client's own mailboxes.
     fn own_swarm(&self, members: &Membership) -> Vec<NodeId> {
-        let mut v: Vec<NodeId> = self
+        let own = self
             .inner
             .own_mailboxes
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        let mut v: Vec<NodeId> = own
             .iter()
             .flat_map(|m| members.swarm_for(&m.location()))
             .map(|p| node_id(&p))
@@ -915,33 +929,35 @@ impl OnionClient {
                 }
             };
             let now = unix_ms() / 1000;
-            let built = {
+            // Choose the path under the lock; sign and build outside it (ML-DSA signing and five
+            // encapsulations), with a generator forked from the client's.
+            let chosen = {
                 let mut st = self.inner.state.lock().map_err(|_| lock_err())?;
                 let st = &mut *st;
-                match st
-                    .selector
+                st.selector
                     .select(&candidates, &dest, &own, now, &mut st.rng)
-                {
-                    Err(e) => Err(e),
-                    Ok(path) => {
-                        let data = make(&mut st.rng)?.encode();
-                        if data.len() > MAX_DATA_LEN_WITH_REPLY {
-                            return Err(NetError::Refused {
-                                code: ErrorCode::TooLarge,
-                                value: MAX_ONION_STORE_PAYLOAD as u32,
-                                detail: format!(
-                                    "the request is {} bytes; one onion packet carries {} \
-                                     (payloads up to {} bytes)",
-                                    data.len(),
-                                    MAX_DATA_LEN_WITH_REPLY,
-                                    MAX_ONION_STORE_PAYLOAD
-                                ),
-                            });
-                        }
-                        let reply = path.reply_path(self.inner.node);
-                        build_request(&path.forward, &data, Some(&reply), now, &mut st.rng)
-                            .map(|r| (path, r))
+                    .map(|path| (path, ChaCha20Rng::from_rng(&mut st.rng)))
+            };
+            let built = match chosen {
+                Err(e) => Err(e),
+                Ok((path, mut rng)) => {
+                    let data = make(&mut rng)?.encode();
+                    if data.len() > MAX_DATA_LEN_WITH_REPLY {
+                        return Err(NetError::Refused {
+                            code: ErrorCode::TooLarge,
+                            value: MAX_ONION_STORE_PAYLOAD as u32,
+                            detail: format!(
+                                "the request is {} bytes; one onion packet carries {} \
+                                 (payloads up to {} bytes)",
+                                data.len(),
+                                MAX_DATA_LEN_WITH_REPLY,
+                                MAX_ONION_STORE_PAYLOAD
+                            ),
+                        });
                     }
+                    let reply = path.reply_path(self.inner.node);
+                    build_request(&path.forward, &data, Some(&reply), now, &mut rng)
+                        .map(|r| (path, r))
                 }
             };
             let (path, request) = match built {
@@ -1058,18 +1074,18 @@ impl OnionClient {
         let (_, candidates) = self.directory(&members, &own).await?;
         let now = unix_ms() / 1000;
         let dest: Vec<NodeId> = candidates.iter().map(|c| c.node).collect();
-        let (path, request) = {
+        let (path, mut rng) = {
             let mut st = self.inner.state.lock().map_err(|_| lock_err())?;
             let st = &mut *st;
             let path = st
                 .selector
                 .select(&candidates, &dest, &own, now, &mut st.rng)
                 .map_err(|e| NetError::NoSwarm(format!("cannot build a path: {e}")))?;
-            let reply = path.reply_path(self.inner.node);
-            let req = build_loop(&path.forward, &reply, now, &mut st.rng)
-                .map_err(|e| NetError::NoSwarm(format!("cannot build a loop: {e}")))?;
-            (path, req)
+            (path, ChaCha20Rng::from_rng(&mut st.rng))
         };
+        let reply = path.reply_path(self.inner.node);
+        let request = build_loop(&path.forward, &reply, now, &mut rng)
+            .map_err(|e| NetError::NoSwarm(format!("cannot build a loop: {e}")))?;
         bump(&self.inner.counters.cover_sent);
         let reply = self.send_and_wait(&members, &path, request).await?;
         if reply.is_loop {

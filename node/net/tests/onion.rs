@@ -340,6 +340,17 @@ async fn killed_hops_and_a_dead_guard_are_routed_around() {
     // Every peer in the log served as a guard: the dead victim at most (if it was tried as the
     // next guard), never a middle or last hop.
     assert!(log.len() <= 3, "{log:?}");
+
+    // A new own mailbox whose swarm holds the current guard: the client leaves that guard.
+    let extra = (1000..)
+        .map(mb)
+        .find(|m| c.swarm_of(m).contains(&new_guard))
+        .unwrap();
+    c.set_own_mailboxes(vec![own, extra]);
+    c.store(&mb(i), 0, vec![4; 100]).await.unwrap();
+    let third = c.guard().unwrap();
+    assert_ne!(third, new_guard);
+    assert!(!c.swarm_of(&extra).contains(&third) && !own_swarm.contains(&third));
     assert_fixed_size(&nodes);
 }
 
