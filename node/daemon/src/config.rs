@@ -3,8 +3,8 @@
 //!
 //! The file is `<datadir>/sessiond.toml` unless `--config` names another; every key is optional
 //! and named like its flag (`network`, `listen`, `rpc`, `service-node`, `bootstrap`, `log`,
-//! `log-identifiers`, `key-file`, `passphrase-file`). Unknown keys are an error, so a typo is
-//! not silently ignored.
+//! `log-identifiers`, `key-file`, `passphrase-file`, `node-set`, `operator`, `poll-min-ms`,
+//! `poll-max-ms`). Unknown keys are an error, so a typo is not silently ignored.
 
 use clap::Parser;
 use serde::Deserialize;
@@ -54,7 +54,8 @@ pub struct Flags {
     /// Network to join.
     #[arg(long, env = "PARS_NETWORK", value_enum)]
     pub network: Option<Network>,
-    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/9000.
+    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/9000. Default: none for a user
+    /// daemon (it only dials its guard); TCP and QUIC on port 9000 for a service node.
     #[arg(
         long,
         env = "PARS_LISTEN",
@@ -88,6 +89,21 @@ pub struct Flags {
     /// Read the store passphrase from this file (first line) instead of PARS_PASSPHRASE.
     #[arg(long, env = "PARS_PASSPHRASE_FILE", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// The service-node set file (JSON). Default: <datadir>/service-nodes.json.
+    #[arg(long, env = "PARS_NODE_SET", value_name = "FILE")]
+    pub node_set: Option<PathBuf>,
+    /// Operator name put in the node record (service nodes).
+    #[arg(long, env = "PARS_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Inbox poll interval right after activity, in milliseconds. Default: 250.
+    #[arg(long, env = "PARS_POLL_MIN_MS", value_name = "MS")]
+    pub poll_min_ms: Option<u64>,
+    /// Inbox poll interval when idle, in milliseconds. Default: 5000.
+    #[arg(long, env = "PARS_POLL_MAX_MS", value_name = "MS")]
+    pub poll_max_ms: Option<u64>,
+    /// Print this node's libp2p peer ID (creating its key if needed) and exit.
+    #[arg(long)]
+    pub print_peer_id: bool,
 }
 
 /// The configuration file's contents.
@@ -114,6 +130,14 @@ pub struct FileConfig {
     pub key_file: Option<PathBuf>,
     /// See [`Flags::passphrase_file`].
     pub passphrase_file: Option<PathBuf>,
+    /// See [`Flags::node_set`].
+    pub node_set: Option<PathBuf>,
+    /// See [`Flags::operator`].
+    pub operator: Option<String>,
+    /// See [`Flags::poll_min_ms`].
+    pub poll_min_ms: Option<u64>,
+    /// See [`Flags::poll_max_ms`].
+    pub poll_max_ms: Option<u64>,
 }
 
 /// The merged configuration the daemon runs with.
@@ -123,7 +147,7 @@ pub struct Config {
     pub datadir: PathBuf,
     /// Network.
     pub network: Network,
-    /// libp2p listen addresses.
+    /// libp2p listen addresses (empty: the mode's default, see [`default_service_listen`]).
     pub listen: Vec<String>,
     /// RPC address (loopback).
     pub rpc: SocketAddr,
@@ -139,7 +163,18 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     /// Passphrase file, if any.
     pub passphrase_file: Option<PathBuf>,
+    /// The service-node set file.
+    pub node_set: PathBuf,
+    /// Operator name (service nodes).
+    pub operator: String,
+    /// Poll interval after activity, milliseconds.
+    pub poll_min_ms: u64,
+    /// Poll interval when idle, milliseconds.
+    pub poll_max_ms: u64,
 }
+
+/// The default service-node set file inside the data directory.
+pub const NODE_SET_FILE: &str = "service-nodes.json";
 
 /// Configuration errors: each says which value is wrong and where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +201,14 @@ pub enum ConfigError {
         "RPC address {0} is not a loopback address; the API controls your identity and must only listen on 127.0.0.1 or ::1"
     )]
     RpcNotLoopback(SocketAddr),
+    /// The poll intervals are out of order or zero.
+    #[error("poll intervals must satisfy 0 < poll-min-ms ({min}) <= poll-max-ms ({max})")]
+    PollIntervals {
+        /// The minimum.
+        min: u64,
+        /// The maximum.
+        max: u64,
+    },
     /// No home directory to put the default data directory in.
     #[error("no home directory found; pass --datadir")]
     NoHome,
@@ -174,6 +217,15 @@ pub enum ConfigError {
 /// The default data directory, `~/.pars/session`.
 pub fn default_datadir() -> Option<PathBuf> {
     dirs::home_dir().map(|h| h.join(".pars").join("session"))
+}
+
+/// Where a service node listens when no `--listen` is given: TCP and QUIC on port 9000. A
+/// user daemon listens nowhere by default (it only dials its guard).
+pub fn default_service_listen() -> Vec<String> {
+    vec![
+        "/ip4/0.0.0.0/tcp/9000".to_string(),
+        "/ip4/0.0.0.0/udp/9000/quic-v1".to_string(),
+    ]
 }
 
 /// The default RPC address.
@@ -223,20 +275,22 @@ impl Config {
         let service_node = flags.service_node || file.service_node.unwrap_or(false);
         let listen = if !flags.listen.is_empty() {
             flags.listen
-        } else if !file.listen.is_empty() {
-            file.listen
         } else {
-            vec![
-                "/ip4/0.0.0.0/tcp/9000".to_string(),
-                "/ip4/0.0.0.0/udp/9000/quic-v1".to_string(),
-            ]
+            file.listen
         };
         let rpc = flags.rpc.or(file.rpc).unwrap_or_else(default_rpc);
         if !rpc.ip().is_loopback() {
             return Err(ConfigError::RpcNotLoopback(rpc));
         }
+        let poll_min_ms = flags.poll_min_ms.or(file.poll_min_ms).unwrap_or(250);
+        let poll_max_ms = flags.poll_max_ms.or(file.poll_max_ms).unwrap_or(5000);
+        if poll_min_ms == 0 || poll_min_ms > poll_max_ms {
+            return Err(ConfigError::PollIntervals {
+                min: poll_min_ms,
+                max: poll_max_ms,
+            });
+        }
         Ok(Self {
-            datadir,
             network: flags.network.or(file.network).unwrap_or(Network::Mainnet),
             listen,
             rpc,
@@ -250,6 +304,14 @@ impl Config {
             log_identifiers: flags.log_identifiers || file.log_identifiers.unwrap_or(false),
             key_file: flags.key_file.or(file.key_file),
             passphrase_file: flags.passphrase_file.or(file.passphrase_file),
+            node_set: flags
+                .node_set
+                .or(file.node_set)
+                .unwrap_or_else(|| datadir.join(NODE_SET_FILE)),
+            operator: flags.operator.or(file.operator).unwrap_or_default(),
+            poll_min_ms,
+            poll_max_ms,
+            datadir,
         })
     }
 }
@@ -298,7 +360,7 @@ mod tests {
         let c = Config::load(flags(&["--datadir", empty.path().to_str().unwrap()])).unwrap();
         assert_eq!(c.network, Network::Mainnet);
         assert_eq!(c.rpc, default_rpc());
-        assert_eq!(c.listen.len(), 2);
+        assert!(c.listen.is_empty(), "the mode decides the default");
     }
 
     #[test]

@@ -64,6 +64,18 @@ pub enum EngineError {
     /// A blob that no session and no handshake could open: not for us, or corrupted.
     #[error("a received message could not be opened by any session: {0}")]
     Undecryptable(String),
+    /// The encrypted message would not fit the network's packet.
+    #[error(
+        "the message is too large to send: {content} bytes of text become {blob} bytes encrypted, and one network packet carries at most {max}; send a shorter text"
+    )]
+    TooLarge {
+        /// Content bytes.
+        content: usize,
+        /// Encrypted bytes.
+        blob: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Cryptographic failure on local data.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -139,6 +151,7 @@ pub fn conversation_id(a: &SessionId, b: &SessionId) -> [u8; 32] {
 pub struct Engine {
     store: ClientStore,
     identity: Option<Loaded>,
+    max_blob: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -181,9 +194,17 @@ impl Engine {
         let mut e = Self {
             store,
             identity: None,
+            max_blob: usize::MAX,
         };
         e.load_identity()?;
         Ok(e)
+    }
+
+    /// Refuses to queue a message whose encrypted form exceeds `max` bytes (what one network
+    /// packet carries), so that nothing unsendable ever enters the outbox.
+    pub fn with_max_blob(mut self, max: usize) -> Self {
+        self.max_blob = max;
+        self
     }
 
     fn load_identity(&mut self) -> Result<(), EngineError> {
@@ -471,6 +492,15 @@ impl Engine {
         }
         let mut session = Session::from_bytes(&rec.state)?;
         let msg = session.encrypt(content, content_type, now, rng)?;
+        let blob = msg.encode();
+        if blob.len() > self.max_blob {
+            // Nothing was written: the session state advanced only in memory.
+            return Err(EngineError::TooLarge {
+                content: content.len(),
+                blob: blob.len(),
+                max: self.max_blob,
+            });
+        }
         let sequence = session.sent_count();
         let id = wire_message_id(&msg);
         let record = MessageRecord {
@@ -500,7 +530,7 @@ impl Engine {
             },
             attempts: 0,
             next_attempt: now,
-            blob: msg.encode(),
+            blob,
         };
         let mut b = Batch::default();
         b.put(Space::Sessions, &self.session_key(peer), &rec.encode())
@@ -555,6 +585,32 @@ impl Engine {
             if m.delivery != Delivery::Read {
                 m.delivery = Delivery::Stored(copies);
             }
+            b.put(Space::Messages, &out.message_key, &m.encode());
+        }
+        self.store.write(b, rng)?;
+        Ok(())
+    }
+
+    /// Gives up on `id` for good (the network refused it permanently): it leaves the outbox and
+    /// its message shows `Failed` with `reason`.
+    pub fn mark_failed(
+        &mut self,
+        id: &MessageId,
+        reason: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
+            return Ok(());
+        };
+        let out = OutboxRecord::decode(&raw)?;
+        let mut b = Batch::default();
+        b.delete(Space::Outbox, id.as_bytes());
+        if !out.message_key.is_empty()
+            && let Some(m) = self.store.get(Space::Messages, &out.message_key)?
+        {
+            let mut m = MessageRecord::decode(&m)?;
+            m.delivery = Delivery::Failed;
+            m.error = Some(reason.to_string());
             b.put(Space::Messages, &out.message_key, &m.encode());
         }
         self.store.write(b, rng)?;

@@ -10,7 +10,10 @@
 //! - [`lock`]: one daemon per data directory;
 //! - [`engine`]: the client's identity, sessions, messages and outbox over the encrypted store;
 //! - [`rpc`]: the JSON-RPC API over the engine, with a [`rpc::Courier`] for what needs the network;
-//! - [`logging`]: `tracing` output with identifiers redacted unless asked for.
+//! - [`logging`]: `tracing` output with identifiers redacted unless asked for;
+//! - [`transport`]: the one seam to the network (the onion-routed client);
+//! - [`workers`]: delivery, inbox polling, bundle publication and the RPC courier;
+//! - [`run`]: the process itself (user mode and service-node mode, startup and shutdown).
 //!
 //! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
 //! `pars-session`, `pars-net` and `pars-onion`.
@@ -20,3 +23,6 @@ pub mod engine;
 pub mod lock;
 pub mod logging;
 pub mod rpc;
+pub mod run;
+pub mod transport;
+pub mod workers;

@@ -34,15 +34,19 @@ impl<T: fmt::Display> fmt::Debug for Redacted<T> {
     }
 }
 
-/// Installs the global subscriber: `filter` is a `tracing` env-filter directive (e.g. `info`,
+/// Installs the global subscriber, writing to standard error (with colours only on a
+/// terminal): `filter` is a `tracing` env-filter directive (e.g. `info`,
 /// `sessiond=debug,libp2p=warn`); `RUST_LOG` overrides it when set.
 pub fn init(filter: &str, show_identifiers: bool) {
     set_show_identifiers(show_identifiers);
     let env = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     // A second init (tests) keeps the first subscriber.
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(env)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

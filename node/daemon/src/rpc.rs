@@ -53,6 +53,7 @@ pub struct Daemon {
     courier: Option<Arc<dyn Courier>>,
     incoming: broadcast::Sender<MessageInfo>,
     outbox_wakeup: Notify,
+    identity_changed: Notify,
     facts: NodeFacts,
     started: Instant,
 }
@@ -89,9 +90,8 @@ impl From<EngineError> for ErrorObjectOwned {
             EngineError::Crypto(c) if c.kind() == pars_crypto::ErrorKind::Encoding => {
                 ErrorCode::InvalidInput
             }
-            EngineError::Session(pars_session::SessionError::TooLarge { .. }) => {
-                ErrorCode::InvalidInput
-            }
+            EngineError::Session(pars_session::SessionError::TooLarge { .. })
+            | EngineError::TooLarge { .. } => ErrorCode::InvalidInput,
             EngineError::Store(_) => ErrorCode::Storage,
             _ => ErrorCode::Internal,
         };
@@ -190,6 +190,7 @@ impl Daemon {
             courier,
             incoming,
             outbox_wakeup: Notify::new(),
+            identity_changed: Notify::new(),
             facts,
             started: Instant::now(),
         })
@@ -198,6 +199,11 @@ impl Daemon {
     /// Wakes the delivery worker (after a send).
     pub fn outbox_wakeup(&self) -> &Notify {
         &self.outbox_wakeup
+    }
+
+    /// Wakes the bundle publisher (after an identity was created or restored).
+    pub fn identity_changed(&self) -> &Notify {
+        &self.identity_changed
     }
 
     /// Processes a blob fetched from our mailbox; a new message is announced to subscribers.
@@ -258,6 +264,7 @@ impl SessionApiServer for Api {
         let mut g = self.0.engine.lock().await;
         let (engine, rng) = &mut *g;
         engine.create_identity(now(), rng)?;
+        self.0.identity_changed.notify_one();
         Ok(identity_info(engine)?)
     }
 
@@ -270,6 +277,7 @@ impl SessionApiServer for Api {
         let mut g = self.0.engine.lock().await;
         let (engine, rng) = &mut *g;
         engine.restore_identity(&mnemonic, now(), rng)?;
+        self.0.identity_changed.notify_one();
         Ok(identity_info(engine)?)
     }
 

@@ -447,3 +447,46 @@ fn outbox_backs_off_and_survives_restart() {
     assert_eq!(due[0].attempts, 1);
     assert_eq!(due[0].id, m.id);
 }
+
+#[test]
+fn unsendable_messages_never_enter_the_outbox_and_refused_ones_fail_for_good() {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let (alice, bob) = pair(&mut rng);
+    let bob_id = bob.engine.keys().unwrap().session_id();
+    let bundle = bob.engine.bundle().unwrap().clone();
+    // The onion client's limit for one stored payload.
+    let mut alice = User {
+        engine: alice
+            .engine
+            .with_max_blob(pars_net::client::MAX_ONION_STORE_PAYLOAD),
+        dir: alice.dir,
+    };
+    alice
+        .engine
+        .open_session(&bob_id, &bundle, T0, &mut rng)
+        .unwrap();
+    let err = alice
+        .engine
+        .send(&bob_id, &[b'x'; 10_000], ContentType::Text, T0, &mut rng)
+        .unwrap_err();
+    assert!(matches!(err, EngineError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("shorter"), "{err}");
+    assert_eq!(alice.engine.outbox_len().unwrap(), 0);
+    assert!(alice.engine.messages(None, 0, 10).unwrap().is_empty());
+
+    // A short one still goes, on the same session.
+    let m = alice
+        .engine
+        .send(&bob_id, b"short", ContentType::Text, T0, &mut rng)
+        .unwrap();
+    assert_eq!(alice.engine.outbox_len().unwrap(), 1);
+    alice
+        .engine
+        .mark_failed(&m.id, "refused by the network: too large", &mut rng)
+        .unwrap();
+    assert_eq!(alice.engine.outbox_len().unwrap(), 0);
+    let shown = alice.engine.messages(Some(&bob_id), 0, 10).unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].delivery, Delivery::Failed);
+    assert!(shown[0].error.as_deref().unwrap().contains("refused"));
+}

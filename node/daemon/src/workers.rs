@@ -1,0 +1,618 @@
+//! The daemon's background work over a [`Transport`]:
+//!
+//! - the **delivery worker** sends the outbox into each recipient's inbox swarm, in order per
+//!   recipient, and records the copies (or a failed attempt, retried with backoff);
+//! - the **poll worker** fetches the own inbox at an adaptive interval (quick after a send or a
+//!   receipt, slower when idle), hands each message to [`Daemon::ingest`] and then deletes from
+//!   the swarm what was durably ingested;
+//! - the **bundle publisher** keeps the signed identity bundle in the own `Bundle` mailbox (on
+//!   creation or restore, after a prekey rotation, and periodically);
+//! - [`NetCourier`] is the RPC layer's [`Courier`]: it fetches recipients' bundles and lists
+//!   peers.
+//!
+//! All state that matters lives in the encrypted store, so every worker picks up where it was
+//! after a restart or an offline period; what is in memory (cursors) only saves work.
+
+use crate::engine::{EngineError, Received};
+use crate::logging::Redacted;
+use crate::rpc::{Courier, Daemon, now};
+use crate::transport::{NetSlot, Transport};
+use jsonrpsee::core::async_trait;
+use libp2p::PeerId;
+use pars_crypto::SessionId;
+use pars_crypto::bundle::IdentityBundle;
+use pars_crypto::mldsa::MlDsaSigningKey;
+use pars_net::ServiceNodeSet;
+use pars_rpc::types::PeerInfo;
+use pars_wire::records::OutboxRecord;
+use pars_wire::swarm::{ContentHash, DEFAULT_TTL_MS, MAX_TTL_MS, Mailbox};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Tunables of the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Poll interval right after activity (a send, a receipt, a message).
+    pub poll_min: Duration,
+    /// Poll interval when idle; the interval grows from `poll_min` to it by half each round.
+    pub poll_max: Duration,
+    /// How often the bundle is re-published even if it did not change.
+    pub bundle_republish: Duration,
+    /// TTL of stored messages, milliseconds.
+    pub message_ttl_ms: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            poll_min: Duration::from_millis(250),
+            poll_max: Duration::from_secs(5),
+            bundle_republish: Duration::from_secs(6 * 3600),
+            message_ttl_ms: DEFAULT_TTL_MS,
+        }
+    }
+}
+
+/// The longest the delivery worker sleeps without a wakeup.
+const DELIVERY_IDLE: Duration = Duration::from_secs(30);
+/// Retry delay of a failed bundle publication.
+const PUBLISH_RETRY: Duration = Duration::from_secs(3);
+/// How often the prekey rotation is checked.
+const ROTATION_CHECK: Duration = Duration::from_secs(3600);
+/// Undecryptable items kept in memory for a retry (a later message of a session may arrive
+/// before the one that opens it).
+const MAX_RETRY_ITEMS: usize = 1024;
+
+/// Running workers; [`Workers::stop`] ends them.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workers")
+            .field("tasks", &self.tasks.len())
+            .finish()
+    }
+}
+
+impl Workers {
+    /// Stops every worker after its current step and waits for them, at most
+    /// [`STOP_GRACE`]; a worker still waiting on the network then is cancelled. Either way
+    /// nothing is half-written: each engine call commits atomically and has no await inside.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for mut t in self.tasks {
+            if tokio::time::timeout(STOP_GRACE, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
+        }
+    }
+}
+
+/// How long [`Workers::stop`] lets a worker finish a network operation.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+struct Shared {
+    daemon: Arc<Daemon>,
+    net: Arc<dyn Transport>,
+    settings: WorkerSettings,
+    /// Wakes the poll worker and resets its interval.
+    poll_now: Notify,
+}
+
+/// Starts the delivery worker, the poll worker and the bundle publisher.
+pub fn spawn(daemon: Arc<Daemon>, net: Arc<dyn Transport>, settings: WorkerSettings) -> Workers {
+    let (stop, rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        daemon,
+        net,
+        settings,
+        poll_now: Notify::new(),
+    });
+    let tasks = vec![
+        tokio::spawn(delivery_loop(shared.clone(), rx.clone())),
+        tokio::spawn(poll_loop(shared.clone(), rx.clone())),
+        tokio::spawn(publish_loop(shared, rx)),
+    ];
+    Workers { stop, tasks }
+}
+
+/// Waits for `d`, or returns true when the workers are stopping.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery.
+
+async fn delivery_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let wait = match deliver_round(&s).await {
+            Ok(Some(next)) => Duration::from_secs(next.saturating_sub(now())).min(DELIVERY_IDLE),
+            Ok(None) => DELIVERY_IDLE,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox unreadable; retrying");
+                PUBLISH_RETRY
+            }
+        };
+        tokio::select! {
+            _ = s.daemon.outbox_wakeup().notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The outbox of one recipient, in the order it must arrive: text messages by their position
+/// in the conversation; control messages (receipts) are independent of each other.
+#[derive(Default)]
+struct Queue {
+    ordered: Vec<OutboxRecord>,
+    control: Vec<OutboxRecord>,
+}
+
+/// One pass over the outbox. Per recipient, the text messages go strictly in order: the first
+/// that is not due or fails holds back the ones after it, so a recipient never sees message
+/// n+1 before message n because of a retry. Returns the time of the next due entry.
+pub async fn deliver_round_for(
+    daemon: &Daemon,
+    net: &dyn Transport,
+    ttl_ms: u64,
+) -> Result<(usize, Option<u64>), EngineError> {
+    let all = daemon.with_engine(|e, _| e.outbox_due(u64::MAX)).await?;
+    let mut queues: BTreeMap<[u8; 33], Queue> = BTreeMap::new();
+    for r in all {
+        let q = queues.entry(*r.recipient.as_bytes()).or_default();
+        if r.message_key.is_empty() {
+            q.control.push(r);
+        } else {
+            q.ordered.push(r);
+        }
+    }
+    let mut sent = 0;
+    for (_, mut q) in queues {
+        q.ordered.sort_by(|a, b| a.message_key.cmp(&b.message_key));
+        for r in q.ordered {
+            if r.next_attempt > now() || !send_one(daemon, net, ttl_ms, &r).await? {
+                break;
+            }
+            sent += 1;
+        }
+        for r in q.control {
+            if r.next_attempt <= now() && send_one(daemon, net, ttl_ms, &r).await? {
+                sent += 1;
+            }
+        }
+    }
+    let next = daemon
+        .with_engine(|e, _| e.outbox_due(u64::MAX))
+        .await?
+        .iter()
+        .map(|r| r.next_attempt)
+        .min();
+    Ok((sent, next))
+}
+
+async fn deliver_round(s: &Shared) -> Result<Option<u64>, EngineError> {
+    let (sent, next) =
+        deliver_round_for(&s.daemon, s.net.as_ref(), s.settings.message_ttl_ms).await?;
+    if sent > 0 {
+        // A reply may follow soon: poll quickly for a while.
+        s.poll_now.notify_one();
+    }
+    Ok(next)
+}
+
+/// A refusal that no retry can change (the message itself is unacceptable).
+fn permanent(e: &pars_net::NetError) -> bool {
+    use pars_wire::swarm::ErrorCode;
+    matches!(
+        e,
+        pars_net::NetError::Refused {
+            code: ErrorCode::TooLarge | ErrorCode::InvalidContent | ErrorCode::BadTtl,
+            ..
+        }
+    )
+}
+
+/// Stores one outbox entry; true when it left the outbox (stored, or failed for good).
+async fn send_one(
+    daemon: &Daemon,
+    net: &dyn Transport,
+    ttl_ms: u64,
+    r: &OutboxRecord,
+) -> Result<bool, EngineError> {
+    let mailbox = Mailbox::Inbox(r.recipient);
+    match net.store(&mailbox, ttl_ms, r.blob.clone()).await {
+        Ok(st) => {
+            tracing::debug!(
+                to = %Redacted(r.recipient),
+                copies = st.copies,
+                duplicate = st.duplicate,
+                "message stored in the recipient's swarm"
+            );
+            daemon
+                .with_engine(|e, rng| e.mark_stored(&r.id, u32::from(st.copies), rng))
+                .await?;
+            Ok(true)
+        }
+        Err(e) if permanent(&e) => {
+            tracing::warn!(to = %Redacted(r.recipient), error = %e, "the network refused a message for good");
+            let reason = format!("refused by the network: {e}");
+            daemon
+                .with_engine(|eng, rng| eng.mark_failed(&r.id, &reason, rng))
+                .await?;
+            // Later messages must not wait behind it.
+            Ok(true)
+        }
+        Err(e) => {
+            tracing::warn!(
+                to = %Redacted(r.recipient),
+                attempt = r.attempts + 1,
+                error = %e,
+                "could not store a message; it stays queued"
+            );
+            daemon
+                .with_engine(|eng, rng| eng.mark_attempt_failed(&r.id, now(), rng))
+                .await?;
+            Ok(false)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling.
+
+/// What the poll worker keeps between rounds.
+#[derive(Default)]
+pub struct PollState {
+    /// Per swarm member: the last sequence number seen.
+    cursors: HashMap<PeerId, u64>,
+    /// Round-robin position over the swarm.
+    next_member: usize,
+    /// Items that could not be opened yet, by hash.
+    retry: HashMap<ContentHash, Vec<u8>>,
+    /// The delete of the previous round's items.
+    deleting: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PollState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollState")
+            .field("members", &self.cursors.len())
+            .field("retry", &self.retry.len())
+            .finish()
+    }
+}
+
+fn identity(daemon_engine: &crate::engine::Engine) -> Option<(SessionId, MlDsaSigningKey)> {
+    let k = daemon_engine.keys().ok()?;
+    Some((k.session_id(), k.signing_key().mldsa.clone()))
+}
+
+async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut state = PollState::default();
+    let mut interval = s.settings.poll_min;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match poll_once(&s.daemon, &s.net, &mut state).await {
+            Ok(n) if n > 0 => interval = s.settings.poll_min,
+            Ok(_) => interval = (interval * 3 / 2).min(s.settings.poll_max),
+            Err(e) => {
+                tracing::debug!(error = %e, "polling the inbox failed; will retry");
+                interval = (interval * 3 / 2).min(s.settings.poll_max);
+            }
+        }
+        tokio::select! {
+            _ = s.poll_now.notified() => interval = s.settings.poll_min,
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Why a poll round did not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PollError {
+    /// No identity yet: nothing to poll.
+    #[error("no identity yet")]
+    NoIdentity,
+    /// No swarm member answered.
+    #[error(transparent)]
+    Net(#[from] pars_net::NetError),
+    /// The local store failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// One poll round: fetches the own inbox from the next swarm member (trying the others when it
+/// does not answer), ingests every item, deletes from the swarm what was durably ingested, and
+/// retries items that could not be opened earlier. Returns how many new messages or receipts
+/// arrived.
+pub async fn poll_once(
+    daemon: &Daemon,
+    net: &Arc<dyn Transport>,
+    state: &mut PollState,
+) -> Result<usize, PollError> {
+    let Some((id, key)) = daemon.with_engine(|e, _| identity(e)).await else {
+        return Err(PollError::NoIdentity);
+    };
+    let mailbox = Mailbox::Inbox(id);
+    let members = net.swarm_of(&mailbox);
+    if members.is_empty() {
+        return Err(PollError::Net(pars_net::NetError::NoSwarm(
+            "the service-node set is empty".into(),
+        )));
+    }
+    let mut last_err = None;
+    let mut fetched = Vec::new();
+    let mut answered = false;
+    for i in 0..members.len() {
+        let member = members[(state.next_member + i) % members.len()];
+        match fetch_member(net.as_ref(), &mailbox, member, &key, state).await {
+            Ok(items) => {
+                fetched = items;
+                answered = true;
+                state.next_member = (state.next_member + i + 1) % members.len();
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    if !answered {
+        return Err(PollError::Net(last_err.unwrap_or_else(|| {
+            pars_net::NetError::NoSwarm("no member answered".into())
+        })));
+    }
+    let mut news = 0;
+    let mut done: Vec<ContentHash> = Vec::new();
+    let mut seen = HashSet::new();
+    for (hash, payload) in fetched {
+        if !seen.insert(hash) {
+            continue;
+        }
+        match ingest(daemon, &payload).await? {
+            Some(true) => {
+                news += 1;
+                done.push(hash);
+                state.retry.remove(&hash);
+            }
+            Some(false) => {
+                done.push(hash);
+                state.retry.remove(&hash);
+            }
+            None => {
+                if state.retry.len() < MAX_RETRY_ITEMS {
+                    state.retry.insert(hash, payload);
+                }
+            }
+        }
+    }
+    if news > 0 && !state.retry.is_empty() {
+        let pending: Vec<(ContentHash, Vec<u8>)> = state.retry.drain().collect();
+        for (hash, payload) in pending {
+            match ingest(daemon, &payload).await? {
+                Some(n) => {
+                    news += usize::from(n);
+                    done.push(hash);
+                }
+                None => {
+                    state.retry.insert(hash, payload);
+                }
+            }
+        }
+    }
+    if !done.is_empty() {
+        // Everything in `done` is committed to the store: removing it from the swarm loses
+        // nothing. A failed delete only means it is fetched again and recognised as a duplicate.
+        // It runs beside the next poll (at most one delete in flight).
+        if let Some(prev) = state.deleting.take() {
+            let _ = prev.await;
+        }
+        let net = net.clone();
+        state.deleting = Some(tokio::spawn(async move {
+            if let Err(e) = net.delete(&mailbox, done, &key).await {
+                tracing::debug!(error = %e, "deleting fetched messages from the swarm failed");
+            }
+        }));
+    }
+    Ok(news)
+}
+
+/// Fetches all pages after the member's cursor.
+async fn fetch_member(
+    net: &dyn Transport,
+    mailbox: &Mailbox,
+    member: PeerId,
+    key: &MlDsaSigningKey,
+    state: &mut PollState,
+) -> Result<Vec<(ContentHash, Vec<u8>)>, pars_net::NetError> {
+    let mut out = Vec::new();
+    let mut after = state.cursors.get(&member).copied().unwrap_or(0);
+    loop {
+        let page = net
+            .retrieve_page(mailbox, Some(member), after, Some(key))
+            .await?;
+        if let Some(last) = page.items.last() {
+            after = last.seq;
+            state.cursors.insert(page.member, after);
+        }
+        let more = page.more && !page.items.is_empty();
+        out.extend(page.items.into_iter().map(|i| (i.hash, i.payload)));
+        if !more {
+            return Ok(out);
+        }
+    }
+}
+
+/// Ingests one blob: `Some(true)` new for the user, `Some(false)` durably handled but nothing
+/// new (a duplicate, a control message), `None` not openable (yet).
+async fn ingest(daemon: &Daemon, payload: &[u8]) -> Result<Option<bool>, EngineError> {
+    match daemon.ingest(payload).await {
+        Ok(Received::Message(_)) | Ok(Received::Receipt(_)) => Ok(Some(true)),
+        Ok(Received::Ignored(why)) => {
+            tracing::debug!(why, "received item ignored");
+            Ok(Some(false))
+        }
+        Err(e @ (EngineError::Store(_) | EngineError::NoIdentity)) => Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "a received item could not be opened");
+            Ok(None)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bundle publication.
+
+async fn publish_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut published: Option<(Vec<u8>, std::time::Instant)> = None;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let current = s
+            .daemon
+            .with_engine(|e, rng| {
+                e.bundle().ok()?;
+                if let Err(err) = e.rotate_prekey_if_due(now(), rng) {
+                    tracing::error!(error = %err, "prekey rotation failed");
+                }
+                e.bundle().ok().map(|b| (b.session_id(), b.to_bytes()))
+            })
+            .await;
+        let mut wait = ROTATION_CHECK.min(s.settings.bundle_republish);
+        if let Some((id, bytes)) = current {
+            let due = match &published {
+                Some((b, at)) => *b != bytes || at.elapsed() >= s.settings.bundle_republish,
+                None => true,
+            };
+            if due {
+                match s
+                    .net
+                    .store(&Mailbox::Bundle(id), MAX_TTL_MS, bytes.clone())
+                    .await
+                {
+                    Ok(st) => {
+                        tracing::info!(id = %Redacted(id), copies = st.copies, "identity bundle published");
+                        published = Some((bytes, std::time::Instant::now()));
+                        // The swarm can now check our retrieve requests: poll at once.
+                        s.poll_now.notify_one();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "publishing the identity bundle failed; retrying");
+                        wait = PUBLISH_RETRY;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = s.daemon.identity_changed().notified() => {}
+            stopped = sleep_or_stop(wait, &mut stop) => if stopped { return },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Courier.
+
+/// The RPC layer's network access.
+pub struct NetCourier {
+    net: NetSlot,
+    set: Arc<dyn ServiceNodeSet>,
+}
+
+impl NetCourier {
+    /// A courier over the transport in `net` (once started), describing peers with `set`.
+    pub fn new(net: NetSlot, set: Arc<dyn ServiceNodeSet>) -> Self {
+        Self { net, set }
+    }
+}
+
+/// The newest bundle among `items` that verifies for `id` at `now`.
+pub fn newest_valid_bundle(
+    id: &SessionId,
+    items: impl IntoIterator<Item = Vec<u8>>,
+    now: u64,
+) -> Option<IdentityBundle> {
+    items
+        .into_iter()
+        .filter_map(|p| IdentityBundle::from_bytes(&p).ok())
+        .filter(|b| b.verify(id, now).is_ok())
+        .max_by_key(|b| b.prekey.created_at)
+}
+
+#[async_trait]
+impl Courier for NetCourier {
+    async fn fetch_bundle(&self, id: &SessionId) -> Result<IdentityBundle, String> {
+        let Some(net) = self.net.get() else {
+            return Err(
+                "the network is not joined yet (it is once this daemon has an identity)".into(),
+            );
+        };
+        let mailbox = Mailbox::Bundle(*id);
+        let mut last = String::from("no service node holds it");
+        let mut found = Vec::new();
+        for member in net.swarm_of(&mailbox) {
+            match net.retrieve_page(&mailbox, Some(member), 0, None).await {
+                Ok(page) => {
+                    found.extend(page.items.into_iter().map(|i| i.payload));
+                    if let Some(b) = newest_valid_bundle(id, found.clone(), now()) {
+                        return Ok(b);
+                    }
+                    last = "no valid identity bundle is published for this Session ID".into();
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    }
+
+    async fn peers(&self) -> Vec<PeerInfo> {
+        let connected: HashSet<PeerId> = match self.net.get() {
+            Some(net) => net.connected_peers().await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+        .into_iter()
+        .collect();
+        let members = self.set.members();
+        let mut out: Vec<PeerInfo> = members
+            .nodes
+            .iter()
+            .map(|n| PeerInfo {
+                peer_id: n.peer_id.to_string(),
+                addresses: n.addrs.iter().map(|a| a.to_string()).collect(),
+                service_node: true,
+                connected: connected.contains(&n.peer_id),
+                operator: (!n.operator.is_empty()).then(|| n.operator.clone()),
+            })
+            .collect();
+        for p in connected {
+            if !members.contains(&p) {
+                out.push(PeerInfo {
+                    peer_id: p.to_string(),
+                    addresses: Vec::new(),
+                    service_node: false,
+                    connected: true,
+                    operator: None,
+                });
+            }
+        }
+        out
+    }
+}
