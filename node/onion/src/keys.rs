@@ -57,8 +57,10 @@ pub(crate) enum KeyLookup<'a> {
     Exhausted,
 }
 
-/// A node's live onion keys. Keys are never written to disk: a restart makes fresh keys (and
-/// thereby an empty replay cache cannot be replayed into).
+/// A node's live onion keys. The ring itself does no I/O; [`OnionKeyRing::to_stored`] and
+/// [`OnionKeyRing::from_stored`] let the node persist it. A ring is restored only from a copy
+/// written at a clean shutdown, which also holds the replay caches; after a crash the node makes
+/// fresh keys, so a packet accepted before the crash cannot be replayed into an empty cache.
 #[derive(Debug)]
 pub struct OnionKeyRing {
     node: NodeId,
