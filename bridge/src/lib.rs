@@ -21,6 +21,7 @@ mod error;
 pub mod events;
 pub mod operator;
 pub mod reader;
+pub mod relay;
 mod types;
 
 pub use error::{BridgeError, ErrorKind, InvalidRegistration};
