@@ -390,12 +390,21 @@ async fn a_relayer_dropped_between_submission_and_confirmation_executes_once() {
         pool_fee().await.is_some_and(|f| f > first_fee)
     })
     .await;
-    // The relayer goes away before anything is mined.
+    // The relayer goes away before anything is mined, and the node forgets the transaction.
     run.stop().await;
-    anvil.mine(1).await;
-    // A new relayer on the same state: finds the mined transaction, waits for the second
-    // confirmation, answers once, sends nothing new.
+    anvil
+        .rpc("anvil_dropAllTransactions", serde_json::json!([]))
+        .await;
+    assert!(pool_fee().await.is_none());
+    // A new relayer on the same state broadcasts the stored transaction again (same account
+    // nonce, nothing signed anew) ...
     let run = Running::start(cfg, dir.path()).await;
+    wait_until("the stored transaction broadcast again", async || {
+        pool_fee().await.is_some()
+    })
+    .await;
+    anvil.mine(1).await;
+    // ... finds it mined, waits for the second confirmation, answers once, sends nothing new.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         run.relayer.pending_answers().unwrap().is_empty(),
