@@ -869,6 +869,12 @@ impl Relayer {
             if self.check_mined(key, rec, &hashes).await? {
                 return Ok(());
             }
+            // A node may report the new account nonce a moment before the receipt: conclude
+            // that the nonce went to someone else only once that has lasted a while.
+            let last_sent = txs.iter().map(|t| t.sent_at_ms).max().unwrap_or(0);
+            if now_ms.saturating_sub(last_sent) < NONCE_GAP_GRACE_MS {
+                return Ok(());
+            }
             let ca = Self::decode_action(rec)?;
             self.set_next_nonce(None);
             if chain
@@ -1046,6 +1052,10 @@ impl Relayer {
         }
     }
 }
+
+/// How long an account nonce may look spent without a receipt of ours before the relayer
+/// concludes that another transaction took it.
+const NONCE_GAP_GRACE_MS: u64 = 15_000;
 
 fn nonce_used(nonce: u64) -> Refusal {
     Refusal::new(

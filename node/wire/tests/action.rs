@@ -226,6 +226,11 @@ fn receipts_round_trip_and_are_checked() {
         assert_eq!(ContractReceipt::decode(&b).unwrap(), r);
     }
     assert_eq!(receipts()[0].encode().len(), 1 + 16 + 1 + 2 + 2 + 1 + 48);
+    // The sizes docs/protocol.md states.
+    assert_eq!(CONTRACT_ACTION_OVERHEAD_INLINE, 7_241);
+    assert_eq!(CONTRACT_ACTION_OVERHEAD_REGISTERED, 4_649);
+    assert_eq!(MAX_CONTRACT_ACTION_LEN, 73_097);
+    assert_eq!(MAX_RECEIPT_LEN, 1_095);
     for code in ReasonCode::KNOWN {
         assert_eq!(ReasonCode::from_code(code.code()), code);
     }
