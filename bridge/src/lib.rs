@@ -9,11 +9,13 @@
 //!   chain outages, exposed as [`RegistrySnapshot`]s with change notifications and [`Health`];
 //! * [`operator`]: the operator actions behind `parsctl node …` (register, status, add stake,
 //!   exit, withdraw) with keys from a keystore file or `PARS_EVM_PRIVATE_KEY`;
-//! * [`events`]: the sans-IO core of the reader (event application, range planning, backoff).
+//! * [`events`]: the sans-IO core of the reader (event application, range planning, backoff);
+//! * [`relay`]: the `SessionTrigger` relayer behind the `pars-bridge` binary — ML-DSA-signed
+//!   contract actions executed exactly once, state in redb, receipts for the sender.
 //!
 //! What it is not: it does not decide how the network uses the set (that is `pars-net`'s
 //! `ServiceNodeSet`, which the daemon adapts from [`RegistryHandle`]) and it does not verify the
-//! nodes' keys (nodes prove them when they connect). The `SessionTrigger` sidecar comes later.
+//! nodes' keys (nodes prove them when they connect).
 
 pub mod cache;
 pub mod contracts;
