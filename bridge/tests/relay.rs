@@ -289,6 +289,18 @@ async fn actions_execute_once_and_bad_ones_are_refused_before_any_transaction() 
         .unwrap();
     let rc = &answers(r, 1).await[0].receipt;
     assert_eq!(rc.reason, ReasonCode::KeyNotRegistered);
+    // A call the target rejects (no such function): refused after the simulation.
+    let mut bad_call = guestbook_action(&a, &alice, 8, 6, "", far_deadline(), true).action;
+    bad_call.data = vec![0xde, 0xad, 0xbe, 0xef];
+    let bad_call = ContractAction::sign([8; 16], bad_call, &alice, true, &[8; 32]).unwrap();
+    r.receive(&alice_id, &bad_call.encode().unwrap(), unix_ms())
+        .unwrap();
+    let rc = &answers(r, 1).await[0].receipt;
+    assert_eq!(
+        (rc.status, rc.reason),
+        (ReceiptStatus::Refused, ReasonCode::TargetWouldRevert),
+        "{rc:?}"
+    );
     // Garbage.
     match r
         .receive(&alice_id, b"\x01not an action", unix_ms())
