@@ -12,7 +12,9 @@
 //! * [`events`]: the sans-IO core of the reader (event application, range planning, backoff);
 //! * [`set`]: [`RegistrySet`], the registry as `pars-net`'s `ServiceNodeSet` (only Active nodes
 //!   whose registered identity key matches their peer ID), opened by [`open_registry_set`];
-//! * [`service_node`]: what a service node registers, derived from its node key.
+//! * [`service_node`]: what a service node registers, derived from its node key;
+//! * [`relay`]: the `SessionTrigger` relayer behind the `pars-bridge` binary — ML-DSA-signed
+//!   contract actions executed exactly once, state in redb, receipts for the sender.
 //!
 //! What it is not: it does not decide how the network uses the set (that is `pars-net`'s, fed by
 //! [`RegistrySet`]) and it does not authenticate nodes (Noise and the signed node records do;
@@ -24,6 +26,7 @@ mod error;
 pub mod events;
 pub mod operator;
 pub mod reader;
+pub mod relay;
 pub mod service_node;
 pub mod set;
 mod types;

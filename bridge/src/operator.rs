@@ -92,6 +92,11 @@ impl EvmSigner {
     pub fn address(&self) -> Address {
         self.0.address()
     }
+
+    /// A wallet over this key, for signing transactions.
+    pub(crate) fn wallet(&self) -> EthereumWallet {
+        EthereumWallet::from(self.0.clone())
+    }
 }
 
 /// What a node registers: its identity and endpoints (the stake is passed separately).

@@ -9,6 +9,7 @@
 //!
 //! It is not a protocol: it knows what bytes mean, not when to send them. It does no I/O.
 
+pub mod action;
 pub mod codec;
 pub mod directory;
 mod error;

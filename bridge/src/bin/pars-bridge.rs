@@ -1,0 +1,548 @@
+//! `pars-bridge`: the sidecar that turns ML-DSA-signed ContractAction session messages into
+//! `SessionTrigger` transactions and answers each with a ContractReceipt.
+//!
+//! ```text
+//! pars-bridge run    --eth-rpc URL (--trigger ADDR --chain-id N | --addresses FILE)
+//!                    [--keystore FILE] [--session-datadir DIR] [policy flags] …
+//! pars-bridge status [--datadir DIR] [--eth-rpc URL]
+//! ```
+//!
+//! `run` consumes incoming messages from its own sessiond's `subscribeMessages` WebSocket (cookie
+//! authentication from the sessiond data directory) and replies over the same session. The EVM
+//! key comes from an encrypted keystore (`--keystore`, password in `PARS_EVM_KEYSTORE_PASSWORD`
+//! or `--password-file`) or `PARS_EVM_PRIVATE_KEY`, never from the command line.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use pars_bridge::primitives::{Address, U256};
+use pars_bridge::relay::core::Policy;
+use pars_bridge::relay::{Answer, Intake, RelayConfig, RelayStatus, Relayer, unix_ms};
+use pars_bridge::{DevnetAddresses, EvmSigner};
+use pars_crypto::SessionId;
+use pars_rpc::auth;
+use pars_rpc::types::SessionInfo;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "pars-bridge",
+    version,
+    about = "Relays ML-DSA-signed session actions to SessionTrigger"
+)]
+struct Cli {
+    /// The bridge's own data directory (relayer state, status file).
+    #[arg(long, global = true, env = "PARS_BRIDGE_DATADIR")]
+    datadir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relayer.
+    Run(Box<RunArgs>),
+    /// Show queue depth, in-flight, confirmed and failed actions, and the signer's balance.
+    Status {
+        /// EVM JSON-RPC endpoint, to read the balance when no bridge is running.
+        #[arg(long, env = "PARS_ETH_RPC")]
+        eth_rpc: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// EVM JSON-RPC endpoint (http or https).
+    #[arg(long, env = "PARS_ETH_RPC")]
+    eth_rpc: Option<String>,
+    /// Deployment address file (`.devnet/addresses.json`): chain ID, trigger and RPC URL.
+    #[arg(long)]
+    addresses: Option<PathBuf>,
+    /// The SessionTrigger address.
+    #[arg(long)]
+    trigger: Option<Address>,
+    /// The chain ID actions must be for.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// Encrypted JSON keystore of the relayer's EVM key (else PARS_EVM_PRIVATE_KEY).
+    #[arg(long, env = "PARS_EVM_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// File holding the keystore password (else PARS_EVM_KEYSTORE_PASSWORD).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Data directory of the bridge's own sessiond (for its RPC address and cookie).
+    #[arg(long, env = "PARS_SESSION_DATADIR")]
+    session_datadir: Option<PathBuf>,
+    /// The sessiond RPC address (host:port); default: the one in the sessiond data directory.
+    #[arg(long)]
+    session_rpc: Option<String>,
+    /// A target the bridge relays calls to (repeatable); default: any.
+    #[arg(long = "allow-target")]
+    allow_targets: Vec<Address>,
+    /// Largest gas limit paid for one action.
+    #[arg(long, default_value_t = 30_000_000)]
+    max_gas: u64,
+    /// Largest value (wei) forwarded from the relayer's balance.
+    #[arg(long, default_value = "0")]
+    max_value_wei: U256,
+    /// Actions per sender in a burst.
+    #[arg(long, default_value_t = 10)]
+    rate_burst: u32,
+    /// Sustained actions per minute per sender.
+    #[arg(long, default_value_t = 10)]
+    rate_per_minute: u32,
+    /// Confirmations before answering (default: 1 on local chains, 12 elsewhere).
+    #[arg(long)]
+    confirmations: Option<u64>,
+    /// Seconds before a pending transaction is replaced with higher fees.
+    #[arg(long, default_value_t = 60)]
+    stuck_after_secs: u64,
+}
+
+/// Exit codes: 2 usage/config, 3 sessiond unreachable, 4 chain or state failure.
+#[derive(Debug)]
+enum Failure {
+    Config(String),
+    Session(String),
+    Runtime(String),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Session(_) => 3,
+            Self::Runtime(_) => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(m) | Self::Session(m) | Self::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+fn default_datadir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".pars")
+        .join("bridge")
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let datadir = cli.datadir.clone().unwrap_or_else(default_datadir);
+    let result = match cli.command {
+        Command::Run(args) => run(*args, &datadir).await,
+        Command::Status { eth_rpc, json } => status(&datadir, eth_rpc, json).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pars-bridge: {e}");
+            ExitCode::from(e.code())
+        }
+    }
+}
+
+fn signer(args: &RunArgs) -> Result<EvmSigner, Failure> {
+    match &args.keystore {
+        Some(path) => {
+            let password = match &args.password_file {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| {
+                        Failure::Config(format!("cannot read the password file {}: {e}", p.display()))
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+                None => std::env::var("PARS_EVM_KEYSTORE_PASSWORD").map_err(|_| {
+                    Failure::Config(
+                        "the keystore needs a password: set PARS_EVM_KEYSTORE_PASSWORD or pass --password-file".into(),
+                    )
+                })?,
+            };
+            EvmSigner::from_keystore(path, password.as_bytes())
+                .map_err(|e| Failure::Config(e.to_string()))
+        }
+        None => EvmSigner::from_env().map_err(|e| {
+            Failure::Config(format!(
+                "{e}; give the relayer's EVM key with --keystore or {}",
+                pars_bridge::PRIVATE_KEY_ENV
+            ))
+        }),
+    }
+}
+
+fn relay_config(args: &RunArgs) -> Result<RelayConfig, Failure> {
+    let deployed = match &args.addresses {
+        Some(p) => Some(DevnetAddresses::load(p).map_err(|e| Failure::Config(e.to_string()))?),
+        None => None,
+    };
+    let rpc = args
+        .eth_rpc
+        .clone()
+        .or_else(|| deployed.as_ref().and_then(|d| d.rpc_url.clone()))
+        .ok_or_else(|| {
+            Failure::Config("give the EVM RPC with --eth-rpc (or PARS_ETH_RPC)".into())
+        })?;
+    let trigger = args
+        .trigger
+        .or(deployed.as_ref().map(|d| d.session_trigger))
+        .ok_or_else(|| {
+            Failure::Config("give the SessionTrigger address with --trigger or --addresses".into())
+        })?;
+    let chain_id = args
+        .chain_id
+        .or(deployed.as_ref().map(|d| d.chain_id))
+        .ok_or_else(|| {
+            Failure::Config("give the chain ID with --chain-id or --addresses".into())
+        })?;
+    let mut policy = Policy::default()
+        .with_max_gas(args.max_gas)
+        .with_max_value(args.max_value_wei)
+        .with_rate(args.rate_burst, args.rate_per_minute);
+    if !args.allow_targets.is_empty() {
+        policy = policy.with_allowed_targets(args.allow_targets.iter().map(|a| a.into_array()));
+    }
+    let mut cfg = RelayConfig::new(rpc, chain_id, trigger)
+        .with_policy(policy)
+        .with_stuck_after(Duration::from_secs(args.stuck_after_secs.max(1)));
+    if let Some(c) = args.confirmations {
+        cfg = cfg.with_confirmations(c);
+    }
+    Ok(cfg)
+}
+
+/// Where the sessiond RPC is and its cookie.
+struct SessionTarget {
+    addr: String,
+    token: String,
+}
+
+fn session_target(args: &RunArgs) -> Result<SessionTarget, Failure> {
+    let dir = args.session_datadir.clone().unwrap_or_else(|| {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(".pars")
+            .join("session")
+    });
+    let addr = match &args.session_rpc {
+        Some(a) => a
+            .trim_start_matches("ws://")
+            .trim_start_matches("http://")
+            .to_owned(),
+        None => std::fs::read_to_string(dir.join(auth::ADDR_FILE))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| format!("127.0.0.1:{}", pars_rpc::DEFAULT_RPC_PORT)),
+    };
+    let token = auth::read_cookie(&dir).map_err(|e| {
+        Failure::Session(format!(
+            "no RPC cookie in {} ({e}); start the bridge's sessiond first and pass its data directory with --session-datadir",
+            dir.display()
+        ))
+    })?;
+    Ok(SessionTarget { addr, token })
+}
+
+async fn connect(t: &SessionTarget) -> Result<WsClient, Failure> {
+    WsClientBuilder::default()
+        .set_headers(auth::auth_headers(&t.token))
+        .request_timeout(Duration::from_secs(60))
+        .build(format!("ws://{}", t.addr))
+        .await
+        .map_err(|e| Failure::Session(format!("cannot reach sessiond at {}: {e}", t.addr)))
+}
+
+/// Messages already fed to the relayer, so a catch-up after a restart does not feed them again.
+#[derive(Default, Serialize, Deserialize)]
+struct Cursor {
+    /// Local time (Unix seconds) of the newest message fed.
+    since: u64,
+    /// IDs of the messages fed with that local time.
+    ids: BTreeSet<String>,
+}
+
+impl Cursor {
+    fn load(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn is_new(&self, local_time: u64, id: &str) -> bool {
+        local_time > self.since || (local_time == self.since && !self.ids.contains(id))
+    }
+
+    fn advance(&mut self, local_time: u64, id: &str, path: &Path) {
+        if local_time > self.since {
+            self.since = local_time;
+            self.ids.clear();
+        }
+        self.ids.insert(id.to_owned());
+        let tmp = path.with_extension("tmp");
+        if let Ok(json) = serde_json::to_vec(self)
+            && std::fs::write(&tmp, json).is_ok()
+        {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+}
+
+/// The hex of a message's binary content. sessiond's `MessageInfo` carries `content` as text only;
+/// the bridge reads the binary content from `contentHex` (see the operator guide: this field is
+/// what the bridge needs from the daemon).
+fn binary_content(m: &serde_json::Value) -> Option<Vec<u8>> {
+    m.get("contentHex")
+        .and_then(|v| v.as_str())
+        .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
+}
+
+fn feed(relayer: &Relayer, m: &serde_json::Value, cursor: &mut Cursor, cursor_path: &Path) {
+    let text = |k: &str| {
+        m.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if text("direction") != "incoming" || text("contentType") != "contractAction" {
+        return;
+    }
+    let id = text("id");
+    let local_time = m.get("localTime").and_then(|v| v.as_u64()).unwrap_or(0);
+    if !cursor.is_new(local_time, &id) {
+        return;
+    }
+    let Ok(sender) = text("peer").parse::<SessionId>() else {
+        tracing::warn!("a contract action without a valid sender; ignored");
+        return;
+    };
+    let Some(content) = binary_content(m) else {
+        tracing::error!(
+            "sessiond gave no binary content (contentHex) for a contract action; this sessiond cannot serve a bridge yet"
+        );
+        return;
+    };
+    match relayer.receive(&sender, &content, unix_ms()) {
+        Ok(Intake::Accepted) => tracing::info!(sender = %sender.short(), "action accepted"),
+        Ok(Intake::Repeated) => tracing::info!(sender = %sender.short(), "action received again"),
+        Ok(Intake::Refused(r)) => {
+            tracing::info!(sender = %sender.short(), reason = ?r.reason, "action refused")
+        }
+        Err(e) => {
+            // Not advancing the cursor: the catch-up after a restart feeds it again.
+            tracing::error!("cannot store an action: {e}");
+            return;
+        }
+    }
+    cursor.advance(local_time, &id, cursor_path);
+}
+
+/// Sends `answer` over the session with its sender.
+async fn send_answer(ws: &WsClient, answer: &Answer) -> Result<(), String> {
+    let sessions: Vec<SessionInfo> = ws
+        .request("getSessions", rpc_params![])
+        .await
+        .map_err(|e| format!("getSessions: {e}"))?;
+    let peer = answer.sender.to_string();
+    let session = match sessions.into_iter().find(|s| s.peer == peer) {
+        Some(s) => s.id,
+        None => {
+            let s: SessionInfo = ws
+                .request("createSession", rpc_params![peer.clone()])
+                .await
+                .map_err(|e| format!("createSession: {e}"))?;
+            s.id
+        }
+    };
+    let _: serde_json::Value = ws
+        .request(
+            "sendContent",
+            rpc_params![session, "contractReceipt", hex::encode(&answer.content)],
+        )
+        .await
+        .map_err(|e| format!("sendContent: {e}"))?;
+    Ok(())
+}
+
+async fn run(args: RunArgs, datadir: &Path) -> Result<(), Failure> {
+    let cfg = relay_config(&args)?;
+    let key = signer(&args)?;
+    let target = session_target(&args)?;
+    let relayer = Relayer::open(cfg, &key, datadir)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    tracing::info!(signer = %relayer.signer(), "pars-bridge running");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let driver = relayer.spawn(stop_rx);
+    let cursor_path = datadir.join("cursor.json");
+    let mut cursor = Cursor::load(&cursor_path);
+    let outcome = loop {
+        // (Re)connect, catch up on what arrived meanwhile, then follow the subscription.
+        let ws = match connect(&target).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::warn!("{e}; retrying in 2 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                    _ = tokio::signal::ctrl_c() => break Ok(()),
+                }
+            }
+        };
+        let sub: Result<Subscription<serde_json::Value>, _> = ws
+            .subscribe("subscribeMessages", rpc_params![], "unsubscribeMessages")
+            .await;
+        let mut sub = match sub {
+            Ok(s) => s,
+            Err(e) => break Err(Failure::Session(format!("subscribeMessages: {e}"))),
+        };
+        let backlog: Result<Vec<serde_json::Value>, _> = ws
+            .request(
+                "getMessages",
+                rpc_params![Option::<String>::None, Some(cursor.since), Some(1000u32)],
+            )
+            .await;
+        match backlog {
+            Ok(ms) => ms
+                .iter()
+                .for_each(|m| feed(&relayer, m, &mut cursor, &cursor_path)),
+            Err(e) => tracing::warn!("getMessages: {e}"),
+        }
+        let mut answer_tick = tokio::time::interval(Duration::from_secs(2));
+        let disconnected = loop {
+            tokio::select! {
+                next = sub.next() => match next {
+                    Some(Ok(m)) => feed(&relayer, &m, &mut cursor, &cursor_path),
+                    Some(Err(e)) => tracing::warn!("bad notification from sessiond: {e}"),
+                    None => break true,
+                },
+                _ = relayer.answers_changed() => {}
+                _ = answer_tick.tick() => {}
+                _ = tokio::signal::ctrl_c() => break false,
+            }
+            match relayer.pending_answers() {
+                Ok(answers) => {
+                    for a in answers {
+                        match send_answer(&ws, &a).await {
+                            Ok(()) => {
+                                if let Err(e) = relayer.mark_answered(&a) {
+                                    tracing::error!("{e}");
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!("cannot send a receipt yet: {e}");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("{e}"),
+            }
+        };
+        if !disconnected {
+            break Ok(());
+        }
+        tracing::warn!("sessiond closed the connection; reconnecting");
+    };
+    let _ = stop_tx.send(true);
+    let _ = driver.await;
+    outcome
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusFile {
+    signer: String,
+    balance_wei: Option<String>,
+    updated_at_ms: u64,
+    status: RelayStatus,
+}
+
+async fn status(datadir: &Path, eth_rpc: Option<String>, json: bool) -> Result<(), Failure> {
+    // A running bridge holds the database; it writes status.json after every pass.
+    let path = datadir.join("status.json");
+    let file: StatusFile = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            Failure::Config(format!(
+                "no status in {}; has `pars-bridge run` ever run with --datadir {}?",
+                path.display(),
+                datadir.display()
+            ))
+        })?;
+    let mut balance = file.balance_wei.clone();
+    if balance.is_none()
+        && let Some(url) = eth_rpc
+    {
+        balance = read_balance(&url, &file.signer).await;
+    }
+    let age_s = unix_ms().saturating_sub(file.updated_at_ms) / 1000;
+    if json {
+        let out = serde_json::json!({
+            "signer": file.signer,
+            "balanceWei": balance,
+            "ageSeconds": age_s,
+            "queued": file.status.queued,
+            "inFlight": file.status.in_flight,
+            "confirmed": file.status.confirmed,
+            "failed": file.status.failed,
+            "unanswered": file.status.unanswered,
+        });
+        println!("{out}");
+    } else {
+        let s = &file.status;
+        println!("signer      {}", file.signer);
+        println!(
+            "balance     {}",
+            balance
+                .as_deref()
+                .and_then(|b| b.parse::<U256>().ok())
+                .map(|b| format!("{} ETH", pars_bridge::format_ether(b)))
+                .unwrap_or_else(|| "unknown (chain unreachable)".into())
+        );
+        println!("queued      {}", s.queued);
+        println!("in flight   {}", s.in_flight);
+        println!("confirmed   {}", s.confirmed);
+        println!("failed      {}", s.failed);
+        println!("unanswered  {}", s.unanswered);
+        println!("(as of {age_s} s ago)");
+    }
+    Ok(())
+}
+
+async fn read_balance(url: &str, signer: &str) -> Option<String> {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let address: Address = signer.parse().ok()?;
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_http(url.parse().ok()?);
+    let b = tokio::time::timeout(Duration::from_secs(10), provider.get_balance(address))
+        .await
+        .ok()?
+        .ok()?;
+    Some(b.to_string())
+}
