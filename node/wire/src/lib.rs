@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod directory;
+pub mod envelope;
 mod error;
 pub mod ids;
 pub mod message;
