@@ -118,7 +118,35 @@ async fn exchange_offline_recipient_and_sender_crash() {
         first.delivery
     );
 
-    // 2. Bob offline (a clean shutdown) while Alice sends 20.
+    // 2. A burst of 30 while both are online: in order, exactly once, and batched (fewer
+    // swarm stores than messages; the delivery worker logs each store).
+    let stores = |u: &User| {
+        u.log_text()
+            .matches("stored in the recipient's swarm")
+            .count()
+    };
+    let before = stores(&alice);
+    let burst: Vec<String> = (0..30).map(|i| format!("burst {i:02}")).collect();
+    for t in &burst {
+        alice
+            .client()
+            .send_message(b.clone(), t.clone())
+            .await
+            .unwrap();
+    }
+    outbox_empty(&alice).await;
+    await_texts(&bob, &a, &burst).await;
+    let used = stores(&alice) - before;
+    assert!(
+        used < burst.len(),
+        "{used} stores for {} messages: not batched",
+        burst.len()
+    );
+    let got = incoming(&bob, &a).await;
+    assert_once_in_order(&got, &burst);
+    assert_eq!(got.len(), 1 + 30, "hello + 30: {got:#?}");
+
+    // 3. Bob offline (a clean shutdown) while Alice sends 20.
     let st = bob.stop();
     assert!(st.success(), "clean shutdown exits 0: {st}");
     assert!(
@@ -140,9 +168,13 @@ async fn exchange_offline_recipient_and_sender_crash() {
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let got = incoming(&bob, &a).await;
     assert_once_in_order(&got, &offline);
-    assert_eq!(got.len(), 1 + 20, "hello + 20, nothing else: {got:#?}");
+    assert_eq!(
+        got.len(),
+        1 + 30 + 20,
+        "hello + 30 + 20, nothing else: {got:#?}"
+    );
 
-    // 3. Alice killed with SIGKILL while her outbox is being sent.
+    // 4. Alice killed with SIGKILL while her outbox is being sent.
     let crash: Vec<String> = (0..20).map(|i| format!("crash {i:02}")).collect();
     for t in &crash[..10] {
         alice
@@ -175,7 +207,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
     assert_once_in_order(&got, &crash);
     assert_eq!(
         got.len(),
-        1 + 20 + 20,
+        1 + 30 + 20 + 20,
         "no loss, no duplicate after the crash (outbox had {pending} pending at restart)"
     );
     let st = alice.stop();

@@ -43,6 +43,9 @@ pub struct WorkerSettings {
     pub bundle_republish: Duration,
     /// TTL of stored messages, milliseconds.
     pub message_ttl_ms: u64,
+    /// Largest item the delivery worker stores (what one onion packet carries); several
+    /// messages to one recipient are batched up to it.
+    pub max_payload: usize,
 }
 
 impl Default for WorkerSettings {
@@ -52,6 +55,7 @@ impl Default for WorkerSettings {
             poll_max: Duration::from_secs(5),
             bundle_republish: Duration::from_secs(6 * 3600),
             message_ttl_ms: DEFAULT_TTL_MS,
+            max_payload: pars_net::client::MAX_ONION_STORE_PAYLOAD,
         }
     }
 }
@@ -165,11 +169,15 @@ struct Queue {
 
 /// One pass over the outbox. Per recipient, the text messages go strictly in order: the first
 /// that is not due or fails holds back the ones after it, so a recipient never sees message
-/// n+1 before message n because of a retry. Returns the time of the next due entry.
+/// n+1 before message n because of a retry. Several due entries to one recipient are stored
+/// as one batch item ([`pars_wire::envelope`]) of at most `max_payload` bytes, in queue order,
+/// so a burst costs one network round trip per batch, not per message. Returns how many
+/// entries left the outbox and the time of the next due entry.
 pub async fn deliver_round_for(
     daemon: &Daemon,
     net: &dyn Transport,
     ttl_ms: u64,
+    max_payload: usize,
 ) -> Result<(usize, Option<u64>), EngineError> {
     let all = daemon.with_engine(|e, _| e.outbox_due(u64::MAX)).await?;
     let mut queues: BTreeMap<[u8; 33], Queue> = BTreeMap::new();
@@ -182,17 +190,21 @@ pub async fn deliver_round_for(
         }
     }
     let mut sent = 0;
+    let t = now();
     for (_, mut q) in queues {
         q.ordered.sort_by(|a, b| a.message_key.cmp(&b.message_key));
-        for r in q.ordered {
-            if r.next_attempt > now() || !send_one(daemon, net, ttl_ms, &r).await? {
+        // The due prefix of the ordered messages, then the due control messages.
+        let mut due: Vec<OutboxRecord> = q
+            .ordered
+            .into_iter()
+            .take_while(|r| r.next_attempt <= t)
+            .collect();
+        due.extend(q.control.into_iter().filter(|r| r.next_attempt <= t));
+        for chunk in batches(due, max_payload) {
+            let (n, go_on) = send_chunk(daemon, net, ttl_ms, chunk).await?;
+            sent += n;
+            if !go_on {
                 break;
-            }
-            sent += 1;
-        }
-        for r in q.control {
-            if r.next_attempt <= now() && send_one(daemon, net, ttl_ms, &r).await? {
-                sent += 1;
             }
         }
     }
@@ -205,9 +217,115 @@ pub async fn deliver_round_for(
     Ok((sent, next))
 }
 
+/// Splits `due` (in order) into consecutive chunks whose batch encoding fits `max_payload`.
+fn batches(due: Vec<OutboxRecord>, max_payload: usize) -> Vec<Vec<OutboxRecord>> {
+    use pars_wire::envelope::{ITEM_OVERHEAD, MAX_BATCH_ITEMS, batch_len};
+    let mut out: Vec<Vec<OutboxRecord>> = Vec::new();
+    let mut len = 0;
+    for r in due {
+        match out.last_mut() {
+            Some(c)
+                if c.len() < MAX_BATCH_ITEMS
+                    && len + ITEM_OVERHEAD + r.blob.len() <= max_payload =>
+            {
+                len += ITEM_OVERHEAD + r.blob.len();
+                c.push(r);
+            }
+            _ => {
+                len = batch_len([r.blob.len()]);
+                out.push(vec![r]);
+            }
+        }
+    }
+    out
+}
+
+/// Stores one chunk: a single entry as it is, several as one batch. Returns how many left the
+/// outbox and whether the recipient's later entries may go now.
+async fn send_chunk(
+    daemon: &Daemon,
+    net: &dyn Transport,
+    ttl_ms: u64,
+    chunk: Vec<OutboxRecord>,
+) -> Result<(usize, bool), EngineError> {
+    if chunk.len() == 1 {
+        let ok = send_one(daemon, net, ttl_ms, &chunk[0]).await?;
+        return Ok((usize::from(ok), ok));
+    }
+    let Some(first) = chunk.first() else {
+        return Ok((0, true));
+    };
+    let recipient = first.recipient;
+    let blobs: Vec<&[u8]> = chunk.iter().map(|r| r.blob.as_slice()).collect();
+    let payload = match pars_wire::envelope::encode_batch(&blobs) {
+        Ok(p) => p,
+        Err(_) => return send_each(daemon, net, ttl_ms, &chunk).await,
+    };
+    let mailbox = Mailbox::Inbox(recipient);
+    match net.store(&mailbox, ttl_ms, payload).await {
+        Ok(st) => {
+            tracing::debug!(
+                to = %Redacted(recipient),
+                messages = chunk.len(),
+                copies = st.copies,
+                duplicate = st.duplicate,
+                "message batch stored in the recipient's swarm"
+            );
+            let ids: Vec<_> = chunk.iter().map(|r| r.id).collect();
+            daemon
+                .with_engine(|e, rng| {
+                    ids.iter()
+                        .try_for_each(|id| e.mark_stored(id, u32::from(st.copies), rng))
+                })
+                .await?;
+            Ok((chunk.len(), true))
+        }
+        // Refused for good: find out which entry it is by sending them one by one.
+        Err(e) if permanent(&e) => send_each(daemon, net, ttl_ms, &chunk).await,
+        Err(e) => {
+            tracing::warn!(
+                to = %Redacted(recipient),
+                messages = chunk.len(),
+                error = %e,
+                "could not store a message batch; it stays queued"
+            );
+            let ids: Vec<_> = chunk.iter().map(|r| r.id).collect();
+            daemon
+                .with_engine(|eng, rng| {
+                    ids.iter()
+                        .try_for_each(|id| eng.mark_attempt_failed(id, now(), rng))
+                })
+                .await?;
+            Ok((0, false))
+        }
+    }
+}
+
+/// Stores the entries one at a time, in order, stopping at the first that stays queued.
+async fn send_each(
+    daemon: &Daemon,
+    net: &dyn Transport,
+    ttl_ms: u64,
+    chunk: &[OutboxRecord],
+) -> Result<(usize, bool), EngineError> {
+    let mut n = 0;
+    for r in chunk {
+        if !send_one(daemon, net, ttl_ms, r).await? {
+            return Ok((n, false));
+        }
+        n += 1;
+    }
+    Ok((n, true))
+}
+
 async fn deliver_round(s: &Shared) -> Result<Option<u64>, EngineError> {
-    let (sent, next) =
-        deliver_round_for(&s.daemon, s.net.as_ref(), s.settings.message_ttl_ms).await?;
+    let (sent, next) = deliver_round_for(
+        &s.daemon,
+        s.net.as_ref(),
+        s.settings.message_ttl_ms,
+        s.settings.max_payload,
+    )
+    .await?;
     if sent > 0 {
         // A reply may follow soon: poll quickly for a while.
         s.poll_now.notify_one();
@@ -310,7 +428,11 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             return;
         }
         match poll_once(&s.daemon, &s.net, &mut state).await {
-            Ok(n) if n > 0 => interval = s.settings.poll_min,
+            Ok(n) if n > 0 => {
+                // More may be waiting (a burst, or pages at the next member): poll again at once.
+                interval = s.settings.poll_min;
+                continue;
+            }
             Ok(_) => interval = (interval * 3 / 2).min(s.settings.poll_max),
             Err(e) => {
                 tracing::debug!(error = %e, "polling the inbox failed; will retry");
@@ -386,34 +508,24 @@ pub async fn poll_once(
         if !seen.insert(hash) {
             continue;
         }
-        match ingest(daemon, &payload).await? {
-            Some(true) => {
-                news += 1;
-                done.push(hash);
-                state.retry.remove(&hash);
-            }
-            Some(false) => {
-                done.push(hash);
-                state.retry.remove(&hash);
-            }
-            None => {
-                if state.retry.len() < MAX_RETRY_ITEMS {
-                    state.retry.insert(hash, payload);
-                }
-            }
+        let (n, complete) = ingest(daemon, &payload).await?;
+        news += n;
+        if complete {
+            done.push(hash);
+            state.retry.remove(&hash);
+        } else if state.retry.len() < MAX_RETRY_ITEMS {
+            state.retry.insert(hash, payload);
         }
     }
     if news > 0 && !state.retry.is_empty() {
         let pending: Vec<(ContentHash, Vec<u8>)> = state.retry.drain().collect();
         for (hash, payload) in pending {
-            match ingest(daemon, &payload).await? {
-                Some(n) => {
-                    news += usize::from(n);
-                    done.push(hash);
-                }
-                None => {
-                    state.retry.insert(hash, payload);
-                }
+            let (n, complete) = ingest(daemon, &payload).await?;
+            news += n;
+            if complete {
+                done.push(hash);
+            } else {
+                state.retry.insert(hash, payload);
             }
         }
     }
@@ -460,9 +572,32 @@ async fn fetch_member(
     }
 }
 
-/// Ingests one blob: `Some(true)` new for the user, `Some(false)` durably handled but nothing
-/// new (a duplicate, a control message), `None` not openable (yet).
-async fn ingest(daemon: &Daemon, payload: &[u8]) -> Result<Option<bool>, EngineError> {
+/// Ingests one stored item (a single message or a batch, whose messages go in order through
+/// the same path). Returns how many were new for the user and whether the item is durably
+/// handled (every message new, a duplicate or a control message); an item with a message
+/// that cannot be opened (yet) is kept for a retry, where its other messages are duplicates.
+async fn ingest(daemon: &Daemon, payload: &[u8]) -> Result<(usize, bool), EngineError> {
+    let item = match pars_wire::envelope::InboxItem::decode(payload) {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::debug!(error = %e, "malformed message batch dropped");
+            return Ok((0, true));
+        }
+    };
+    let mut news = 0;
+    let mut complete = true;
+    for m in item.messages() {
+        match ingest_one(daemon, m).await? {
+            Some(n) => news += usize::from(n),
+            None => complete = false,
+        }
+    }
+    Ok((news, complete))
+}
+
+/// Ingests one message: `Some(true)` new for the user, `Some(false)` durably handled but
+/// nothing new (a duplicate, a control message), `None` not openable (yet).
+async fn ingest_one(daemon: &Daemon, payload: &[u8]) -> Result<Option<bool>, EngineError> {
     match daemon.ingest(payload).await {
         Ok(Received::Message(_)) | Ok(Received::Receipt(_)) => Ok(Some(true)),
         Ok(Received::Ignored(why)) => {

@@ -12,6 +12,7 @@
 pub mod action;
 pub mod codec;
 pub mod directory;
+pub mod envelope;
 mod error;
 pub mod ids;
 pub mod message;

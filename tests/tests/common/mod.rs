@@ -319,6 +319,11 @@ impl User {
             .unwrap()
     }
 
+    /// Its whole log so far (all runs).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The last lines of its log.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
