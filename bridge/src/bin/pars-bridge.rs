@@ -312,12 +312,13 @@ impl Cursor {
     }
 }
 
-/// The hex of a message's binary content. sessiond's `MessageInfo` carries `content` as text only;
-/// the bridge reads the binary content from `contentHex` (see the operator guide: this field is
-/// what the bridge needs from the daemon).
+/// A message's raw content bytes, from `MessageInfo.contentHex` (`content` is lossy UTF-8 and
+/// cannot carry a binary ContractAction). `None` when the field is missing, empty (a sessiond
+/// older than the field) or not hex.
 fn binary_content(m: &serde_json::Value) -> Option<Vec<u8>> {
     m.get("contentHex")
         .and_then(|v| v.as_str())
+        .filter(|h| !h.is_empty())
         .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
 }
 
@@ -342,7 +343,7 @@ fn feed(relayer: &Relayer, m: &serde_json::Value, cursor: &mut Cursor, cursor_pa
     };
     let Some(content) = binary_content(m) else {
         tracing::error!(
-            "sessiond gave no binary content (contentHex) for a contract action; this sessiond cannot serve a bridge yet"
+            "sessiond gave no binary content (contentHex) for a contract action; upgrade sessiond to a version whose getMessages and subscribeMessages return contentHex"
         );
         return;
     };
@@ -545,4 +546,55 @@ async fn read_balance(url: &str, signer: &str) -> Option<String> {
         .ok()?
         .ok()?;
     Some(b.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use pars_rpc::types::{DeliveryState, Direction, MessageInfo};
+
+    fn info(content: &[u8]) -> serde_json::Value {
+        serde_json::to_value(MessageInfo {
+            id: "00".repeat(16),
+            session: "11".repeat(32),
+            peer: format!("05{}", "ab".repeat(32)),
+            direction: Direction::Incoming,
+            content: String::from_utf8_lossy(content).into_owned(),
+            content_type: "contractAction".into(),
+            content_hex: hex::encode(content),
+            timestamp: 1,
+            local_time: 2,
+            sequence: 0,
+            delivery: DeliveryState::Received,
+            read: false,
+            error: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn binary_content_comes_from_content_hex_of_the_rpc_message() {
+        let bytes = [0u8, 0xff, 0x80, 0x7f, 0xc3];
+        let m = info(&bytes);
+        assert_ne!(m["content"].as_str().unwrap().as_bytes(), bytes, "lossy");
+        assert_eq!(binary_content(&m).unwrap(), bytes);
+        let mut prefixed = m.clone();
+        prefixed["contentHex"] = format!("0x{}", hex::encode(bytes)).into();
+        assert_eq!(binary_content(&prefixed).unwrap(), bytes);
+    }
+
+    #[test]
+    fn missing_empty_or_malformed_content_hex_gives_none() {
+        let mut m = info(b"x");
+        m["contentHex"] = "".into();
+        assert_eq!(binary_content(&m), None);
+        m["contentHex"] = "zz".into();
+        assert_eq!(binary_content(&m), None);
+        m["contentHex"] = "abc".into();
+        assert_eq!(binary_content(&m), None);
+        m.as_object_mut().unwrap().remove("contentHex");
+        assert_eq!(binary_content(&m), None);
+    }
 }

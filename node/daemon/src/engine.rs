@@ -66,7 +66,7 @@ pub enum EngineError {
     Undecryptable(String),
     /// The encrypted message would not fit the network's packet.
     #[error(
-        "the message is too large to send: {content} bytes of text become {blob} bytes encrypted, and one network packet carries at most {max}; send a shorter text"
+        "the message is too large to send: {content} content bytes become {blob} bytes encrypted, and one network packet carries at most {max}; send shorter content"
     )]
     TooLarge {
         /// Content bytes.
@@ -88,6 +88,16 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] ClientStoreError),
+}
+
+/// Whether messages of this content type are user messages: kept in the message list and
+/// delivered in order (text, contract actions and receipts, …), not protocol control
+/// (receipts of delivery or reading, session resets).
+fn shown(ct: ContentType) -> bool {
+    !matches!(
+        ct,
+        ContentType::ReadReceipt | ContentType::DeliveryReceipt | ContentType::SessionReset
+    )
 }
 
 /// What a received blob turned out to be.
@@ -523,7 +533,7 @@ impl Engine {
         let outbox = OutboxRecord {
             id,
             recipient: *peer,
-            message_key: if content_type == ContentType::Text {
+            message_key: if shown(content_type) {
                 mkey.clone()
             } else {
                 Vec::new()
@@ -535,7 +545,7 @@ impl Engine {
         let mut b = Batch::default();
         b.put(Space::Sessions, &self.session_key(peer), &rec.encode())
             .put(Space::Outbox, id.as_bytes(), &outbox.encode());
-        if content_type == ContentType::Text {
+        if shown(content_type) {
             b.put(Space::Messages, &mkey, &record.encode()).put(
                 Space::State,
                 &Self::mid_key(&id),
@@ -822,8 +832,8 @@ impl Engine {
         }
     }
 
-    /// After losing a simultaneous initiation: re-encrypt, over the new session, the text
-    /// messages sent since `since` that the peer never answered (its side dropped them).
+    /// After losing a simultaneous initiation: re-encrypt, over the new session, the user
+    /// messages (text, contract actions, …) sent since `since` that the peer never answered (its side dropped them).
     fn resend_unanswered(
         &mut self,
         peer: &SessionId,
@@ -845,7 +855,13 @@ impl Engine {
                 .delete(Space::State, &Self::mid_key(&m.id))
                 .delete(Space::Outbox, m.id.as_bytes());
             self.store.write(b, rng)?;
-            self.send(peer, &m.content, ContentType::Text, now, rng)?;
+            self.send(
+                peer,
+                &m.content,
+                ContentType::from_u8(m.content_type)?,
+                now,
+                rng,
+            )?;
         }
         Ok(())
     }

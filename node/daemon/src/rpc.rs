@@ -121,6 +121,56 @@ fn content_type_name(b: u8) -> String {
     }
 }
 
+/// The content types `sendContent` accepts, by their RPC names.
+const SENDABLE: [(&str, ContentType); 3] = [
+    ("text", ContentType::Text),
+    ("contractAction", ContentType::ContractAction),
+    ("contractReceipt", ContentType::ContractReceipt),
+];
+
+/// Checks the arguments of `sendContent`: a known content type and non-empty hex content (UTF-8
+/// for `text`).
+fn sendable(content_type: &str, content_hex: &str) -> Result<(ContentType, Vec<u8>), RpcError> {
+    let names = || SENDABLE.map(|(n, _)| n).join(", ");
+    let ct = SENDABLE
+        .iter()
+        .find(|(n, _)| *n == content_type)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            RpcError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "unknown content type '{content_type}'; sendContent sends one of: {}",
+                    names()
+                ),
+            )
+        })?;
+    let h = content_hex.trim();
+    let h = h
+        .strip_prefix("0x")
+        .or_else(|| h.strip_prefix("0X"))
+        .unwrap_or(h);
+    let content = hex::decode(h).map_err(|e| {
+        RpcError::new(
+            ErrorCode::InvalidInput,
+            format!("contentHex is not valid hex ({e}); give the content bytes as hex"),
+        )
+    })?;
+    if content.is_empty() {
+        return Err(RpcError::new(
+            ErrorCode::InvalidInput,
+            "the message is empty",
+        ));
+    }
+    if ct == ContentType::Text && std::str::from_utf8(&content).is_err() {
+        return Err(RpcError::new(
+            ErrorCode::InvalidInput,
+            "text content must be UTF-8; send binary content with another content type",
+        ));
+    }
+    Ok((ct, content))
+}
+
 /// The RPC view of a message.
 pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
     MessageInfo {
@@ -134,6 +184,7 @@ pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
         },
         content: String::from_utf8_lossy(&m.content).into_owned(),
         content_type: content_type_name(m.content_type),
+        content_hex: hex::encode(&m.content),
         timestamp: m.timestamp,
         local_time: m.local_time,
         sequence: m.sequence,
@@ -345,6 +396,26 @@ impl SessionApiServer for Api {
             let mut g = self.0.engine.lock().await;
             let (engine, rng) = &mut *g;
             engine.send(&peer, content.as_bytes(), ContentType::Text, now(), rng)?
+        };
+        self.0.outbox_wakeup.notify_one();
+        Ok(SendResult {
+            id: m.id.to_string(),
+            delivery: delivery(m.delivery),
+        })
+    }
+
+    async fn send_content(
+        &self,
+        session: String,
+        content_type: String,
+        content_hex: String,
+    ) -> Result<SendResult, ErrorObjectOwned> {
+        let (ct, content) = sendable(&content_type, &content_hex)?;
+        let peer = self.0.resolve_peer(&session).await?;
+        let m = {
+            let mut g = self.0.engine.lock().await;
+            let (engine, rng) = &mut *g;
+            engine.send(&peer, &content, ct, now(), rng)?
         };
         self.0.outbox_wakeup.notify_one();
         Ok(SendResult {

@@ -159,7 +159,7 @@ async fn delivery_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The outbox of one recipient, in the order it must arrive: text messages by their position
+/// The outbox of one recipient, in the order it must arrive: user messages by their position
 /// in the conversation; control messages (receipts) are independent of each other.
 #[derive(Default)]
 struct Queue {
@@ -167,7 +167,7 @@ struct Queue {
     control: Vec<OutboxRecord>,
 }
 
-/// One pass over the outbox. Per recipient, the text messages go strictly in order: the first
+/// One pass over the outbox. Per recipient, the user messages go strictly in order: the first
 /// that is not due or fails holds back the ones after it, so a recipient never sees message
 /// n+1 before message n because of a retry. Several due entries to one recipient are stored
 /// as one batch item ([`pars_wire::envelope`]) of at most `max_payload` bytes, in queue order,

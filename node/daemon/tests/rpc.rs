@@ -7,13 +7,13 @@ use jsonrpsee::core::client::{Error as ClientError, Subscription};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::server::Server;
 use jsonrpsee::ws_client::WsClientBuilder;
-use pars_rpc::types::{Direction, MessageInfo, SessionState};
+use pars_rpc::types::{DeliveryState, Direction, MessageInfo, SessionState};
 use pars_rpc::{ErrorCode, SessionApiClient, SessionApiServer, auth};
 use pars_store::client::{ClientStore, KdfParams, Unlock};
 use pars_wire::message::ContentType;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use sessiond::engine::Engine;
+use sessiond::engine::{Engine, Received};
 use sessiond::rpc::{Api, Daemon, NodeFacts, now};
 use std::sync::Arc;
 
@@ -36,7 +36,10 @@ async fn daemon(seed: u64) -> Running {
     )
     .unwrap();
     let daemon = Daemon::new(
-        Engine::open(store).unwrap(),
+        // The packet limit of the production daemon (run.rs).
+        Engine::open(store)
+            .unwrap()
+            .with_max_blob(pars_net::client::MAX_ONION_STORE_PAYLOAD),
         rng.clone(),
         None,
         NodeFacts {
@@ -253,4 +256,175 @@ async fn incoming_messages_reach_subscribers_and_the_message_list() {
         ),
         ErrorCode::SessionClosed.code()
     );
+}
+
+/// A second engine with a fresh identity, outside any daemon.
+fn outside_engine(
+    dir: &tempfile::TempDir,
+    seed: u64,
+) -> (Engine, ChaCha20Rng, pars_crypto::SessionId) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let store = ClientStore::create(
+        &dir.path().join("o.redb"),
+        Unlock::Passphrase(b"pw"),
+        KdfParams::insecure_for_tests(),
+        &mut rng,
+    )
+    .unwrap();
+    let mut e = Engine::open(store).unwrap();
+    let id = e.create_identity(now(), &mut rng).unwrap();
+    (e, rng, id)
+}
+
+#[tokio::test]
+async fn binary_content_in_content_hex_and_send_content() {
+    let bob = daemon(5).await;
+    let bc = client(&bob);
+    let bob_id = bc.create_identity().await.unwrap().session_id;
+    let bob_sid: pars_crypto::SessionId = bob_id.parse().unwrap();
+    let bob_bundle = bob
+        .daemon
+        .with_engine(|e, _| e.bundle().unwrap().clone())
+        .await;
+    let adir = tempfile::tempdir().unwrap();
+    let (mut alice, mut rng, alice_id) = outside_engine(&adir, 6);
+    alice
+        .open_session(&bob_sid, &bob_bundle, now(), &mut rng)
+        .unwrap();
+    // Not UTF-8: `content` is lossy, `contentHex` exact.
+    let action: Vec<u8> = vec![0x00, 0xff, 0xfe, 0x80, 0x41, 0xc3, 0x28];
+    alice
+        .send(
+            &bob_sid,
+            &action,
+            ContentType::ContractAction,
+            now(),
+            &mut rng,
+        )
+        .unwrap();
+    let blobs: Vec<Vec<u8>> = alice
+        .outbox_due(now())
+        .unwrap()
+        .into_iter()
+        .map(|o| o.blob)
+        .collect();
+
+    let ws = WsClientBuilder::default()
+        .set_headers(auth::auth_headers(&bob.token))
+        .build(format!("ws://{}", bob.addr))
+        .await
+        .unwrap();
+    let mut sub: Subscription<MessageInfo> = ws.subscribe_messages().await.unwrap();
+    for b in &blobs {
+        bob.daemon.ingest(b).await.unwrap();
+    }
+    let m = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.content_type, "contractAction");
+    assert_eq!(m.content_hex, hex::encode(&action));
+    assert_ne!(m.content.as_bytes(), action.as_slice());
+    let listed = bc.get_messages(None, None, None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].content_hex, hex::encode(&action));
+    assert_eq!(listed[0].direction, Direction::Incoming);
+
+    // A binary receipt back, by peer Session ID, with a 0x prefix.
+    let receipt: Vec<u8> = vec![0x07, 0x00, 0x9a, 0xff, 0x10];
+    let sent = bc
+        .send_content(
+            alice_id.to_string(),
+            "contractReceipt".into(),
+            format!("0x{}", hex::encode(&receipt)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.delivery, DeliveryState::Queued);
+    let all = bc.get_messages(None, None, None).await.unwrap();
+    let out = all.iter().find(|m| m.id == sent.id).unwrap();
+    assert_eq!(out.direction, Direction::Outgoing);
+    assert_eq!(out.content_type, "contractReceipt");
+    assert_eq!(out.content_hex, hex::encode(&receipt));
+    // Text through sendContent, by conversation ID.
+    let session = bc.get_sessions().await.unwrap()[0].id.clone();
+    let text = bc
+        .send_content(session.clone(), "text".into(), hex::encode("héllo"))
+        .await
+        .unwrap();
+    let all = bc.get_messages(None, None, None).await.unwrap();
+    let t = all.iter().find(|m| m.id == text.id).unwrap();
+    assert_eq!(
+        (t.content.as_str(), t.content_type.as_str()),
+        ("héllo", "text")
+    );
+    assert_eq!(bc.get_status().await.unwrap().outbox_pending, 2);
+
+    // The queued blobs are real messages Alice opens with the right type and bytes.
+    let out_blobs: Vec<Vec<u8>> = bob
+        .daemon
+        .with_engine(|e, _| e.outbox_due(u64::MAX).unwrap())
+        .await
+        .into_iter()
+        .map(|o| o.blob)
+        .collect();
+    let mut got = Vec::new();
+    for b in &out_blobs {
+        if let Received::Message(m) = alice.receive(b, now(), &mut rng).unwrap() {
+            got.push((m.content_type, m.content));
+        }
+    }
+    assert!(got.contains(&(ContentType::ContractReceipt as u8, receipt.clone())));
+    assert!(got.contains(&(ContentType::Text as u8, "héllo".as_bytes().to_vec())));
+
+    // Bad input: InvalidInput, nothing queued.
+    let bad = |ct: &str, hx: String| {
+        let bc = bc.clone();
+        let session = session.clone();
+        let ct = ct.to_owned();
+        async move {
+            match bc.send_content(session, ct, hx).await.unwrap_err() {
+                ClientError::Call(o) => (o.code(), o.message().to_owned()),
+                other => panic!("expected a call error, got {other}"),
+            }
+        }
+    };
+    let (c, msg) = bad("file", "00".into()).await;
+    assert_eq!(c, ErrorCode::InvalidInput.code());
+    assert!(msg.contains("unknown content type 'file'"), "{msg}");
+    assert!(msg.contains("contractReceipt"), "{msg}");
+    let (c, msg) = bad("readReceipt", "00".into()).await;
+    assert_eq!(c, ErrorCode::InvalidInput.code(), "{msg}");
+    for hx in ["zz", "abc", "0x0g"] {
+        let (c, msg) = bad("contractAction", hx.into()).await;
+        assert_eq!(c, ErrorCode::InvalidInput.code());
+        assert!(msg.contains("not valid hex"), "{hx}: {msg}");
+    }
+    let (c, msg) = bad("contractAction", String::new()).await;
+    assert_eq!(c, ErrorCode::InvalidInput.code());
+    assert!(msg.contains("empty"), "{msg}");
+    let (c, msg) = bad("text", "ff00".into()).await;
+    assert_eq!(c, ErrorCode::InvalidInput.code());
+    assert!(msg.contains("UTF-8"), "{msg}");
+    // Too large: the same limit as sendMessage.
+    let huge = vec![0xa5u8; pars_net::client::MAX_ONION_STORE_PAYLOAD];
+    let (c, msg) = bad("contractAction", hex::encode(&huge)).await;
+    assert_eq!(c, ErrorCode::InvalidInput.code());
+    assert!(
+        msg.contains("too large") || msg.contains("exceeds"),
+        "{msg}"
+    );
+    let as_text = "a".repeat(pars_net::client::MAX_ONION_STORE_PAYLOAD);
+    assert_eq!(
+        code(bc.send_message(session.clone(), as_text).await.unwrap_err()),
+        ErrorCode::InvalidInput.code(),
+        "sendMessage refuses the same size"
+    );
+    // A 1000-byte action fits.
+    let ok = vec![0x5au8; 1000];
+    bc.send_content(session.clone(), "contractAction".into(), hex::encode(&ok))
+        .await
+        .unwrap();
+    assert_eq!(bc.get_status().await.unwrap().outbox_pending, 3);
 }

@@ -49,6 +49,18 @@ pub trait SessionApi {
     #[method(name = "sendMessage")]
     async fn send_message(&self, session: String, content: String) -> RpcResult<SendResult>;
 
+    /// Queues a message of content type `content_type` (`text`, `contractAction` or
+    /// `contractReceipt`) with the raw content `content_hex` (hex, an optional `0x` prefix);
+    /// it is durably in the outbox when this returns. Unknown content types, malformed hex and
+    /// empty or oversized content fail with `InvalidInput`, as in `sendMessage`.
+    #[method(name = "sendContent")]
+    async fn send_content(
+        &self,
+        session: String,
+        content_type: String,
+        content_hex: String,
+    ) -> RpcResult<SendResult>;
+
     /// Messages of one session (or all sessions when `session` is null) since `since` (Unix
     /// seconds, local time), oldest first, at most `limit` (default 1000).
     #[method(name = "getMessages")]

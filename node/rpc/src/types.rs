@@ -116,8 +116,13 @@ pub struct MessageInfo {
     pub direction: Direction,
     /// The text content (UTF-8; other content types are described in `contentType`).
     pub content: String,
-    /// The content type (`text`, …).
+    /// The content type (`text`, `contractAction`, `contractReceipt`, …).
     pub content_type: String,
+    /// The raw content bytes, lowercase hex (binary content types such as `contractAction` are
+    /// only readable here; `content` is their lossy UTF-8). Empty when talking to a daemon older
+    /// than this field.
+    #[serde(default)]
+    pub content_hex: String,
     /// The sender's coarse timestamp (Unix seconds).
     pub timestamp: u64,
     /// When this node stored the message locally (Unix seconds, precise; never sent).
@@ -133,7 +138,7 @@ pub struct MessageInfo {
     pub error: Option<String>,
 }
 
-/// The result of `sendMessage`: the message is durably in the outbox.
+/// The result of `sendMessage` and `sendContent`: the message is durably in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendResult {
