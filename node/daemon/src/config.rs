@@ -4,8 +4,8 @@
 //! The file is `<datadir>/sessiond.toml` unless `--config` names another; every key is optional
 //! and named like its flag (`network`, `listen`, `rpc`, `service-node`, `bootstrap`, `log`,
 //! `log-identifiers`, `key-file`, `passphrase-file`, `node-set`, `operator`, `poll-min-ms`,
-//! `poll-max-ms`, `eth-rpc`, `registry`, `addresses-file`, `confirmations`). Unknown keys are an
-//! error, so a typo is not silently ignored.
+//! `poll-max-ms`, `eth-rpc`, `registry`, `addresses-file`, `confirmations`, `chain-id`). Unknown
+//! keys are an error, so a typo is not silently ignored.
 
 use clap::Parser;
 use pars_bridge::primitives::Address;
@@ -119,6 +119,10 @@ pub struct Flags {
     /// chain (anvil), 12 elsewhere.
     #[arg(long, env = "PARS_CONFIRMATIONS", value_name = "BLOCKS")]
     pub confirmations: Option<u64>,
+    /// The chain ID the registry must be on (any other chain at --eth-rpc is refused). Default:
+    /// the addresses file's, else what the RPC serves at the first start.
+    #[arg(long, env = "PARS_CHAIN_ID", value_name = "ID")]
+    pub chain_id: Option<u64>,
     /// Print this node's libp2p peer ID (creating its key if needed) and exit.
     #[arg(long)]
     pub print_peer_id: bool,
@@ -164,6 +168,8 @@ pub struct FileConfig {
     pub addresses_file: Option<PathBuf>,
     /// See [`Flags::confirmations`].
     pub confirmations: Option<u64>,
+    /// See [`Flags::chain_id`].
+    pub chain_id: Option<u64>,
 }
 
 /// Where the service-node set comes from when the on-chain registry is used.
@@ -177,6 +183,8 @@ pub struct ChainConfig {
     pub addresses_file: Option<PathBuf>,
     /// The confirmation lag (else the chain's default).
     pub confirmations: Option<u64>,
+    /// The expected chain ID (else the addresses file's, else the RPC's).
+    pub chain_id: Option<u64>,
 }
 
 /// The merged configuration the daemon runs with.
@@ -354,6 +362,7 @@ impl Config {
                         .then(|| PathBuf::from(pars_bridge::DEVNET_ADDRESSES_FILE))
                 }),
                 confirmations: flags.confirmations.or(file.confirmations),
+                chain_id: flags.chain_id.or(file.chain_id),
             })
         } else {
             None
@@ -488,11 +497,14 @@ mod tests {
             "http://127.0.0.1:2",
             "--confirmations",
             "1",
+            "--chain-id",
+            "31337",
         ]))
         .unwrap();
         let chain = c.chain.unwrap();
         assert_eq!(chain.eth_rpc.as_deref(), Some("http://127.0.0.1:2"));
         assert_eq!(chain.confirmations, Some(1));
+        assert_eq!(chain.chain_id, Some(31337));
         assert_eq!(
             chain.registry.unwrap().to_string(),
             "0x5FbDB2315678afecb367f032d93F642f64180aa3"

@@ -382,6 +382,9 @@ async fn open_set(
     if let Some(c) = chain.confirmations {
         rc = rc.with_confirmations(c);
     }
+    if let Some(id) = chain.chain_id {
+        rc = rc.with_expected_chain_id(id);
+    }
     let (set, task) = open_registry_set(rc).await?;
     let health = tokio::spawn(log_registry_health(
         task.handle().subscribe_health(),
