@@ -4,9 +4,11 @@
 //! The file is `<datadir>/sessiond.toml` unless `--config` names another; every key is optional
 //! and named like its flag (`network`, `listen`, `rpc`, `service-node`, `bootstrap`, `log`,
 //! `log-identifiers`, `key-file`, `passphrase-file`, `node-set`, `operator`, `poll-min-ms`,
-//! `poll-max-ms`). Unknown keys are an error, so a typo is not silently ignored.
+//! `poll-max-ms`, `eth-rpc`, `registry`, `addresses-file`, `confirmations`, `chain-id`). Unknown
+//! keys are an error, so a typo is not silently ignored.
 
 use clap::Parser;
+use pars_bridge::primitives::Address;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -101,6 +103,26 @@ pub struct Flags {
     /// Inbox poll interval when idle, in milliseconds. Default: 5000.
     #[arg(long, env = "PARS_POLL_MAX_MS", value_name = "MS")]
     pub poll_max_ms: Option<u64>,
+    /// EVM JSON-RPC endpoint (http or https) to read the service-node registry from. With it
+    /// (or --registry / --addresses-file) the service-node set is the on-chain registry's active
+    /// nodes instead of the --node-set file.
+    #[arg(long, env = "PARS_ETH_RPC", value_name = "URL")]
+    pub eth_rpc: Option<String>,
+    /// Address of the ServiceNodeRegistry contract (0x…). Default: the addresses file's.
+    #[arg(long, env = "PARS_REGISTRY", value_name = "ADDRESS")]
+    pub registry: Option<String>,
+    /// Deployment address file (JSON written by the deploy script) giving the registry, chain ID
+    /// and RPC URL when the flags do not. Default on devnet: .devnet/addresses.json.
+    #[arg(long, env = "PARS_ADDRESSES_FILE", value_name = "FILE")]
+    pub addresses_file: Option<PathBuf>,
+    /// Blocks a registry change must be buried under before it is used. Default: 1 on a local
+    /// chain (anvil), 12 elsewhere.
+    #[arg(long, env = "PARS_CONFIRMATIONS", value_name = "BLOCKS")]
+    pub confirmations: Option<u64>,
+    /// The chain ID the registry must be on (any other chain at --eth-rpc is refused). Default:
+    /// the addresses file's, else what the RPC serves at the first start.
+    #[arg(long, env = "PARS_CHAIN_ID", value_name = "ID")]
+    pub chain_id: Option<u64>,
     /// Print this node's libp2p peer ID (creating its key if needed) and exit.
     #[arg(long)]
     pub print_peer_id: bool,
@@ -138,6 +160,31 @@ pub struct FileConfig {
     pub poll_min_ms: Option<u64>,
     /// See [`Flags::poll_max_ms`].
     pub poll_max_ms: Option<u64>,
+    /// See [`Flags::eth_rpc`].
+    pub eth_rpc: Option<String>,
+    /// See [`Flags::registry`].
+    pub registry: Option<String>,
+    /// See [`Flags::addresses_file`].
+    pub addresses_file: Option<PathBuf>,
+    /// See [`Flags::confirmations`].
+    pub confirmations: Option<u64>,
+    /// See [`Flags::chain_id`].
+    pub chain_id: Option<u64>,
+}
+
+/// Where the service-node set comes from when the on-chain registry is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainConfig {
+    /// EVM JSON-RPC endpoint (else the addresses file's `rpcUrl`).
+    pub eth_rpc: Option<String>,
+    /// The registry contract (else the addresses file's).
+    pub registry: Option<Address>,
+    /// The deployment address file, read only if it exists.
+    pub addresses_file: Option<PathBuf>,
+    /// The confirmation lag (else the chain's default).
+    pub confirmations: Option<u64>,
+    /// The expected chain ID (else the addresses file's, else the RPC's).
+    pub chain_id: Option<u64>,
 }
 
 /// The merged configuration the daemon runs with.
@@ -171,6 +218,8 @@ pub struct Config {
     pub poll_min_ms: u64,
     /// Poll interval when idle, milliseconds.
     pub poll_max_ms: u64,
+    /// The on-chain registry to take the service-node set from; `None`: the `node_set` file.
+    pub chain: Option<ChainConfig>,
 }
 
 /// The default service-node set file inside the data directory.
@@ -209,6 +258,9 @@ pub enum ConfigError {
         /// The maximum.
         max: u64,
     },
+    /// The registry address is not a 20-byte hex address.
+    #[error("--registry '{0}' is not an EVM address (0x followed by 40 hex digits)")]
+    Registry(String),
     /// No home directory to put the default data directory in.
     #[error("no home directory found; pass --datadir")]
     NoHome,
@@ -290,8 +342,33 @@ impl Config {
                 max: poll_max_ms,
             });
         }
+        let network = flags.network.or(file.network).unwrap_or(Network::Mainnet);
+        let registry = match flags.registry.or(file.registry) {
+            Some(r) => Some(
+                r.trim()
+                    .parse::<Address>()
+                    .map_err(|_| ConfigError::Registry(r.clone()))?,
+            ),
+            None => None,
+        };
+        let eth_rpc = flags.eth_rpc.or(file.eth_rpc);
+        let explicit_addresses = flags.addresses_file.or(file.addresses_file);
+        let chain = if eth_rpc.is_some() || registry.is_some() || explicit_addresses.is_some() {
+            Some(ChainConfig {
+                eth_rpc,
+                registry,
+                addresses_file: explicit_addresses.or_else(|| {
+                    (network == Network::Devnet)
+                        .then(|| PathBuf::from(pars_bridge::DEVNET_ADDRESSES_FILE))
+                }),
+                confirmations: flags.confirmations.or(file.confirmations),
+                chain_id: flags.chain_id.or(file.chain_id),
+            })
+        } else {
+            None
+        };
         Ok(Self {
-            network: flags.network.or(file.network).unwrap_or(Network::Mainnet),
+            network,
             listen,
             rpc,
             service_node,
@@ -311,6 +388,7 @@ impl Config {
             operator: flags.operator.or(file.operator).unwrap_or_default(),
             poll_min_ms,
             poll_max_ms,
+            chain,
             datadir,
         })
     }
@@ -385,5 +463,55 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ConfigError::RpcNotLoopback(_)));
         assert!(Flags::try_parse_from(["sessiond", "--network", "moon"]).is_err());
+        let err = Config::merge(
+            flags(&["--registry", "0x1234"]),
+            FileConfig::default(),
+            dir.path().into(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Registry(_)), "{err}");
+    }
+
+    #[test]
+    fn chain_settings_flags_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let c = Config::load(flags(&["--datadir", d])).unwrap();
+        assert_eq!(c.chain, None, "no chain flags: the static set file");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "eth-rpc = \"http://127.0.0.1:1\"\nregistry = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\nconfirmations = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(flags(&["--datadir", d])).unwrap();
+        let chain = c.chain.unwrap();
+        assert_eq!(chain.eth_rpc.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(chain.confirmations, Some(3));
+        assert_eq!(chain.addresses_file, None, "no default file off devnet");
+        let c = Config::load(flags(&[
+            "--datadir",
+            d,
+            "--network",
+            "devnet",
+            "--eth-rpc",
+            "http://127.0.0.1:2",
+            "--confirmations",
+            "1",
+            "--chain-id",
+            "31337",
+        ]))
+        .unwrap();
+        let chain = c.chain.unwrap();
+        assert_eq!(chain.eth_rpc.as_deref(), Some("http://127.0.0.1:2"));
+        assert_eq!(chain.confirmations, Some(1));
+        assert_eq!(chain.chain_id, Some(31337));
+        assert_eq!(
+            chain.registry.unwrap().to_string(),
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        );
+        assert_eq!(
+            chain.addresses_file,
+            Some(PathBuf::from(pars_bridge::DEVNET_ADDRESSES_FILE))
+        );
     }
 }

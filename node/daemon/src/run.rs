@@ -8,6 +8,10 @@
 //!   protocol) from the service-node set file. A service node has **no user identity** and no
 //!   RPC API: its peer ID is public (it is in the set), so a user's messaging must not come from
 //!   it. Run a second, ordinary `sessiond` with its own data directory for your own identity.
+//!
+//! In both modes the service-node set is the static `--node-set` file, or, with `--eth-rpc` /
+//! `--registry` / `--addresses-file`, the Active nodes of the on-chain `ServiceNodeRegistry`
+//! (`pars_bridge::open_registry_set`, cached in `<datadir>/registry-cache.json`).
 
 use crate::config::{Config, Network};
 use crate::engine::{Engine, EngineError};
@@ -17,6 +21,9 @@ use crate::transport::{NetSlot, Transport};
 use crate::workers::{self, NetCourier, WorkerSettings};
 use jsonrpsee::server::Server;
 use libp2p::{Multiaddr, PeerId};
+use pars_bridge::{
+    REGISTRY_CACHE_FILE, RegistrySetConfig, RegistrySetTask, SyncState, open_registry_set,
+};
 use pars_net::{ClientConfig, NetError, NodeConfig, ServiceNodeSet, StaticSet};
 use pars_rpc::SessionApiServer;
 use pars_rpc::auth;
@@ -88,6 +95,10 @@ pub enum RunError {
         "{0}; pass --node-set <file> (JSON: {{\"nodes\":[{{\"peer_id\",\"addrs\",\"operator\"}}]}})"
     )]
     NodeSet(#[from] pars_net::SetError),
+    /// The on-chain service-node registry could not be opened (bad settings, or an unreachable
+    /// RPC with no cached set to start from).
+    #[error("service-node registry: {0}")]
+    Registry(#[from] pars_bridge::BridgeError),
     /// A listen or bootstrap address is not a valid multiaddr.
     #[error("invalid multiaddr '{addr}': {reason}")]
     Multiaddr {
@@ -326,14 +337,102 @@ fn write_addr_file(datadir: &Path, addr: std::net::SocketAddr) -> std::io::Resul
 pub async fn run(cfg: Config, stop: impl std::future::Future<Output = ()>) -> Result<(), RunError> {
     ensure_datadir(&cfg.datadir)?;
     let lock = DataDirLock::acquire(&cfg.datadir)?;
-    let set: Arc<dyn ServiceNodeSet> = Arc::new(StaticSet::from_file(&cfg.node_set)?);
+    let (set, registry) = open_set(&cfg).await?;
     let result = if cfg.service_node {
         run_service_node(&cfg, set, stop).await
     } else {
         run_user(&cfg, set, stop).await
     };
+    if let Some((task, health)) = registry {
+        health.abort();
+        task.shutdown().await;
+    }
     drop(lock);
     result
+}
+
+/// The service-node set: the on-chain registry's active nodes when a chain is configured (with
+/// its reader task and a task logging the reader's health), else the static set file.
+async fn open_set(
+    cfg: &Config,
+) -> Result<
+    (
+        Arc<dyn ServiceNodeSet>,
+        Option<(RegistrySetTask, tokio::task::JoinHandle<()>)>,
+    ),
+    RunError,
+> {
+    let Some(chain) = &cfg.chain else {
+        let set: Arc<dyn ServiceNodeSet> = Arc::new(StaticSet::from_file(&cfg.node_set)?);
+        return Ok((set, None));
+    };
+    let mut rc = RegistrySetConfig::new(cfg.datadir.join(REGISTRY_CACHE_FILE));
+    if let Some(url) = &chain.eth_rpc {
+        rc = rc.with_eth_rpc(url.clone());
+    }
+    if let Some(registry) = chain.registry {
+        rc = rc.with_registry(registry);
+    }
+    if let Some(file) = &chain.addresses_file {
+        rc = rc.with_addresses_file(file.clone());
+    } else {
+        // Only the flags: never pick up a devnet file from the working directory off devnet.
+        rc = rc.with_addresses_file(cfg.datadir.join("no-addresses-file"));
+    }
+    if let Some(c) = chain.confirmations {
+        rc = rc.with_confirmations(c);
+    }
+    if let Some(id) = chain.chain_id {
+        rc = rc.with_expected_chain_id(id);
+    }
+    let (set, task) = open_registry_set(rc).await?;
+    let health = tokio::spawn(log_registry_health(
+        task.handle().subscribe_health(),
+        set.clone(),
+    ));
+    let set: Arc<dyn ServiceNodeSet> = set;
+    Ok((set, Some((task, health))))
+}
+
+/// Logs every change of the registry reader's state: synced (with the block and member count),
+/// degraded (with the error and the retry delay; the last known set is still served).
+async fn log_registry_health(
+    mut rx: tokio::sync::watch::Receiver<pars_bridge::Health>,
+    set: Arc<pars_bridge::RegistrySet>,
+) {
+    let mut last: Option<SyncState> = None;
+    loop {
+        let h = rx.borrow_and_update().clone();
+        if last != Some(h.state) {
+            let members = set.members().nodes.len();
+            match h.state {
+                SyncState::Synced => tracing::info!(
+                    block = h.synced_block,
+                    members,
+                    "registry: synced with the chain"
+                ),
+                SyncState::CatchingUp => tracing::info!(
+                    block = h.synced_block,
+                    head = h.head,
+                    "registry: catching up with the chain"
+                ),
+                SyncState::Starting => {
+                    tracing::info!(members, from_cache = h.from_cache, "registry: starting")
+                }
+                SyncState::Degraded => tracing::warn!(
+                    members,
+                    failures = h.consecutive_failures,
+                    retry_in_ms = h.retry_in.map(|d| d.as_millis() as u64),
+                    error = h.last_error.as_ref().map(|e| e.error.to_string()),
+                    "registry: the chain is unreachable or wrong; serving the last known set"
+                ),
+            }
+            last = Some(h.state);
+        }
+        if rx.changed().await.is_err() {
+            break;
+        }
+    }
 }
 
 async fn run_service_node(
