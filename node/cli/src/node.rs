@@ -1,7 +1,7 @@
 //! `parsctl node …`: the local service node's registration in `ServiceNodeRegistry`.
 //!
 //! These commands talk to the EVM chain (through `pars-bridge`), not to `sessiond`: they work
-//! before the node ever ran. The node is the one whose key is `<datadir>/node_key` (created by
+//! before the node ever ran. The node is the one whose key is `<datadir>/net/node_key` (created by
 //! `register` if missing, exactly as `sessiond` would create it). The EVM key signing the
 //! transactions comes from an encrypted keystore file (`--keystore`, password from
 //! `PARS_EVM_KEYSTORE_PASSWORD`, `--password-file` or a prompt) or from `PARS_EVM_PRIVATE_KEY`,
@@ -163,7 +163,11 @@ struct StatusReport {
     signer_is_operator: Option<bool>,
 }
 
-/// Runs `parsctl node …` for the node whose key is in `datadir`.
+/// The directory inside a data dir that holds a service node's network state (`node_key`), as
+/// `sessiond` lays it out.
+pub const NET_DIR: &str = "net";
+
+/// Runs `parsctl node …` for the node whose key is in `<datadir>/net`.
 pub async fn run(
     datadir: &Path,
     json: bool,
@@ -171,6 +175,9 @@ pub async fn run(
     command: NodeCommand,
 ) -> Result<(), CliError> {
     let bridge = CliError::from_bridge;
+    // sessiond keeps a service node's libp2p key (and the rest of its network state) in
+    // `<datadir>/net`, so that is where the registered key must come from.
+    let key_dir = datadir.join(NET_DIR);
     // Everything that can be checked locally first: amounts, addresses, keys.
     let registry = chain
         .registry
@@ -194,12 +201,12 @@ pub async fn run(
             } else {
                 addrs.clone()
             };
-            let identity = ServiceNodeIdentity::load_or_create(datadir).map_err(bridge)?;
+            let identity = ServiceNodeIdentity::load_or_create(&key_dir).map_err(bridge)?;
             let registration = identity.registration(&addrs, operator).map_err(bridge)?;
             (identity, Some(registration), stake)
         }
         _ => (
-            ServiceNodeIdentity::load(datadir).map_err(bridge)?,
+            ServiceNodeIdentity::load(&key_dir).map_err(bridge)?,
             None,
             U256::ZERO,
         ),

@@ -232,7 +232,7 @@ fn register_status_exit_withdraw_with_the_real_binary() {
     // Registration without an EVM key, with a bad amount, with a wildcard address, too little.
     fails(&register("2ether", &[], &[]), 4, "PARS_EVM_PRIVATE_KEY");
     assert!(
-        node.join("node_key").is_file(),
+        node.join("net").join("node_key").is_file(),
         "register creates the node key"
     );
     fails(&register("two", &[], &key1), 4, "is not an amount");
