@@ -2,8 +2,8 @@
 
 use crate::time::format_utc;
 use pars_rpc::types::{
-    DaemonStatus, DeliveryState, Direction, IdentityInfo, MessageInfo, PeerInfo, SendResult,
-    SessionInfo,
+    DaemonStatus, DeliveryState, Direction, IdentityInfo, MessageInfo, PeerInfo, RegistryState,
+    SendResult, SessionInfo,
 };
 use serde::Serialize;
 
@@ -58,6 +58,33 @@ pub fn status(s: &DaemonStatus) {
     println!("service nodes:   {}", s.known_service_nodes);
     println!("outbox pending:  {}", s.outbox_pending);
     println!("uptime:          {}s", s.uptime_secs);
+    if let Some(r) = &s.registry {
+        let state = match r.state {
+            RegistryState::Starting => "starting (serving the cached set)",
+            RegistryState::CatchingUp => "catching up",
+            RegistryState::Synced => "synced",
+            RegistryState::Unreachable => "unreachable (serving the last known set)",
+        };
+        println!("registry:        {state}");
+        println!("  contract:      {} on chain {}", r.registry, r.chain_id);
+        match (r.last_block, r.head) {
+            (Some(b), Some(h)) => println!("  block:         {b} (head {h})"),
+            (Some(b), None) => println!("  block:         {b}"),
+            _ => println!("  block:         none yet"),
+        }
+        println!(
+            "  members:       {}{}",
+            r.members,
+            if r.from_cache {
+                " (from the cache)"
+            } else {
+                ""
+            }
+        );
+        if let Some(e) = &r.last_error {
+            println!("  last error:    {e}");
+        }
+    }
 }
 
 pub fn peers(p: &[PeerInfo]) {

@@ -45,6 +45,8 @@ pub struct NodeFacts {
     pub peer_id: String,
     /// Listen addresses.
     pub listen_addrs: Vec<String>,
+    /// The on-chain registry set, for `getStatus`'s registry health (None: static set).
+    pub registry: Option<Arc<pars_bridge::RegistrySet>>,
 }
 
 /// Shared daemon state behind the RPC server.
@@ -477,6 +479,12 @@ impl SessionApiServer for Api {
             known_service_nodes: peers.iter().filter(|p| p.service_node).count() as u32,
             outbox_pending: g.0.outbox_len()?,
             uptime_secs: self.0.started.elapsed().as_secs(),
+            registry: self
+                .0
+                .facts
+                .registry
+                .as_deref()
+                .map(crate::run::registry_status),
         })
     }
 

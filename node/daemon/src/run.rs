@@ -338,12 +338,13 @@ pub async fn run(cfg: Config, stop: impl std::future::Future<Output = ()>) -> Re
     ensure_datadir(&cfg.datadir)?;
     let lock = DataDirLock::acquire(&cfg.datadir)?;
     let (set, registry) = open_set(&cfg).await?;
+    let chain_set = registry.as_ref().map(|r| r.2.clone());
     let result = if cfg.service_node {
-        run_service_node(&cfg, set, stop).await
+        run_service_node(&cfg, set, chain_set, stop).await
     } else {
-        run_user(&cfg, set, stop).await
+        run_user(&cfg, set, chain_set, stop).await
     };
-    if let Some((task, health)) = registry {
+    if let Some((task, health, _)) = registry {
         health.abort();
         task.shutdown().await;
     }
@@ -351,17 +352,19 @@ pub async fn run(cfg: Config, stop: impl std::future::Future<Output = ()>) -> Re
     result
 }
 
+/// The registry parts of a chain-backed set: the reader task, the health logger, the set.
+type RegistryParts = (
+    RegistrySetTask,
+    tokio::task::JoinHandle<()>,
+    Arc<pars_bridge::RegistrySet>,
+);
+
 /// The service-node set: the on-chain registry's active nodes when a chain is configured (with
-/// its reader task and a task logging the reader's health), else the static set file.
+/// its reader task, a task logging the reader's health and the set itself), else the static
+/// set file.
 async fn open_set(
     cfg: &Config,
-) -> Result<
-    (
-        Arc<dyn ServiceNodeSet>,
-        Option<(RegistrySetTask, tokio::task::JoinHandle<()>)>,
-    ),
-    RunError,
-> {
+) -> Result<(Arc<dyn ServiceNodeSet>, Option<RegistryParts>), RunError> {
     let Some(chain) = &cfg.chain else {
         let set: Arc<dyn ServiceNodeSet> = Arc::new(StaticSet::from_file(&cfg.node_set)?);
         return Ok((set, None));
@@ -385,13 +388,93 @@ async fn open_set(
     if let Some(id) = chain.chain_id {
         rc = rc.with_expected_chain_id(id);
     }
+    if matches!(cfg.network, Network::Local | Network::Devnet) {
+        // A local chain comes back within seconds: retry at most every 5 s, not every minute.
+        rc = rc.with_backoff(Duration::from_secs(1), Duration::from_secs(5));
+    }
     let (set, task) = open_registry_set(rc).await?;
     let health = tokio::spawn(log_registry_health(
         task.handle().subscribe_health(),
         set.clone(),
     ));
-    let set: Arc<dyn ServiceNodeSet> = set;
-    Ok((set, Some((task, health))))
+    let dyn_set: Arc<dyn ServiceNodeSet> = set.clone();
+    Ok((dyn_set, Some((task, health, set))))
+}
+
+/// The registry reader's health as `getStatus` and the service node's status file report it.
+pub(crate) fn registry_status(set: &pars_bridge::RegistrySet) -> pars_rpc::types::RegistryStatus {
+    use pars_rpc::types::{RegistryState, RegistryStatus};
+    let h = set.health();
+    let snap = set.snapshot();
+    let state = match h.state {
+        SyncState::Starting => RegistryState::Starting,
+        SyncState::CatchingUp => RegistryState::CatchingUp,
+        SyncState::Synced => RegistryState::Synced,
+        SyncState::Degraded => RegistryState::Unreachable,
+    };
+    RegistryStatus {
+        state,
+        chain_id: snap.chain_id,
+        registry: snap.registry.to_string(),
+        last_block: h.synced_block,
+        head: h.head,
+        members: u32::try_from(set.members().nodes.len()).unwrap_or(u32::MAX),
+        from_cache: h.from_cache,
+        last_error: (state == RegistryState::Unreachable)
+            .then(|| h.last_error.map(|e| e.error.to_string()))
+            .flatten(),
+    }
+}
+
+/// The service node's status file in its data directory, rewritten every second.
+pub const NODE_STATUS_FILE: &str = "node-status.json";
+
+/// Writes [`NODE_STATUS_FILE`] (atomically: a temporary file, then a rename).
+fn write_node_status(
+    cfg: &Config,
+    net: &pars_net::NetworkHandle,
+    set: &Arc<dyn ServiceNodeSet>,
+    chain_set: Option<&pars_bridge::RegistrySet>,
+) {
+    let members = set.members();
+    let onion = net.onion_stats();
+    let swarm = net.stats();
+    let store = net.mailbox_store().stats().ok();
+    let mut v = serde_json::json!({
+        "peerId": net.peer_id().to_string(),
+        "network": cfg.network.as_str(),
+        "inSet": members.contains(&net.peer_id()),
+        "setMembers": members.nodes.len(),
+        "updatedAt": crate::rpc::now(),
+        "onion": {
+            "received": onion.received,
+            "forwarded": onion.forwarded,
+            "delivered": onion.delivered,
+            "replies": onion.replies,
+            "dropped": onion.dropped,
+            "unroutable": onion.unroutable,
+        },
+        "swarm": {
+            "requests": swarm.requests,
+            "replicasAccepted": swarm.replicas_accepted,
+            "handedOff": swarm.handed_off,
+        },
+        "store": {
+            "messages": store.map(|s| s.messages),
+            "usedBytes": store.map(|s| s.used_bytes),
+        },
+    });
+    if let (Some(cs), Some(obj)) = (chain_set, v.as_object_mut())
+        && let Ok(r) = serde_json::to_value(registry_status(cs))
+    {
+        obj.insert("registry".into(), r);
+    }
+    let path = cfg.datadir.join(NODE_STATUS_FILE);
+    let tmp = path.with_extension("json.tmp");
+    let written = std::fs::write(&tmp, v.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "cannot write the node status file");
+    }
 }
 
 /// Logs every change of the registry reader's state: synced (with the block and member count),
@@ -438,6 +521,7 @@ async fn log_registry_health(
 async fn run_service_node(
     cfg: &Config,
     set: Arc<dyn ServiceNodeSet>,
+    chain_set: Option<Arc<pars_bridge::RegistrySet>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     let net = start_node(cfg, set.clone()).await?;
@@ -455,15 +539,24 @@ async fn run_service_node(
         network = cfg.network.as_str(),
         "service node ready"
     );
-    stop.await;
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => write_node_status(cfg, &net, &set, chain_set.as_deref()),
+        }
+    }
     tracing::info!("shutting down");
     net.shutdown().await;
+    write_node_status(cfg, &net, &set, chain_set.as_deref());
     Ok(())
 }
 
 async fn run_user(
     cfg: &Config,
     set: Arc<dyn ServiceNodeSet>,
+    chain_set: Option<Arc<pars_bridge::RegistrySet>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     remove_rpc_files(&cfg.datadir);
@@ -492,6 +585,7 @@ async fn run_user(
             .to_peer_id()
             .to_string(),
         listen_addrs: cfg.listen.clone(),
+        registry: chain_set,
     };
     let slot = NetSlot::default();
     let courier = Arc::new(NetCourier::new(slot.clone(), set.clone()));

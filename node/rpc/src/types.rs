@@ -172,6 +172,48 @@ pub struct DaemonStatus {
     pub outbox_pending: u64,
     /// Seconds since start.
     pub uptime_secs: u64,
+    /// The on-chain service-node registry's health; absent with a static `--node-set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryStatus>,
+}
+
+/// Where the daemon's view of the on-chain service-node registry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RegistryState {
+    /// No read has succeeded yet (the set served, if any, is the cached one).
+    Starting,
+    /// Following the chain, more than one log range behind.
+    CatchingUp,
+    /// Up to date with the chain's confirmed head.
+    Synced,
+    /// The RPC is unreachable or wrong: the last known set is served while retrying.
+    Unreachable,
+}
+
+/// The registry reader's health, as `getStatus` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryStatus {
+    /// The reader's state.
+    pub state: RegistryState,
+    /// The chain the registry is read from.
+    pub chain_id: u64,
+    /// The `ServiceNodeRegistry` contract address (0x-hex).
+    pub registry: String,
+    /// The last (confirmed) block the served set reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_block: Option<u64>,
+    /// The chain head at the last successful read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<u64>,
+    /// Service nodes in the served set.
+    pub members: u32,
+    /// The served set is the cached one, not yet confirmed by the chain since the start.
+    pub from_cache: bool,
+    /// The most recent error, while [`RegistryState::Unreachable`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// A connected or known peer.
