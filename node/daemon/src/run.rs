@@ -430,12 +430,13 @@ pub(crate) fn registry_status(set: &pars_bridge::RegistrySet) -> pars_rpc::types
 pub const NODE_STATUS_FILE: &str = "node-status.json";
 
 /// Writes [`NODE_STATUS_FILE`] (atomically: a temporary file, then a rename).
-fn write_node_status(
+async fn write_node_status(
     cfg: &Config,
     net: &pars_net::NetworkHandle,
     set: &Arc<dyn ServiceNodeSet>,
     chain_set: Option<&pars_bridge::RegistrySet>,
 ) {
+    let connected = net.connected_peers().await.map(|p| p.len()).ok();
     let members = set.members();
     let onion = net.onion_stats();
     let swarm = net.stats();
@@ -445,6 +446,7 @@ fn write_node_status(
         "network": cfg.network.as_str(),
         "inSet": members.contains(&net.peer_id()),
         "setMembers": members.nodes.len(),
+        "connectedPeers": connected,
         "updatedAt": crate::rpc::now(),
         "onion": {
             "received": onion.received,
@@ -544,12 +546,12 @@ async fn run_service_node(
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = tick.tick() => write_node_status(cfg, &net, &set, chain_set.as_deref()),
+            _ = tick.tick() => write_node_status(cfg, &net, &set, chain_set.as_deref()).await,
         }
     }
     tracing::info!("shutting down");
+    write_node_status(cfg, &net, &set, chain_set.as_deref()).await;
     net.shutdown().await;
-    write_node_status(cfg, &net, &set, chain_set.as_deref());
     Ok(())
 }
 
