@@ -31,7 +31,8 @@ use pars_wire::directory::{
 };
 use pars_wire::onion::{MAX_DATA_LEN_WITH_REPLY, OnionKeyList, OnionPacket, PACKET_LEN};
 use pars_wire::swarm::{
-    ContentHash, ErrorCode, Mailbox, MailboxItem, SwarmRequest, SwarmResponse, sign_request,
+    ContentHash, ErrorCode, MAX_WAIT_MS, Mailbox, MailboxItem, SwarmRequest, SwarmResponse,
+    sign_request,
 };
 use pars_wire::{NodeId, NodeRecord};
 use rand_chacha::ChaCha20Rng;
@@ -616,14 +617,37 @@ impl OnionClient {
         after: u64,
         key: Option<&MlDsaSigningKey>,
     ) -> Result<RetrievedPage, NetError> {
+        self.retrieve_wait(mailbox, via, after, key, Duration::ZERO)
+            .await
+    }
+
+    /// A long-poll: like [`Self::retrieve_page`], but when the member has nothing after
+    /// `after` it holds the request up to `wait` (at most [`MAX_WAIT_MS`], and at most its own
+    /// bound) and answers as soon as a message for the mailbox arrives there; an empty page
+    /// when the wait ends. The reply is awaited for the client's request timeout plus `wait`.
+    /// A node that does not know waiting retrieves refuses it as `Malformed`; one that holds
+    /// too many refuses it as `Busy`.
+    pub async fn retrieve_wait(
+        &self,
+        mailbox: &Mailbox,
+        via: Option<PeerId>,
+        after: u64,
+        key: Option<&MlDsaSigningKey>,
+        wait: Duration,
+    ) -> Result<RetrievedPage, NetError> {
         let mb = *mailbox;
+        let wait_ms = u32::try_from(wait.as_millis())
+            .unwrap_or(u32::MAX)
+            .min(MAX_WAIT_MS);
+        let hold = Duration::from_millis(u64::from(wait_ms));
         let (resp, member) = self
-            .exchange(mailbox, via, |rng| {
+            .exchange_held(mailbox, via, hold, |rng| {
                 let mut req = SwarmRequest::Retrieve {
                     mailbox: mb,
                     after,
                     max_count: ONION_RETRIEVE_MAX_COUNT,
                     max_bytes: ONION_RETRIEVE_MAX_BYTES,
+                    wait_ms,
                     auth: None,
                 };
                 if let Some(k) = key {
@@ -878,11 +902,22 @@ impl OnionClient {
         &self,
         mailbox: &Mailbox,
         via: Option<PeerId>,
+        make: impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
+    ) -> Result<(SwarmResponse, PeerId), NetError> {
+        self.exchange_held(mailbox, via, Duration::ZERO, make).await
+    }
+
+    /// [`Self::exchange`] of a request the last hop may hold up to `hold` before answering.
+    async fn exchange_held(
+        &self,
+        mailbox: &Mailbox,
+        via: Option<PeerId>,
+        hold: Duration,
         mut make: impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         let c = &self.inner.counters;
         bump(&c.requests);
-        let r = self.exchange_inner(mailbox, via, &mut make).await;
+        let r = self.exchange_inner(mailbox, via, hold, &mut make).await;
         match &r {
             Ok(_) => bump(&c.succeeded),
             Err(e) => {
@@ -897,6 +932,7 @@ impl OnionClient {
         &self,
         mailbox: &Mailbox,
         via: Option<PeerId>,
+        hold: Duration,
         make: &mut impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         let c = &self.inner.counters;
@@ -983,7 +1019,7 @@ impl OnionClient {
             let last_hop = self
                 .peer_of(&members, &path.forward[2].node)
                 .ok_or_else(|| NetError::NoSwarm("the last hop left the set".into()))?;
-            match self.send_and_wait(&members, &path, request).await {
+            match self.send_and_wait(&members, &path, request, hold).await {
                 Ok(reply) => {
                     if let Ok(mut st) = self.inner.state.lock() {
                         for n in path.nodes() {
@@ -1003,13 +1039,15 @@ impl OnionClient {
         Err(last)
     }
 
-    /// Sends a built request to the path's guard and waits for its reply. Failures are
-    /// reported to the selector.
+    /// Sends a built request to the path's guard and waits for its reply (the request timeout
+    /// plus `hold`, how long the last hop may hold the request). Failures are reported to the
+    /// selector.
     async fn send_and_wait(
         &self,
         members: &Membership,
         path: &Path,
         request: pars_onion::Request,
+        hold: Duration,
     ) -> Result<Reply, NetError> {
         let c = &self.inner.counters;
         let pending = request
@@ -1051,7 +1089,7 @@ impl OnionClient {
             }
             return Err(e);
         }
-        match tokio::time::timeout(self.inner.cfg.request_timeout, rx).await {
+        match tokio::time::timeout(self.inner.cfg.request_timeout + hold, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             _ => {
                 bump(&c.path_failures);
@@ -1087,7 +1125,9 @@ impl OnionClient {
         let request = build_loop(&path.forward, &reply, now, &mut rng)
             .map_err(|e| NetError::NoSwarm(format!("cannot build a loop: {e}")))?;
         bump(&self.inner.counters.cover_sent);
-        let reply = self.send_and_wait(&members, &path, request).await?;
+        let reply = self
+            .send_and_wait(&members, &path, request, Duration::ZERO)
+            .await?;
         if reply.is_loop {
             bump(&self.inner.counters.cover_returned);
         }

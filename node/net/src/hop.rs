@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// File name of the persisted onion key ring inside the data dir (mode 0600).
 pub const ONION_KEYS_FILE: &str = "onion_keys";
@@ -258,8 +258,7 @@ impl EventLoop {
         };
         let handle = self.handle.clone();
         tokio::spawn(async move {
-            process_packet(&handle, frame).await;
-            drop(permit);
+            process_packet(&handle, frame, permit).await;
         });
     }
 
@@ -324,8 +323,7 @@ impl EventLoop {
             };
             let handle = self.handle.clone();
             tokio::spawn(async move {
-                Box::pin(process_packet(&handle, frame)).await;
-                drop(permit);
+                Box::pin(process_packet(&handle, frame, permit)).await;
             });
             return;
         }
@@ -382,7 +380,8 @@ impl EventLoop {
 }
 
 /// Peels one layer (on the blocking pool: it costs a KEM decapsulation) and acts on the result.
-async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>) {
+/// `permit` is the packet's in-flight slot, held until it is handled.
+async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>, permit: OwnedSemaphorePermit) {
     let ctx = handle.ctx.clone();
     let now = unix_secs();
     let processed = tokio::task::spawn_blocking(move || {
@@ -409,7 +408,7 @@ async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>) {
         }
         Some(Processed::Deliver { data, reply }) => {
             bump(&c.delivered, 1);
-            deliver(handle, data, reply).await;
+            deliver(handle, data, reply, permit).await;
         }
         Some(Processed::Drop(reason)) => {
             bump(&c.dropped, 1);
@@ -426,8 +425,19 @@ async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>) {
 
 /// The last hop: the data is a swarm request; run it as this node would a direct request (or as
 /// a client of the swarm when this node is not in it) and answer along the reply block.
-async fn deliver(handle: &NetworkHandle, data: Vec<u8>, reply: Option<ReplyBlock>) {
-    let resp = match SwarmRequest::decode(&data) {
+async fn deliver(
+    handle: &NetworkHandle,
+    data: Vec<u8>,
+    reply: Option<ReplyBlock>,
+    permit: OwnedSemaphorePermit,
+) {
+    let req = SwarmRequest::decode(&data);
+    if let Ok(SwarmRequest::Retrieve { wait_ms: 1.., .. }) = req {
+        // A long-poll may be held for seconds: it is bounded by the waiting-retrieve limit,
+        // not by the in-flight packet slots.
+        drop(permit);
+    }
+    let resp = match req {
         Err(e) => SwarmResponse::error(ErrorCode::Malformed, 0, e.to_string()),
         Ok(SwarmRequest::Replicate { .. }) => SwarmResponse::error(
             ErrorCode::NotMember,
