@@ -8,6 +8,7 @@
 //! gets no reply in time marks the path's other hops as failed; either way the operation is
 //! retried on a fresh path, up to [`ClientConfig::attempts`] times.
 
+use crate::codec::{Waiters, settle_outbound};
 use crate::identity::{load_or_create_keypair, verify_record, write_private};
 use crate::node::hop::os_seeded_rng;
 use crate::node::unix_ms;
@@ -349,8 +350,8 @@ struct ClientLoop {
     cmd_rx: mpsc::Receiver<Cmd>,
     counters: Arc<Counters>,
     log: Arc<Mutex<Vec<PeerId>>>,
-    sends: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<(), NetError>>>,
-    directories: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    sends: Waiters<()>,
+    directories: Waiters<Vec<u8>>,
     table: ReplyTable,
     waiters: HashMap<ReplyId, oneshot::Sender<Reply>>,
 }
@@ -429,85 +430,43 @@ impl ClientLoop {
                 }
             }
             SwarmEvent::Behaviour(ClientBehaviourEvent::Onion(e)) => self.on_onion(e),
-            SwarmEvent::Behaviour(ClientBehaviourEvent::Directory(e)) => match e {
-                rr::Event::Message {
-                    message:
-                        rr::Message::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                } => {
-                    if let Some(r) = self.directories.remove(&request_id) {
-                        let _ = r.send(Ok(response));
-                    }
-                }
-                rr::Event::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(r) = self.directories.remove(&request_id) {
-                        let _ = r.send(Err(NetError::Request {
-                            peer: "guard".into(),
-                            reason: error.to_string(),
-                        }));
-                    }
-                }
-                _ => {}
-            },
+            SwarmEvent::Behaviour(ClientBehaviourEvent::Directory(e)) => {
+                let _ = settle_outbound(&mut self.directories, e, |_| "guard".into(), |r| r);
+            }
             _ => {}
         }
     }
 
     fn on_onion(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {
-        match e {
-            rr::Event::Message {
-                message:
-                    rr::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .onion
-                    .send_response(channel, Vec::new());
-                bump(&self.counters.packets_received);
-                let Ok(packet) = OnionPacket::from_bytes(&request) else {
-                    bump(&self.counters.wrong_size);
-                    return;
-                };
-                match self.table.open_reply(&packet) {
-                    Ok(reply) => {
-                        if let Some(w) = self.waiters.remove(&reply.id) {
-                            let _ = w.send(reply);
-                        }
-                    }
-                    Err(e) => {
-                        bump(&self.counters.replies_rejected);
-                        tracing::debug!(error = %e, "packet from the guard rejected");
+        let rest = settle_outbound(&mut self.sends, e, |_| "guard".into(), |_| ());
+        if let Some(rr::Event::Message {
+            message: rr::Message::Request {
+                request, channel, ..
+            },
+            ..
+        }) = rest
+        {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .onion
+                .send_response(channel, Vec::new());
+            bump(&self.counters.packets_received);
+            let Ok(packet) = OnionPacket::from_bytes(&request) else {
+                bump(&self.counters.wrong_size);
+                return;
+            };
+            match self.table.open_reply(&packet) {
+                Ok(reply) => {
+                    if let Some(w) = self.waiters.remove(&reply.id) {
+                        let _ = w.send(reply);
                     }
                 }
-            }
-            rr::Event::Message {
-                message: rr::Message::Response { request_id, .. },
-                ..
-            } => {
-                if let Some(r) = self.sends.remove(&request_id) {
-                    let _ = r.send(Ok(()));
+                Err(e) => {
+                    bump(&self.counters.replies_rejected);
+                    tracing::debug!(error = %e, "packet from the guard rejected");
                 }
             }
-            rr::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some(r) = self.sends.remove(&request_id) {
-                    let _ = r.send(Err(NetError::Request {
-                        peer: "guard".into(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            _ => {}
         }
     }
 }

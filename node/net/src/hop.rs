@@ -654,50 +654,45 @@ impl NetworkHandle {
 /// Keeps the directory: fetches every other member's signed record (swarm `GetRecord`) on a
 /// timer and on every set change, keeping verified records of members only.
 pub(super) async fn directory_refresher(handle: NetworkHandle) {
-    let ctx = handle.ctx.clone();
-    let mut stop = ctx.shutdown.subscribe();
-    let mut set_rx = ctx.set.watch();
-    let mut tick = tokio::time::interval(ctx.cfg.directory_refresh_interval);
-    let mut set_open = true;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = set_rx.changed(), if set_open => {
-                if changed.is_err() { set_open = false; }
-                set_rx.borrow_and_update();
+    let h = &handle;
+    super::every_tick_or_set_change(h, h.ctx.cfg.directory_refresh_interval, || {
+        refresh_directory(h)
+    })
+    .await;
+}
+
+/// One directory round: every other member's record, fetched and verified.
+async fn refresh_directory(handle: &NetworkHandle) {
+    let ctx = &handle.ctx;
+    let members = ctx.set.members();
+    let peers: Vec<PeerId> = members
+        .nodes
+        .iter()
+        .map(|n| n.peer_id)
+        .filter(|p| *p != ctx.local)
+        .collect();
+    let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
+        let h = handle.clone();
+        let p = *p;
+        async move {
+            match h.request(p, &SwarmRequest::GetRecord).await {
+                Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
+                    .ok()
+                    .filter(|r| verify_record(r).is_ok_and(|q| q == p))
+                    .map(|r| (p, r)),
+                _ => None,
             }
-            _ = stop.changed() => break,
         }
-        let members = ctx.set.members();
-        let peers: Vec<PeerId> = members
-            .nodes
-            .iter()
-            .map(|n| n.peer_id)
-            .filter(|p| *p != ctx.local)
-            .collect();
-        let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
-            let h = handle.clone();
-            let p = *p;
-            async move {
-                match h.request(p, &SwarmRequest::GetRecord).await {
-                    Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
-                        .ok()
-                        .filter(|r| verify_record(r).is_ok_and(|q| q == p))
-                        .map(|r| (p, r)),
-                    _ => None,
-                }
-            }
-        }))
-        .await;
-        if let Ok(mut dir) = ctx.onion.directory.lock() {
-            dir.retain(|p, _| members.contains(p));
-            for (p, r) in fetched.into_iter().flatten() {
-                let newer = dir
-                    .get(&p)
-                    .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
-                if newer {
-                    dir.insert(p, r);
-                }
+    }))
+    .await;
+    if let Ok(mut dir) = ctx.onion.directory.lock() {
+        dir.retain(|p, _| members.contains(p));
+        for (p, r) in fetched.into_iter().flatten() {
+            let newer = dir
+                .get(&p)
+                .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
+            if newer {
+                dir.insert(p, r);
             }
         }
     }

@@ -479,7 +479,7 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     cmd_rx: mpsc::Receiver<Command>,
     handle: NetworkHandle,
-    pending: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    pending: crate::codec::Waiters<Vec<u8>>,
     lookups: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<NodeRecord, NetError>>)>,
     buckets: HashMap<(BucketKind, PeerId), Bucket>,
     listen_addrs: Vec<Multiaddr>,
@@ -753,38 +753,21 @@ impl EventLoop {
     }
 
     fn on_swarm_protocol(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {
-        match e {
-            rr::Event::Message { peer, message, .. } => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound(peer, request, channel),
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            rr::Event::OutboundFailure {
+        let rest = crate::codec::settle_outbound(&mut self.pending, e, |p| p.to_string(), |r| r);
+        match rest {
+            Some(rr::Event::Message {
                 peer,
-                request_id,
-                error,
+                message:
+                    rr::Message::Request {
+                        request, channel, ..
+                    },
                 ..
-            } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            rr::Event::InboundFailure { peer, error, .. } => {
+            }) => self.on_inbound(peer, request, channel),
+            Some(rr::Event::InboundFailure { peer, error, .. }) => {
                 bump(&self.handle.ctx.counters.inbound_failures, 1);
                 tracing::debug!(%peer, %error, "inbound swarm stream failed");
             }
-            rr::Event::ResponseSent { .. } => {}
+            _ => {}
         }
     }
 
@@ -1315,9 +1298,28 @@ async fn sweeper(handle: NetworkHandle) {
 }
 
 async fn rebalancer(handle: NetworkHandle) {
+    let h = &handle;
+    every_tick_or_set_change(h, h.ctx.cfg.rebalance_interval, || async move {
+        if let Err(e) = h.rebalance().await {
+            tracing::warn!(error = %e, "rebalance round failed");
+        }
+    })
+    .await;
+}
+
+/// Runs `round` at every tick of `interval` (the first at once) and after every change of the
+/// service-node set, until the node stops.
+pub(super) async fn every_tick_or_set_change<F, Fut>(
+    handle: &NetworkHandle,
+    interval: Duration,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut stop = handle.ctx.shutdown.subscribe();
     let mut set_rx = handle.ctx.set.watch();
-    let mut tick = tokio::time::interval(handle.ctx.cfg.rebalance_interval);
+    let mut tick = tokio::time::interval(interval);
     let mut set_open = true;
     loop {
         tokio::select! {
@@ -1328,9 +1330,7 @@ async fn rebalancer(handle: NetworkHandle) {
             }
             _ = stop.changed() => break,
         }
-        if let Err(e) = handle.rebalance().await {
-            tracing::warn!(error = %e, "rebalance round failed");
-        }
+        round().await;
     }
 }
 
