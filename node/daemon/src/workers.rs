@@ -278,11 +278,10 @@ async fn send_chunk(
                 "message batch stored in the recipient's swarm"
             );
             let ids: Vec<_> = chunk.iter().map(|r| r.id).collect();
+            // One durable commit for the whole batch (not one per message: the engine is
+            // locked meanwhile, and sendMessage waits for it).
             daemon
-                .with_engine(|e, rng| {
-                    ids.iter()
-                        .try_for_each(|id| e.mark_stored(id, u32::from(st.copies), rng))
-                })
+                .with_engine(|e, rng| e.mark_stored_all(&ids, u32::from(st.copies), rng))
                 .await?;
             Ok((chunk.len(), true))
         }
