@@ -456,7 +456,7 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         }
         if long_poll.is_none() && tokio::time::Instant::now() >= long_poll_after {
-            long_poll = start_long_poll(&s, &state).await;
+            long_poll = start_long_poll(&s, &state, None).await;
         }
         let wait = if long_poll.is_some() {
             s.settings.poll_max
@@ -473,8 +473,12 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 long_poll = None;
                 match done {
                     Ok(Ok(page)) => {
-                        // An answer (news, or empty at the bound): take it, poll once more at
-                        // once (other members, further pages), and wait again.
+                        // An answer (news, or empty at the bound): wait again at once at the
+                        // same member after what it gave (so that what lands meanwhile is
+                        // answered without delay), take the page, then poll once more at once
+                        // (other members, further pages).
+                        advance_cursor(&mut state, &page);
+                        long_poll = start_long_poll(&s, &state, Some(page.member)).await;
                         match absorb_page(&s.daemon, &s.net, &mut state, page).await {
                             Ok(n) if n > 0 => interval = s.settings.poll_min,
                             Ok(_) => {}
@@ -501,18 +505,34 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Starts a long-poll at the member the next poll round would ask, after its cursor.
-async fn start_long_poll(s: &Arc<Shared>, state: &PollState) -> Option<LongPoll> {
+/// Starts a long-poll at `member` (if it is still in the swarm), or else at the member the next
+/// poll round would ask, after the member's cursor.
+async fn start_long_poll(
+    s: &Arc<Shared>,
+    state: &PollState,
+    member: Option<PeerId>,
+) -> Option<LongPoll> {
     let (id, key) = s.daemon.with_engine(|e, _| identity(e)).await?;
     let mailbox = Mailbox::Inbox(id);
     let members = s.net.swarm_of(&mailbox);
-    let member = *members.get(state.next_member % members.len().max(1))?;
+    let member = match member {
+        Some(m) if members.contains(&m) => m,
+        _ => *members.get(state.next_member % members.len().max(1))?,
+    };
     let after = state.cursors.get(&member).copied().unwrap_or(0);
     let net = s.net.clone();
     Some(tokio::spawn(async move {
         net.retrieve_wait(&mailbox, member, after, Some(&key), LONG_POLL_WAIT)
             .await
     }))
+}
+
+/// Moves the answering member's cursor past a page (never back).
+fn advance_cursor(state: &mut PollState, page: &crate::transport::Page) {
+    if let Some(last) = page.items.last() {
+        let c = state.cursors.entry(page.member).or_default();
+        *c = (*c).max(last.seq);
+    }
 }
 
 /// Handles a long-poll's page like a poll round's: advances the member's cursor, ingests and
@@ -526,10 +546,7 @@ async fn absorb_page(
     let Some((id, key)) = daemon.with_engine(|e, _| identity(e)).await else {
         return Err(PollError::NoIdentity);
     };
-    if let Some(last) = page.items.last() {
-        let c = state.cursors.entry(page.member).or_default();
-        *c = (*c).max(last.seq);
-    }
+    advance_cursor(state, &page);
     let fetched = page
         .items
         .into_iter()
