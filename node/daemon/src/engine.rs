@@ -582,22 +582,38 @@ impl Engine {
         copies: u32,
         rng: &mut impl CryptoRng,
     ) -> Result<(), EngineError> {
-        let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
-            return Ok(()); // already recorded (a retry raced a success)
-        };
-        let out = OutboxRecord::decode(&raw)?;
+        self.mark_stored_all(std::slice::from_ref(id), copies, rng)
+    }
+
+    /// [`Self::mark_stored`] for several entries (one stored batch) in one durable commit.
+    pub fn mark_stored_all(
+        &mut self,
+        ids: &[MessageId],
+        copies: u32,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
         let mut b = Batch::default();
-        b.delete(Space::Outbox, id.as_bytes());
-        if !out.message_key.is_empty()
-            && let Some(m) = self.store.get(Space::Messages, &out.message_key)?
-        {
-            let mut m = MessageRecord::decode(&m)?;
-            if m.delivery != Delivery::Read {
-                m.delivery = Delivery::Stored(copies);
+        let mut any = false;
+        for id in ids {
+            let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
+                continue; // already recorded (a retry raced a success)
+            };
+            any = true;
+            let out = OutboxRecord::decode(&raw)?;
+            b.delete(Space::Outbox, id.as_bytes());
+            if !out.message_key.is_empty()
+                && let Some(m) = self.store.get(Space::Messages, &out.message_key)?
+            {
+                let mut m = MessageRecord::decode(&m)?;
+                if m.delivery != Delivery::Read {
+                    m.delivery = Delivery::Stored(copies);
+                }
+                b.put(Space::Messages, &out.message_key, &m.encode());
             }
-            b.put(Space::Messages, &out.message_key, &m.encode());
         }
-        self.store.write(b, rng)?;
+        if any {
+            self.store.write(b, rng)?;
+        }
         Ok(())
     }
 

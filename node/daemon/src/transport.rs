@@ -7,6 +7,7 @@ use libp2p::PeerId;
 use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_net::NetError;
 use pars_wire::swarm::{ContentHash, Mailbox, MailboxItem};
+use std::time::Duration;
 
 /// What a successful store reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,17 @@ pub trait Transport: Send + Sync + 'static {
         via: Option<PeerId>,
         after: u64,
         key: Option<&MlDsaSigningKey>,
+    ) -> Result<Page, NetError>;
+    /// A long-poll: like `retrieve_page`, but when `via` has nothing after `after` it holds
+    /// the request up to `wait` and answers as soon as a message arrives there (an empty page
+    /// when the wait ends). Refused as `Malformed` by nodes that do not know it.
+    async fn retrieve_wait(
+        &self,
+        mailbox: &Mailbox,
+        via: PeerId,
+        after: u64,
+        key: Option<&MlDsaSigningKey>,
+        wait: Duration,
     ) -> Result<Page, NetError>;
     /// Deletes messages from the swarm of `mailbox` (the member forwards it to the others).
     async fn delete(
@@ -91,6 +103,23 @@ impl Transport for pars_net::OnionClient {
         key: Option<&MlDsaSigningKey>,
     ) -> Result<Page, NetError> {
         let p = pars_net::OnionClient::retrieve_page(self, mailbox, via, after, key).await?;
+        Ok(Page {
+            member: p.member,
+            items: p.items,
+            more: p.more,
+        })
+    }
+
+    async fn retrieve_wait(
+        &self,
+        mailbox: &Mailbox,
+        via: PeerId,
+        after: u64,
+        key: Option<&MlDsaSigningKey>,
+        wait: Duration,
+    ) -> Result<Page, NetError> {
+        let p = pars_net::OnionClient::retrieve_wait(self, mailbox, Some(via), after, key, wait)
+            .await?;
         Ok(Page {
             member: p.member,
             items: p.items,

@@ -66,6 +66,12 @@ const DELIVERY_IDLE: Duration = Duration::from_secs(30);
 const PUBLISH_RETRY: Duration = Duration::from_secs(3);
 /// How often the prekey rotation is checked.
 const ROTATION_CHECK: Duration = Duration::from_secs(3600);
+/// How long a waiting retrieve (long-poll) asks to be held: the nodes' default bound, which
+/// stays below their request timeout.
+pub const LONG_POLL_WAIT: Duration = pars_net::DEFAULT_MAX_RETRIEVE_WAIT;
+/// After a failed long-poll (an old node that does not know it, a busy node, a dead member),
+/// the poll worker polls adaptively for this long before it tries again.
+const LONG_POLL_BACKOFF: Duration = Duration::from_secs(60);
 /// Undecryptable items kept in memory for a retry (a later message of a session may arrive
 /// before the one that opens it).
 const MAX_RETRY_ITEMS: usize = 1024;
@@ -272,11 +278,10 @@ async fn send_chunk(
                 "message batch stored in the recipient's swarm"
             );
             let ids: Vec<_> = chunk.iter().map(|r| r.id).collect();
+            // One durable commit for the whole batch (not one per message: the engine is
+            // locked meanwhile, and sendMessage waits for it).
             daemon
-                .with_engine(|e, rng| {
-                    ids.iter()
-                        .try_for_each(|id| e.mark_stored(id, u32::from(st.copies), rng))
-                })
+                .with_engine(|e, rng| e.mark_stored_all(&ids, u32::from(st.copies), rng))
                 .await?;
             Ok((chunk.len(), true))
         }
@@ -420,12 +425,23 @@ fn identity(daemon_engine: &crate::engine::Engine) -> Option<(SessionId, MlDsaSi
     Some((k.session_id(), k.signing_key().mldsa.clone()))
 }
 
+/// A long-poll in flight: its task and the member it waits at.
+type LongPoll = JoinHandle<Result<crate::transport::Page, pars_net::NetError>>;
+
+/// The poll worker. Besides the adaptive polling it keeps one long-poll outstanding at a
+/// member of the own swarm: the member answers it as soon as a message arrives there, so a
+/// message is fetched when it lands rather than at the next poll. While it is outstanding the
+/// adaptive interval is only a safety net (at most `poll_max`). When a long-poll fails (a
+/// node without waiting retrieves, a busy or dead member) the worker polls adaptively alone
+/// for [`LONG_POLL_BACKOFF`].
 async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut state = PollState::default();
     let mut interval = s.settings.poll_min;
+    let mut long_poll: Option<LongPoll> = None;
+    let mut long_poll_after = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
         match poll_once(&s.daemon, &s.net, &mut state).await {
             Ok(n) if n > 0 => {
@@ -439,12 +455,104 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 interval = (interval * 3 / 2).min(s.settings.poll_max);
             }
         }
+        if long_poll.is_none() && tokio::time::Instant::now() >= long_poll_after {
+            long_poll = start_long_poll(&s, &state, None).await;
+        }
+        let wait = if long_poll.is_some() {
+            s.settings.poll_max
+        } else {
+            interval
+        };
         tokio::select! {
+            done = async {
+                match long_poll.as_mut() {
+                    Some(h) => h.await,
+                    None => std::future::pending().await,
+                }
+            }, if long_poll.is_some() => {
+                long_poll = None;
+                match done {
+                    Ok(Ok(page)) => {
+                        // An answer (news, or empty at the bound): wait again at once at the
+                        // same member after what it gave (so that what lands meanwhile is
+                        // answered without delay), take the page, then poll once more at once
+                        // (other members, further pages).
+                        advance_cursor(&mut state, &page);
+                        long_poll = start_long_poll(&s, &state, Some(page.member)).await;
+                        match absorb_page(&s.daemon, &s.net, &mut state, page).await {
+                            Ok(n) if n > 0 => interval = s.settings.poll_min,
+                            Ok(_) => {}
+                            Err(e) => tracing::debug!(error = %e, "long-poll answer not handled"),
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "long-poll failed; polling adaptively for a while");
+                        long_poll_after = tokio::time::Instant::now() + LONG_POLL_BACKOFF;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "long-poll task ended");
+                        long_poll_after = tokio::time::Instant::now() + LONG_POLL_BACKOFF;
+                    }
+                }
+            }
             _ = s.poll_now.notified() => interval = s.settings.poll_min,
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
         }
     }
+    if let Some(h) = long_poll {
+        h.abort();
+    }
+}
+
+/// Starts a long-poll at `member` (if it is still in the swarm), or else at the member the next
+/// poll round would ask, after the member's cursor.
+async fn start_long_poll(
+    s: &Arc<Shared>,
+    state: &PollState,
+    member: Option<PeerId>,
+) -> Option<LongPoll> {
+    let (id, key) = s.daemon.with_engine(|e, _| identity(e)).await?;
+    let mailbox = Mailbox::Inbox(id);
+    let members = s.net.swarm_of(&mailbox);
+    let member = match member {
+        Some(m) if members.contains(&m) => m,
+        _ => *members.get(state.next_member % members.len().max(1))?,
+    };
+    let after = state.cursors.get(&member).copied().unwrap_or(0);
+    let net = s.net.clone();
+    Some(tokio::spawn(async move {
+        net.retrieve_wait(&mailbox, member, after, Some(&key), LONG_POLL_WAIT)
+            .await
+    }))
+}
+
+/// Moves the answering member's cursor past a page (never back).
+fn advance_cursor(state: &mut PollState, page: &crate::transport::Page) {
+    if let Some(last) = page.items.last() {
+        let c = state.cursors.entry(page.member).or_default();
+        *c = (*c).max(last.seq);
+    }
+}
+
+/// Handles a long-poll's page like a poll round's: advances the member's cursor, ingests and
+/// deletes. Returns how many new messages or receipts arrived.
+async fn absorb_page(
+    daemon: &Daemon,
+    net: &Arc<dyn Transport>,
+    state: &mut PollState,
+    page: crate::transport::Page,
+) -> Result<usize, PollError> {
+    let Some((id, key)) = daemon.with_engine(|e, _| identity(e)).await else {
+        return Err(PollError::NoIdentity);
+    };
+    advance_cursor(state, &page);
+    let fetched = page
+        .items
+        .into_iter()
+        .map(|i| (i.hash, i.payload))
+        .collect();
+    absorb(daemon, net, Mailbox::Inbox(id), key, state, fetched).await
 }
 
 /// Why a poll round did not complete.
@@ -501,6 +609,20 @@ pub async fn poll_once(
             pars_net::NetError::NoSwarm("no member answered".into())
         })));
     }
+    absorb(daemon, net, mailbox, key, state, fetched).await
+}
+
+/// Ingests fetched items (each once), retries the ones that could not be opened before when
+/// something new arrived, and deletes from the swarm what was durably ingested. Returns how
+/// many new messages or receipts arrived.
+async fn absorb(
+    daemon: &Daemon,
+    net: &Arc<dyn Transport>,
+    mailbox: Mailbox,
+    key: MlDsaSigningKey,
+    state: &mut PollState,
+    fetched: Vec<(ContentHash, Vec<u8>)>,
+) -> Result<usize, PollError> {
     let mut news = 0;
     let mut done: Vec<ContentHash> = Vec::new();
     let mut seen = HashSet::new();

@@ -110,6 +110,7 @@ fn bench(c: &mut Criterion) {
         after: 0,
         max_count: 10,
         max_bytes: 1 << 20,
+        wait_ms: 0,
         auth: None,
     };
     g.bench_function("retrieve_10x1KiB_unauthenticated", |b| {

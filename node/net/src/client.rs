@@ -8,6 +8,7 @@
 //! gets no reply in time marks the path's other hops as failed; either way the operation is
 //! retried on a fresh path, up to [`ClientConfig::attempts`] times.
 
+use crate::codec::{Waiters, settle_outbound};
 use crate::identity::{load_or_create_keypair, verify_record, write_private};
 use crate::node::hop::os_seeded_rng;
 use crate::node::unix_ms;
@@ -31,7 +32,8 @@ use pars_wire::directory::{
 };
 use pars_wire::onion::{MAX_DATA_LEN_WITH_REPLY, OnionKeyList, OnionPacket, PACKET_LEN};
 use pars_wire::swarm::{
-    ContentHash, ErrorCode, Mailbox, MailboxItem, SwarmRequest, SwarmResponse, sign_request,
+    ContentHash, ErrorCode, MAX_WAIT_MS, Mailbox, MailboxItem, SwarmRequest, SwarmResponse,
+    sign_request,
 };
 use pars_wire::{NodeId, NodeRecord};
 use rand_chacha::ChaCha20Rng;
@@ -348,8 +350,8 @@ struct ClientLoop {
     cmd_rx: mpsc::Receiver<Cmd>,
     counters: Arc<Counters>,
     log: Arc<Mutex<Vec<PeerId>>>,
-    sends: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<(), NetError>>>,
-    directories: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    sends: Waiters<()>,
+    directories: Waiters<Vec<u8>>,
     table: ReplyTable,
     waiters: HashMap<ReplyId, oneshot::Sender<Reply>>,
 }
@@ -428,85 +430,43 @@ impl ClientLoop {
                 }
             }
             SwarmEvent::Behaviour(ClientBehaviourEvent::Onion(e)) => self.on_onion(e),
-            SwarmEvent::Behaviour(ClientBehaviourEvent::Directory(e)) => match e {
-                rr::Event::Message {
-                    message:
-                        rr::Message::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                } => {
-                    if let Some(r) = self.directories.remove(&request_id) {
-                        let _ = r.send(Ok(response));
-                    }
-                }
-                rr::Event::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(r) = self.directories.remove(&request_id) {
-                        let _ = r.send(Err(NetError::Request {
-                            peer: "guard".into(),
-                            reason: error.to_string(),
-                        }));
-                    }
-                }
-                _ => {}
-            },
+            SwarmEvent::Behaviour(ClientBehaviourEvent::Directory(e)) => {
+                let _ = settle_outbound(&mut self.directories, e, |_| "guard".into(), |r| r);
+            }
             _ => {}
         }
     }
 
     fn on_onion(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {
-        match e {
-            rr::Event::Message {
-                message:
-                    rr::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .onion
-                    .send_response(channel, Vec::new());
-                bump(&self.counters.packets_received);
-                let Ok(packet) = OnionPacket::from_bytes(&request) else {
-                    bump(&self.counters.wrong_size);
-                    return;
-                };
-                match self.table.open_reply(&packet) {
-                    Ok(reply) => {
-                        if let Some(w) = self.waiters.remove(&reply.id) {
-                            let _ = w.send(reply);
-                        }
-                    }
-                    Err(e) => {
-                        bump(&self.counters.replies_rejected);
-                        tracing::debug!(error = %e, "packet from the guard rejected");
+        let rest = settle_outbound(&mut self.sends, e, |_| "guard".into(), |_| ());
+        if let Some(rr::Event::Message {
+            message: rr::Message::Request {
+                request, channel, ..
+            },
+            ..
+        }) = rest
+        {
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .onion
+                .send_response(channel, Vec::new());
+            bump(&self.counters.packets_received);
+            let Ok(packet) = OnionPacket::from_bytes(&request) else {
+                bump(&self.counters.wrong_size);
+                return;
+            };
+            match self.table.open_reply(&packet) {
+                Ok(reply) => {
+                    if let Some(w) = self.waiters.remove(&reply.id) {
+                        let _ = w.send(reply);
                     }
                 }
-            }
-            rr::Event::Message {
-                message: rr::Message::Response { request_id, .. },
-                ..
-            } => {
-                if let Some(r) = self.sends.remove(&request_id) {
-                    let _ = r.send(Ok(()));
+                Err(e) => {
+                    bump(&self.counters.replies_rejected);
+                    tracing::debug!(error = %e, "packet from the guard rejected");
                 }
             }
-            rr::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some(r) = self.sends.remove(&request_id) {
-                    let _ = r.send(Err(NetError::Request {
-                        peer: "guard".into(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            _ => {}
         }
     }
 }
@@ -616,14 +576,37 @@ impl OnionClient {
         after: u64,
         key: Option<&MlDsaSigningKey>,
     ) -> Result<RetrievedPage, NetError> {
+        self.retrieve_wait(mailbox, via, after, key, Duration::ZERO)
+            .await
+    }
+
+    /// A long-poll: like [`Self::retrieve_page`], but when the member has nothing after
+    /// `after` it holds the request up to `wait` (at most [`MAX_WAIT_MS`], and at most its own
+    /// bound) and answers as soon as a message for the mailbox arrives there; an empty page
+    /// when the wait ends. The reply is awaited for the client's request timeout plus `wait`.
+    /// A node that does not know waiting retrieves refuses it as `Malformed`; one that holds
+    /// too many refuses it as `Busy`.
+    pub async fn retrieve_wait(
+        &self,
+        mailbox: &Mailbox,
+        via: Option<PeerId>,
+        after: u64,
+        key: Option<&MlDsaSigningKey>,
+        wait: Duration,
+    ) -> Result<RetrievedPage, NetError> {
         let mb = *mailbox;
+        let wait_ms = u32::try_from(wait.as_millis())
+            .unwrap_or(u32::MAX)
+            .min(MAX_WAIT_MS);
+        let hold = Duration::from_millis(u64::from(wait_ms));
         let (resp, member) = self
-            .exchange(mailbox, via, |rng| {
+            .exchange_held(mailbox, via, hold, |rng| {
                 let mut req = SwarmRequest::Retrieve {
                     mailbox: mb,
                     after,
                     max_count: ONION_RETRIEVE_MAX_COUNT,
                     max_bytes: ONION_RETRIEVE_MAX_BYTES,
+                    wait_ms,
                     auth: None,
                 };
                 if let Some(k) = key {
@@ -878,11 +861,22 @@ impl OnionClient {
         &self,
         mailbox: &Mailbox,
         via: Option<PeerId>,
+        make: impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
+    ) -> Result<(SwarmResponse, PeerId), NetError> {
+        self.exchange_held(mailbox, via, Duration::ZERO, make).await
+    }
+
+    /// [`Self::exchange`] of a request the last hop may hold up to `hold` before answering.
+    async fn exchange_held(
+        &self,
+        mailbox: &Mailbox,
+        via: Option<PeerId>,
+        hold: Duration,
         mut make: impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         let c = &self.inner.counters;
         bump(&c.requests);
-        let r = self.exchange_inner(mailbox, via, &mut make).await;
+        let r = self.exchange_inner(mailbox, via, hold, &mut make).await;
         match &r {
             Ok(_) => bump(&c.succeeded),
             Err(e) => {
@@ -897,6 +891,7 @@ impl OnionClient {
         &self,
         mailbox: &Mailbox,
         via: Option<PeerId>,
+        hold: Duration,
         make: &mut impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         let c = &self.inner.counters;
@@ -983,7 +978,7 @@ impl OnionClient {
             let last_hop = self
                 .peer_of(&members, &path.forward[2].node)
                 .ok_or_else(|| NetError::NoSwarm("the last hop left the set".into()))?;
-            match self.send_and_wait(&members, &path, request).await {
+            match self.send_and_wait(&members, &path, request, hold).await {
                 Ok(reply) => {
                     if let Ok(mut st) = self.inner.state.lock() {
                         for n in path.nodes() {
@@ -1003,13 +998,15 @@ impl OnionClient {
         Err(last)
     }
 
-    /// Sends a built request to the path's guard and waits for its reply. Failures are
-    /// reported to the selector.
+    /// Sends a built request to the path's guard and waits for its reply (the request timeout
+    /// plus `hold`, how long the last hop may hold the request). Failures are reported to the
+    /// selector.
     async fn send_and_wait(
         &self,
         members: &Membership,
         path: &Path,
         request: pars_onion::Request,
+        hold: Duration,
     ) -> Result<Reply, NetError> {
         let c = &self.inner.counters;
         let pending = request
@@ -1051,7 +1048,7 @@ impl OnionClient {
             }
             return Err(e);
         }
-        match tokio::time::timeout(self.inner.cfg.request_timeout, rx).await {
+        match tokio::time::timeout(self.inner.cfg.request_timeout + hold, rx).await {
             Ok(Ok(reply)) => Ok(reply),
             _ => {
                 bump(&c.path_failures);
@@ -1087,7 +1084,9 @@ impl OnionClient {
         let request = build_loop(&path.forward, &reply, now, &mut rng)
             .map_err(|e| NetError::NoSwarm(format!("cannot build a loop: {e}")))?;
         bump(&self.inner.counters.cover_sent);
-        let reply = self.send_and_wait(&members, &path, request).await?;
+        let reply = self
+            .send_and_wait(&members, &path, request, Duration::ZERO)
+            .await?;
         if reply.is_loop {
             bump(&self.inner.counters.cover_returned);
         }

@@ -4,9 +4,11 @@
 //! stream that ends early fails the stream (the peer sees it reset) and never allocates more
 //! than the cap.
 
-use libp2p::StreamProtocol;
+use crate::NetError;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::request_response::Codec;
+use libp2p::request_response::{self as rr, Codec};
+use libp2p::{PeerId, StreamProtocol};
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,5 +118,51 @@ impl Codec for FrameCodec {
         T: AsyncWrite + Unpin + Send,
     {
         write_frame(io, &res, self.max_response).await
+    }
+}
+
+/// Waiters of outbound requests on one protocol, by request ID.
+pub(crate) type Waiters<T> =
+    HashMap<rr::OutboundRequestId, tokio::sync::oneshot::Sender<Result<T, NetError>>>;
+
+/// The outcome of an outbound request on a request-response protocol: an answer (made into
+/// the waiter's value by `answer`) or a failure (named after `peer`) goes to the waiter and
+/// leaves `waiters`. Every other event (inbound requests and failures, sent responses) is
+/// given back for the caller.
+pub(crate) fn settle_outbound<T>(
+    waiters: &mut Waiters<T>,
+    e: rr::Event<Vec<u8>, Vec<u8>>,
+    peer: impl FnOnce(PeerId) -> String,
+    answer: impl FnOnce(Vec<u8>) -> T,
+) -> Option<rr::Event<Vec<u8>, Vec<u8>>> {
+    match e {
+        rr::Event::Message {
+            message:
+                rr::Message::Response {
+                    request_id,
+                    response,
+                },
+            ..
+        } => {
+            if let Some(w) = waiters.remove(&request_id) {
+                let _ = w.send(Ok(answer(response)));
+            }
+            None
+        }
+        rr::Event::OutboundFailure {
+            peer: p,
+            request_id,
+            error,
+            ..
+        } => {
+            if let Some(w) = waiters.remove(&request_id) {
+                let _ = w.send(Err(NetError::Request {
+                    peer: peer(p),
+                    reason: error.to_string(),
+                }));
+            }
+            None
+        }
+        other => Some(other),
     }
 }

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// File name of the persisted onion key ring inside the data dir (mode 0600).
 pub const ONION_KEYS_FILE: &str = "onion_keys";
@@ -258,8 +258,7 @@ impl EventLoop {
         };
         let handle = self.handle.clone();
         tokio::spawn(async move {
-            process_packet(&handle, frame).await;
-            drop(permit);
+            process_packet(&handle, frame, permit).await;
         });
     }
 
@@ -324,8 +323,7 @@ impl EventLoop {
             };
             let handle = self.handle.clone();
             tokio::spawn(async move {
-                Box::pin(process_packet(&handle, frame)).await;
-                drop(permit);
+                Box::pin(process_packet(&handle, frame, permit)).await;
             });
             return;
         }
@@ -382,7 +380,8 @@ impl EventLoop {
 }
 
 /// Peels one layer (on the blocking pool: it costs a KEM decapsulation) and acts on the result.
-async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>) {
+/// `permit` is the packet's in-flight slot, held until it is handled.
+async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>, permit: OwnedSemaphorePermit) {
     let ctx = handle.ctx.clone();
     let now = unix_secs();
     let processed = tokio::task::spawn_blocking(move || {
@@ -409,7 +408,7 @@ async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>) {
         }
         Some(Processed::Deliver { data, reply }) => {
             bump(&c.delivered, 1);
-            deliver(handle, data, reply).await;
+            deliver(handle, data, reply, permit).await;
         }
         Some(Processed::Drop(reason)) => {
             bump(&c.dropped, 1);
@@ -426,8 +425,19 @@ async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>) {
 
 /// The last hop: the data is a swarm request; run it as this node would a direct request (or as
 /// a client of the swarm when this node is not in it) and answer along the reply block.
-async fn deliver(handle: &NetworkHandle, data: Vec<u8>, reply: Option<ReplyBlock>) {
-    let resp = match SwarmRequest::decode(&data) {
+async fn deliver(
+    handle: &NetworkHandle,
+    data: Vec<u8>,
+    reply: Option<ReplyBlock>,
+    permit: OwnedSemaphorePermit,
+) {
+    let req = SwarmRequest::decode(&data);
+    if let Ok(SwarmRequest::Retrieve { wait_ms: 1.., .. }) = req {
+        // A long-poll may be held for seconds: it is bounded by the waiting-retrieve limit,
+        // not by the in-flight packet slots.
+        drop(permit);
+    }
+    let resp = match req {
         Err(e) => SwarmResponse::error(ErrorCode::Malformed, 0, e.to_string()),
         Ok(SwarmRequest::Replicate { .. }) => SwarmResponse::error(
             ErrorCode::NotMember,
@@ -644,50 +654,45 @@ impl NetworkHandle {
 /// Keeps the directory: fetches every other member's signed record (swarm `GetRecord`) on a
 /// timer and on every set change, keeping verified records of members only.
 pub(super) async fn directory_refresher(handle: NetworkHandle) {
-    let ctx = handle.ctx.clone();
-    let mut stop = ctx.shutdown.subscribe();
-    let mut set_rx = ctx.set.watch();
-    let mut tick = tokio::time::interval(ctx.cfg.directory_refresh_interval);
-    let mut set_open = true;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            changed = set_rx.changed(), if set_open => {
-                if changed.is_err() { set_open = false; }
-                set_rx.borrow_and_update();
+    let h = &handle;
+    super::every_tick_or_set_change(h, h.ctx.cfg.directory_refresh_interval, || {
+        refresh_directory(h)
+    })
+    .await;
+}
+
+/// One directory round: every other member's record, fetched and verified.
+async fn refresh_directory(handle: &NetworkHandle) {
+    let ctx = &handle.ctx;
+    let members = ctx.set.members();
+    let peers: Vec<PeerId> = members
+        .nodes
+        .iter()
+        .map(|n| n.peer_id)
+        .filter(|p| *p != ctx.local)
+        .collect();
+    let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
+        let h = handle.clone();
+        let p = *p;
+        async move {
+            match h.request(p, &SwarmRequest::GetRecord).await {
+                Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
+                    .ok()
+                    .filter(|r| verify_record(r).is_ok_and(|q| q == p))
+                    .map(|r| (p, r)),
+                _ => None,
             }
-            _ = stop.changed() => break,
         }
-        let members = ctx.set.members();
-        let peers: Vec<PeerId> = members
-            .nodes
-            .iter()
-            .map(|n| n.peer_id)
-            .filter(|p| *p != ctx.local)
-            .collect();
-        let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
-            let h = handle.clone();
-            let p = *p;
-            async move {
-                match h.request(p, &SwarmRequest::GetRecord).await {
-                    Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
-                        .ok()
-                        .filter(|r| verify_record(r).is_ok_and(|q| q == p))
-                        .map(|r| (p, r)),
-                    _ => None,
-                }
-            }
-        }))
-        .await;
-        if let Ok(mut dir) = ctx.onion.directory.lock() {
-            dir.retain(|p, _| members.contains(p));
-            for (p, r) in fetched.into_iter().flatten() {
-                let newer = dir
-                    .get(&p)
-                    .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
-                if newer {
-                    dir.insert(p, r);
-                }
+    }))
+    .await;
+    if let Ok(mut dir) = ctx.onion.directory.lock() {
+        dir.retain(|p, _| members.contains(p));
+        for (p, r) in fetched.into_iter().flatten() {
+            let newer = dir
+                .get(&p)
+                .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
+            if newer {
+                dir.insert(p, r);
             }
         }
     }

@@ -39,8 +39,8 @@ pub use client::{
 };
 pub use codec::FrameCodec;
 pub use node::{
-    NetworkHandle, NodeConfig, NodeStats, ONION_KEYS_FILE, OnionSeen, OnionStats, RateLimit,
-    StoreReceipt, start, unix_ms,
+    DEFAULT_MAX_RETRIEVE_WAIT, NetworkHandle, NodeConfig, NodeStats, ONION_KEYS_FILE, OnionSeen,
+    OnionStats, RateLimit, StoreReceipt, start, unix_ms,
 };
 pub use set::{Membership, ServiceNode, ServiceNodeSet, SetError, StaticSet};
 

@@ -33,10 +33,10 @@ use pars_wire::swarm::{
 use pars_wire::{NodeId, NodeRecord};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 /// The Kademlia protocol name of the Pars network (distinct from the public IPFS DHT).
 pub const KAD_PROTOCOL: &str = "/pars/kad/1.0.0";
@@ -44,6 +44,10 @@ pub const KAD_PROTOCOL: &str = "/pars/kad/1.0.0";
 pub const IDENTIFY_PROTOCOL: &str = "/pars/id/1.0.0";
 /// Commands waiting for the event loop.
 const COMMAND_QUEUE: usize = 1024;
+/// Default of [`NodeConfig::max_retrieve_wait`] (below the default 10 s request timeout).
+pub const DEFAULT_MAX_RETRIEVE_WAIT: Duration = Duration::from_secs(8);
+/// The retry hint of a [`ErrorCode::Busy`] refusal, milliseconds.
+const BUSY_RETRY_MS: u32 = 1000;
 /// Most items and bytes in one replicate request.
 const REPLICA_BATCH_ITEMS: usize = 256;
 const REPLICA_BATCH_BYTES: usize = 2 * 1024 * 1024;
@@ -100,6 +104,12 @@ pub struct NodeConfig {
     pub rebalance_interval: Duration,
     /// Accepted clock difference of owner authorisations (and replay-cache lifetime).
     pub auth_window: Duration,
+    /// Longest this node holds a waiting retrieve (long-poll) before answering it empty. Keep
+    /// it below `request_timeout`: an onion exit outside the mailbox's swarm forwards the
+    /// request to a member and waits at most that long for the answer.
+    pub max_retrieve_wait: Duration,
+    /// Waiting retrieves held at once; more are refused with [`ErrorCode::Busy`].
+    pub max_waiting_retrieves: usize,
 }
 
 impl NodeConfig {
@@ -133,6 +143,8 @@ impl NodeConfig {
             sweep_interval: Duration::from_secs(60),
             rebalance_interval: Duration::from_secs(300),
             auth_window: Duration::from_secs(300),
+            max_retrieve_wait: DEFAULT_MAX_RETRIEVE_WAIT,
+            max_waiting_retrieves: 1024,
         }
     }
 }
@@ -152,6 +164,10 @@ pub struct NodeStats {
     pub rate_limited: u64,
     /// Replica copies accepted from other members.
     pub replicas_accepted: u64,
+    /// Waiting retrieves (long-polls) held now.
+    pub waiting_retrieves: u64,
+    /// Waiting retrieves refused because as many as allowed were held.
+    pub waits_refused: u64,
     /// Messages dropped locally after their new owners acknowledged them.
     pub handed_off: u64,
     /// DHT records refused (invalid node records).
@@ -167,6 +183,7 @@ struct Counters {
     replicas_accepted: AtomicU64,
     handed_off: AtomicU64,
     bad_records: AtomicU64,
+    waits_refused: AtomicU64,
 }
 
 fn bump(c: &AtomicU64, n: u64) {
@@ -255,6 +272,10 @@ struct Ctx {
     codec: FrameCodec,
     replay: Mutex<ReplayCache>,
     counters: Counters,
+    /// Mailboxes with waiting retrieves: woken when a message for them is stored here.
+    arrivals: Mutex<HashMap<Mailbox, Arc<Notify>>>,
+    /// Waiting retrieves held now.
+    waiting: AtomicUsize,
     /// The membership the last rebalance round saw.
     rebalance: tokio::sync::Mutex<Arc<Membership>>,
     shutdown: watch::Sender<bool>,
@@ -420,6 +441,8 @@ pub async fn start(
         codec: swarm_codec,
         replay: Mutex::new(HashMap::new()),
         counters: Counters::default(),
+        arrivals: Mutex::new(HashMap::new()),
+        waiting: AtomicUsize::new(0),
         rebalance: tokio::sync::Mutex::new(initial.clone()),
         shutdown,
     });
@@ -456,7 +479,7 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     cmd_rx: mpsc::Receiver<Command>,
     handle: NetworkHandle,
-    pending: HashMap<rr::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    pending: crate::codec::Waiters<Vec<u8>>,
     lookups: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Result<NodeRecord, NetError>>)>,
     buckets: HashMap<(BucketKind, PeerId), Bucket>,
     listen_addrs: Vec<Multiaddr>,
@@ -730,38 +753,21 @@ impl EventLoop {
     }
 
     fn on_swarm_protocol(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {
-        match e {
-            rr::Event::Message { peer, message, .. } => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound(peer, request, channel),
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            rr::Event::OutboundFailure {
+        let rest = crate::codec::settle_outbound(&mut self.pending, e, |p| p.to_string(), |r| r);
+        match rest {
+            Some(rr::Event::Message {
                 peer,
-                request_id,
-                error,
+                message:
+                    rr::Message::Request {
+                        request, channel, ..
+                    },
                 ..
-            } => {
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer: peer.to_string(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            rr::Event::InboundFailure { peer, error, .. } => {
+            }) => self.on_inbound(peer, request, channel),
+            Some(rr::Event::InboundFailure { peer, error, .. }) => {
                 bump(&self.handle.ctx.counters.inbound_failures, 1);
                 tracing::debug!(%peer, %error, "inbound swarm stream failed");
             }
-            rr::Event::ResponseSent { .. } => {}
+            _ => {}
         }
     }
 
@@ -847,6 +853,8 @@ impl Ctx {
             inbound_failures: g(&c.inbound_failures),
             rate_limited: g(&c.rate_limited),
             replicas_accepted: g(&c.replicas_accepted),
+            waiting_retrieves: self.waiting.load(Ordering::Relaxed) as u64,
+            waits_refused: g(&c.waits_refused),
             handed_off: g(&c.handed_off),
             bad_records: g(&c.bad_records),
         }
@@ -933,6 +941,79 @@ impl Ctx {
     }
 }
 
+/// A retrieve's answer from a page of the store.
+fn messages(page: Result<pars_store::Page, StoreError>) -> SwarmResponse {
+    match page {
+        Ok(page) => SwarmResponse::Messages {
+            items: page
+                .items
+                .into_iter()
+                .map(|m| MailboxItem {
+                    seq: m.seq,
+                    hash: m.hash,
+                    expires_at_ms: m.expires_at_ms,
+                    payload: m.payload,
+                })
+                .collect(),
+            more: page.more,
+        },
+        Err(e) => store_error(e),
+    }
+}
+
+/// One held waiting retrieve: counted while it lives, its mailbox's wake-up registered.
+struct WaitSlot<'a> {
+    ctx: &'a Ctx,
+    mailbox: Mailbox,
+    notify: Arc<Notify>,
+}
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        self.ctx.waiting.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut a) = self.ctx.arrivals.lock()
+            // The map's reference and this one: no other waiter on this mailbox.
+            && Arc::strong_count(&self.notify) <= 2
+            && a.get(&self.mailbox).is_some_and(|n| Arc::ptr_eq(n, &self.notify))
+        {
+            a.remove(&self.mailbox);
+        }
+    }
+}
+
+impl Ctx {
+    /// Takes a waiting-retrieve slot for `mailbox`, or `None` when as many as allowed are held.
+    fn hold(&self, mailbox: &Mailbox) -> Option<WaitSlot<'_>> {
+        let max = self.cfg.max_waiting_retrieves;
+        self.waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        let notify = match self.arrivals.lock() {
+            Ok(mut a) => a.entry(*mailbox).or_default().clone(),
+            Err(_) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                return None;
+            }
+        };
+        Some(WaitSlot {
+            ctx: self,
+            mailbox: *mailbox,
+            notify,
+        })
+    }
+
+    /// A message for `mailbox` was stored here: wake its waiting retrieves.
+    fn arrived(&self, mailbox: &Mailbox) {
+        if let Ok(a) = self.arrivals.lock()
+            && let Some(n) = a.get(mailbox)
+        {
+            n.notify_waiters();
+        }
+    }
+}
+
 fn store_error(e: StoreError) -> SwarmResponse {
     match e {
         StoreError::Full { cap, .. } => SwarmResponse::error(
@@ -1003,6 +1084,9 @@ async fn serve(handle: &NetworkHandle, peer: PeerId, req: SwarmRequest) -> Swarm
                 Ok(o) => o,
                 Err(e) => return store_error(e),
             };
+            if !out.duplicate {
+                ctx.arrived(&mailbox);
+            }
             let swarm = ctx.set.members().swarm_for(&mailbox.location());
             let item = ReplicaItem {
                 mailbox,
@@ -1068,6 +1152,7 @@ async fn serve(handle: &NetworkHandle, peer: PeerId, req: SwarmRequest) -> Swarm
                     Ok(o) => {
                         if !o.duplicate {
                             bump(&ctx.counters.replicas_accepted, 1);
+                            ctx.arrived(&item.mailbox);
                         }
                         held += 1;
                     }
@@ -1081,6 +1166,7 @@ async fn serve(handle: &NetworkHandle, peer: PeerId, req: SwarmRequest) -> Swarm
             after,
             max_count,
             max_bytes,
+            wait_ms,
             ..
         } => {
             if let Some(w) = ctx.wrong_swarm(&mailbox) {
@@ -1091,28 +1177,54 @@ async fn serve(handle: &NetworkHandle, peer: PeerId, req: SwarmRequest) -> Swarm
             {
                 return resp;
             }
-            match ctx.store.get_since(
-                &mailbox,
-                after,
-                usize::from(max_count.min(MAX_RETRIEVE_COUNT)),
-                max_bytes.min(MAX_RETRIEVE_BYTES) as usize,
-                now,
-            ) {
-                Ok(page) => SwarmResponse::Messages {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|m| MailboxItem {
-                            seq: m.seq,
-                            hash: m.hash,
-                            expires_at_ms: m.expires_at_ms,
-                            payload: m.payload,
-                        })
-                        .collect(),
-                    more: page.more,
-                },
-                Err(e) => store_error(e),
+            let page = || {
+                ctx.store.get_since(
+                    &mailbox,
+                    after,
+                    usize::from(max_count.min(MAX_RETRIEVE_COUNT)),
+                    max_bytes.min(MAX_RETRIEVE_BYTES) as usize,
+                    unix_ms(),
+                )
+            };
+            let first = page();
+            if wait_ms == 0 || !first.as_ref().is_ok_and(|p| p.items.is_empty()) {
+                return messages(first);
             }
+            // A long-poll on an empty mailbox: hold it until a message arrives here (a store
+            // or a replica), the wait ends, or the node stops.
+            let Some(slot) = ctx.hold(&mailbox) else {
+                bump(&ctx.counters.waits_refused, 1);
+                return SwarmResponse::error(
+                    ErrorCode::Busy,
+                    BUSY_RETRY_MS,
+                    format!(
+                        "this node holds {} waiting retrieves already; retry after {BUSY_RETRY_MS} \
+                         ms or retrieve without waiting",
+                        ctx.cfg.max_waiting_retrieves
+                    ),
+                );
+            };
+            {
+                let arrived = slot.notify.notified();
+                tokio::pin!(arrived);
+                arrived.as_mut().enable();
+                // Registered before this second look: a store between the two is not missed.
+                let second = page();
+                if !second.as_ref().is_ok_and(|p| p.items.is_empty()) {
+                    return messages(second);
+                }
+                let wait = Duration::from_millis(u64::from(wait_ms)).min(ctx.cfg.max_retrieve_wait);
+                let mut stop = ctx.shutdown.subscribe();
+                if !*stop.borrow_and_update() {
+                    tokio::select! {
+                        _ = arrived => {}
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            }
+            drop(slot);
+            messages(page())
         }
         ref r @ (SwarmRequest::Delete { mailbox, .. } | SwarmRequest::Expire { mailbox, .. }) => {
             if let Some(w) = ctx.wrong_swarm(&mailbox) {
@@ -1186,9 +1298,28 @@ async fn sweeper(handle: NetworkHandle) {
 }
 
 async fn rebalancer(handle: NetworkHandle) {
+    let h = &handle;
+    every_tick_or_set_change(h, h.ctx.cfg.rebalance_interval, || async move {
+        if let Err(e) = h.rebalance().await {
+            tracing::warn!(error = %e, "rebalance round failed");
+        }
+    })
+    .await;
+}
+
+/// Runs `round` at every tick of `interval` (the first at once) and after every change of the
+/// service-node set, until the node stops.
+pub(super) async fn every_tick_or_set_change<F, Fut>(
+    handle: &NetworkHandle,
+    interval: Duration,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let mut stop = handle.ctx.shutdown.subscribe();
     let mut set_rx = handle.ctx.set.watch();
-    let mut tick = tokio::time::interval(handle.ctx.cfg.rebalance_interval);
+    let mut tick = tokio::time::interval(interval);
     let mut set_open = true;
     loop {
         tokio::select! {
@@ -1199,9 +1330,7 @@ async fn rebalancer(handle: NetworkHandle) {
             }
             _ = stop.changed() => break,
         }
-        if let Err(e) = handle.rebalance().await {
-            tracing::warn!(error = %e, "rebalance round failed");
-        }
+        round().await;
     }
 }
 
@@ -1382,6 +1511,7 @@ impl NetworkHandle {
             after,
             max_count: MAX_RETRIEVE_COUNT,
             max_bytes: MAX_RETRIEVE_BYTES,
+            wait_ms: 0,
             auth: None,
         };
         if let Some(k) = key {

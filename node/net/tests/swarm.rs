@@ -127,6 +127,7 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
         after: 0,
         max_count: 10,
         max_bytes: 1 << 20,
+        wait_ms: 0,
         auth: None,
     };
     let refused = |resp: SwarmResponse, want: ErrorCode| match resp {
@@ -320,6 +321,7 @@ async fn bundles_publish_fetch_and_authenticate_without_the_key() {
         after: 0,
         max_count: 10,
         max_bytes: 1 << 20,
+        wait_ms: 0,
         auth: None,
     };
     sign_request(

@@ -41,6 +41,9 @@ pub const MAX_PAYLOAD_LEN: usize = 128 * 1024;
 pub const MAX_RETRIEVE_COUNT: u16 = 1024;
 /// Most payload bytes in one retrieve response.
 pub const MAX_RETRIEVE_BYTES: u32 = 2 * 1024 * 1024;
+/// Longest a waiting retrieve (long-poll) may ask to be held, milliseconds. A node holds it
+/// for at most its own (smaller or equal) bound.
+pub const MAX_WAIT_MS: u32 = 25_000;
 /// Most hashes in one delete or expire request.
 pub const MAX_HASHES: usize = 512;
 /// Most items in one replicate request.
@@ -353,6 +356,11 @@ pub enum SwarmRequest {
         max_count: u16,
         /// At most this many payload bytes (at least one message is returned if any).
         max_bytes: u32,
+        /// Long-poll: when nothing is there after `after`, the node may hold the request up to
+        /// this many milliseconds (at most [`MAX_WAIT_MS`]) and answers as soon as a message
+        /// for the mailbox arrives. 0 = answer at once. A non-zero wait is encoded under its
+        /// own tag (`RETRIEVE_WAIT`), so a node that does not know it refuses it as malformed.
+        wait_ms: u32,
         /// The owner's authorisation, where the namespace needs it.
         auth: Option<OwnerAuth>,
     },
@@ -397,6 +405,7 @@ mod tag {
     pub const EXPIRE: u8 = 4;
     pub const REPLICATE: u8 = 5;
     pub const GET_RECORD: u8 = 6;
+    pub const RETRIEVE_WAIT: u8 = 7;
 }
 
 fn write_hashes(w: &mut Writer, hashes: &[ContentHash]) {
@@ -464,7 +473,8 @@ impl SwarmRequest {
     pub fn tag(&self) -> u8 {
         match self {
             SwarmRequest::Store { .. } => tag::STORE,
-            SwarmRequest::Retrieve { .. } => tag::RETRIEVE,
+            SwarmRequest::Retrieve { wait_ms: 0, .. } => tag::RETRIEVE,
+            SwarmRequest::Retrieve { .. } => tag::RETRIEVE_WAIT,
             SwarmRequest::Delete { .. } => tag::DELETE,
             SwarmRequest::Expire { .. } => tag::EXPIRE,
             SwarmRequest::Replicate { .. } => tag::REPLICATE,
@@ -531,10 +541,14 @@ impl SwarmRequest {
                 after,
                 max_count,
                 max_bytes,
+                wait_ms,
                 auth,
             } => {
                 mailbox.write(&mut w);
                 w.u64(*after).u16(*max_count).u32(*max_bytes);
+                if *wait_ms > 0 {
+                    w.u32(*wait_ms);
+                }
                 write_auth(&mut w, auth);
             }
             SwarmRequest::Delete {
@@ -587,6 +601,31 @@ impl SwarmRequest {
                 after: r.u64("cursor")?,
                 max_count: r.u16("max count")?,
                 max_bytes: r.u32("max bytes")?,
+                wait_ms: 0,
+                auth: read_auth(&mut r)?,
+            },
+            tag::RETRIEVE_WAIT => SwarmRequest::Retrieve {
+                mailbox: Mailbox::read(&mut r)?,
+                after: r.u64("cursor")?,
+                max_count: r.u16("max count")?,
+                max_bytes: r.u32("max bytes")?,
+                wait_ms: match r.u32("wait")? {
+                    // Zero is encoded under the plain tag: one encoding per request.
+                    0 => {
+                        return Err(WireError::Invalid {
+                            what: "wait",
+                            reason: "a waiting retrieve waits at least 1 ms",
+                        });
+                    }
+                    w if w > MAX_WAIT_MS => {
+                        return Err(WireError::TooLong {
+                            what: "wait",
+                            len: w as usize,
+                            max: MAX_WAIT_MS as usize,
+                        });
+                    }
+                    w => w,
+                },
                 auth: read_auth(&mut r)?,
             },
             tag::DELETE => SwarmRequest::Delete {
@@ -662,6 +701,9 @@ pub enum ErrorCode {
     Replay,
     /// The content is invalid for its namespace (e.g. a bundle that does not verify).
     InvalidContent,
+    /// The node holds as many waiting retrieves as it allows; retry after `value`
+    /// milliseconds, or retrieve without waiting.
+    Busy,
     /// A code this build does not know.
     Other(u16),
 }
@@ -682,6 +724,7 @@ impl ErrorCode {
             ErrorCode::Internal => 10,
             ErrorCode::Replay => 11,
             ErrorCode::InvalidContent => 12,
+            ErrorCode::Busy => 13,
             ErrorCode::Other(v) => v,
         }
     }
@@ -701,6 +744,7 @@ impl ErrorCode {
             10 => ErrorCode::Internal,
             11 => ErrorCode::Replay,
             12 => ErrorCode::InvalidContent,
+            13 => ErrorCode::Busy,
             v => ErrorCode::Other(v),
         }
     }

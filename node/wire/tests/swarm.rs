@@ -26,6 +26,15 @@ fn all_requests() -> Vec<SwarmRequest> {
             after: 9,
             max_count: 10,
             max_bytes: 1 << 20,
+            wait_ms: 0,
+            auth: None,
+        },
+        SwarmRequest::Retrieve {
+            mailbox: Mailbox::Inbox(sid(6)),
+            after: 3,
+            max_count: 64,
+            max_bytes: 24 * 1024,
+            wait_ms: MAX_WAIT_MS,
             auth: None,
         },
         SwarmRequest::Delete {
@@ -77,6 +86,7 @@ fn all_responses() -> Vec<SwarmResponse> {
             record: vec![1, 2, 3],
         },
         SwarmResponse::error(ErrorCode::RateLimited, 250, "slow down"),
+        SwarmResponse::error(ErrorCode::Busy, 1000, "too many waiting retrieves"),
     ]
 }
 
@@ -112,6 +122,67 @@ fn fixed_vectors_and_sizes() {
 }
 
 #[test]
+fn waiting_retrieve_has_its_own_tag_and_bounds() {
+    let plain = SwarmRequest::Retrieve {
+        mailbox: Mailbox::File(FileId([4; 32])),
+        after: 1,
+        max_count: 2,
+        max_bytes: 3,
+        wait_ms: 0,
+        auth: None,
+    };
+    let mut waiting = plain.clone();
+    if let SwarmRequest::Retrieve { wait_ms, .. } = &mut waiting {
+        *wait_ms = 0x0102;
+    }
+    let (p, w) = (plain.encode(), waiting.encode());
+    assert_eq!(&p[..2], &[1, 2]);
+    assert_eq!(&w[..2], &[1, 7]);
+    // The same fields, then the 4-byte wait before the auth flag.
+    assert_eq!(w.len(), p.len() + 4);
+    assert_eq!(&w[2..p.len() - 1], &p[2..p.len() - 1]);
+    assert_eq!(&w[p.len() - 1..p.len() + 3], &[0, 0, 1, 2]);
+    assert_eq!(*w.last().unwrap(), 0);
+    assert_eq!(SwarmRequest::decode(&w).unwrap(), waiting);
+    assert_eq!(waiting.tag(), 7);
+    // A zero wait under the waiting tag, and a wait above the maximum, are refused.
+    let mut zero = w.clone();
+    zero[p.len() - 1..p.len() + 3].copy_from_slice(&[0, 0, 0, 0]);
+    assert!(matches!(
+        SwarmRequest::decode(&zero),
+        Err(WireError::Invalid { what: "wait", .. })
+    ));
+    let mut long = w.clone();
+    long[p.len() - 1..p.len() + 3].copy_from_slice(&(MAX_WAIT_MS + 1).to_be_bytes());
+    assert!(matches!(
+        SwarmRequest::decode(&long),
+        Err(WireError::TooLong { what: "wait", .. })
+    ));
+    // Truncated anywhere: an error.
+    for n in 0..w.len() {
+        assert!(SwarmRequest::decode(&w[..n]).is_err());
+    }
+    // The signature covers the wait (the tag and the field).
+    let key = MlDsaSigningKey::generate(&mut ChaCha20Rng::seed_from_u64(5));
+    let mut rng = ChaCha20Rng::seed_from_u64(6);
+    sign_request(&mut waiting, &key, 1000, true, &mut rng).unwrap();
+    let auth = waiting.auth().unwrap().clone();
+    assert!(auth.verify(&key.public_key(), &waiting).is_ok());
+    let mut shorter = waiting.clone();
+    if let SwarmRequest::Retrieve { wait_ms, .. } = &mut shorter {
+        *wait_ms = 1;
+    }
+    assert!(auth.verify(&key.public_key(), &shorter).is_err());
+    let mut immediate = waiting.clone();
+    if let SwarmRequest::Retrieve { wait_ms, .. } = &mut immediate {
+        *wait_ms = 0;
+    }
+    assert!(auth.verify(&key.public_key(), &immediate).is_err());
+    assert_eq!(ErrorCode::from_u16(13), ErrorCode::Busy);
+    assert_eq!(ErrorCode::Busy.to_u16(), 13);
+}
+
+#[test]
 fn owner_auth_signs_and_binds_the_request() {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let key = MlDsaSigningKey::generate(&mut rng);
@@ -121,6 +192,7 @@ fn owner_auth_signs_and_binds_the_request() {
         after: 0,
         max_count: 5,
         max_bytes: 1000,
+        wait_ms: 0,
         auth: None,
     };
     sign_request(&mut req, &key, 1_000, true, &mut rng).unwrap();
@@ -296,5 +368,5 @@ fn fuzz_seeds_decode_and_round_trip() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 13);
+    assert_eq!(checked, 14);
 }
