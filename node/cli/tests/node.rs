@@ -4,131 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use pars_testkit::{ANVIL_ADDRESSES, ANVIL_KEYS, Anvil, tool};
+
 /// anvil's development keys 1 and 2 (0 deploys the contracts).
-const KEY1: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-const ADDR1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-const KEY2: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
-const ADDR2: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
-}
-
-fn tool(name: &str) -> PathBuf {
-    let path = repo_root().join(".tools/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/install-tools first (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-/// A running anvil on a free loopback port, killed on drop.
-struct Anvil {
-    child: Child,
-    url: String,
-    port: u16,
-}
-
-impl Anvil {
-    fn start() -> Self {
-        let mut child = Command::new(tool("anvil"))
-            .args(["--hardfork", "prague", "--disable-block-gas-limit"])
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start anvil");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent && let Some(rest) = line.split("Listening on 127.0.0.1:").nth(1) {
-                    let _ = tx.send(rest.trim().parse::<u16>().ok());
-                    sent = true;
-                }
-            }
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(p)) => p,
-            other => {
-                let _ = child.kill();
-                panic!("anvil did not report its port: {other:?}");
-            }
-        };
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            port,
-        }
-    }
-
-    /// Deploys with `contracts/script/Deploy.s.sol` and returns the address file's JSON.
-    fn deploy(&self) -> String {
-        let root = repo_root();
-        let file = format!(
-            ".devnet/parsctl-test-{}-{}.json",
-            std::process::id(),
-            self.port
-        );
-        let out = Command::new(tool("forge"))
-            .current_dir(&root)
-            .args(["script", "contracts/script/Deploy.s.sol", "--rpc-url"])
-            .arg(&self.url)
-            .arg("--broadcast")
-            .env("ADDRESSES_FILE", &file)
-            .env("RPC_URL", &self.url)
-            .env("REGISTRY_UNBONDING", "3600")
-            .output()
-            .expect("run forge");
-        assert!(
-            out.status.success(),
-            "forge script failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let path = root.join(&file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
-        text
-    }
-
-    fn cast_rpc(&self, method: &str, params: &[&str]) {
-        let out = Command::new(tool("cast"))
-            .args(["rpc", "--rpc-url", &self.url, method])
-            .args(params)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "cast rpc {method}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const KEY1: &str = ANVIL_KEYS[1];
+const ADDR1: &str = ANVIL_ADDRESSES[1];
+const KEY2: &str = ANVIL_KEYS[2];
+const ADDR2: &str = ANVIL_ADDRESSES[2];
 
 /// `parsctl` run in `cwd` (where `.devnet/addresses.json` is), with a clean environment for the
 /// variables it reads, plus `env`.
@@ -197,7 +84,7 @@ fn json(o: &Output) -> Value {
 #[test]
 fn register_status_exit_withdraw_with_the_real_binary() {
     let anvil = Anvil::start();
-    let addresses = anvil.deploy();
+    let addresses = anvil.deploy().json;
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(work.path().join(".devnet")).unwrap();
     std::fs::write(work.path().join(".devnet/addresses.json"), &addresses).unwrap();
@@ -339,8 +226,7 @@ fn register_status_exit_withdraw_with_the_real_binary() {
     assert_eq!(status["withdrawableNow"], false);
 
     // After the unbonding period.
-    anvil.cast_rpc("evm_increaseTime", &["3601"]);
-    anvil.cast_rpc("anvil_mine", &["1"]);
+    anvil.increase_time(3601);
     let w = json(&parsctl(cwd, &node, &["--json", "node", "withdraw"], &key1));
     assert_eq!(w["action"], "withdraw");
     assert_eq!(w["stakeWei"], "2000000000000000000");
