@@ -30,8 +30,8 @@ pub struct SendArgs {
     /// The function to call, e.g. 'sign(string)'; its arguments follow with --args.
     #[arg(long, value_name = "FUNCTION")]
     pub sig: Option<String>,
-    /// The function's arguments, in order (e.g. --args hello 42 0xabc…).
-    #[arg(long, value_name = "ARG", num_args = 0.., requires = "sig", allow_hyphen_values = true)]
+    /// The function's arguments, in order, up to the next flag (e.g. --args hello 42 0xabc…).
+    #[arg(long, value_name = "ARG", num_args = 1.., requires = "sig", allow_negative_numbers = true)]
     pub args: Vec<String>,
     /// Value to forward: wei as a bare number, or with a unit (1ether, 2gwei).
     #[arg(long, value_name = "AMOUNT", default_value = "0")]
@@ -237,6 +237,31 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn args_stop_at_the_next_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: SendArgs,
+        }
+        let t = T::try_parse_from([
+            "t",
+            "--target",
+            "0x00",
+            "--sig",
+            "f(string,int8)",
+            "--args",
+            "a b",
+            "-5",
+            "--chain-id",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(t.a.args, vec!["a b".to_string(), "-5".to_string()]);
+        assert_eq!(t.a.chain_id, Some(7));
+    }
 
     #[test]
     fn durations_and_values() {

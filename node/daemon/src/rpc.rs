@@ -279,6 +279,16 @@ impl Daemon {
         f(engine, rng)
     }
 
+    /// Whether the peer has answered in the session with `peer` (its messages to us no longer
+    /// need the handshake).
+    async fn session_confirmed(&self, peer: &SessionId) -> Result<bool, ErrorObjectOwned> {
+        let g = self.engine.lock().await;
+        Ok(g.0
+            .sessions()?
+            .iter()
+            .any(|s| &s.peer == peer && s.confirmed && !s.closed))
+    }
+
     /// Resolves a session argument: the peer's Session ID (or link), or the 64-hex conversation
     /// ID of an existing session.
     async fn resolve_peer(&self, session: &str) -> Result<SessionId, ErrorObjectOwned> {
@@ -498,7 +508,15 @@ impl SessionApiServer for Api {
             let mut g = self.0.engine.lock().await;
             u64::from_be_bytes(pars_crypto::random_array::<8>(&mut g.1))
         };
-        let action = trigger::build_action(&request, &self.0.facts.trigger, now(), nonce)?;
+        // Bad parameters fail before anything is sent (chain ID and trigger may still come from
+        // the bridge's answer).
+        trigger::build_action(
+            &request,
+            &self.0.facts.trigger,
+            Some((0, [0; 20])),
+            now(),
+            nonce,
+        )?;
         // The session with the bridge: an existing one, or a new one from its bundle.
         let bridge = request.bridge.trim();
         let peer = match bridge.parse::<SessionId>() {
@@ -508,8 +526,45 @@ impl SessionApiServer for Api {
             }
             Err(_) => self.0.resolve_peer(bridge).await?,
         };
-        // Subscribe before sending, so that no receipt can slip past unseen.
+        let bridge_id = peer.to_string();
+        let wait = trigger::timeout_secs(&request);
+        // Subscribe before sending, so that no answer can slip past unseen.
         let mut rx = self.0.incoming.subscribe();
+        if !self.0.session_confirmed(&peer).await? {
+            {
+                let mut g = self.0.engine.lock().await;
+                let (engine, rng) = &mut *g;
+                engine.send(
+                    &peer,
+                    trigger::HELLO.as_bytes(),
+                    ContentType::Text,
+                    now(),
+                    rng,
+                )?;
+            }
+            self.0.outbox_wakeup.notify_one();
+            let secs = wait.max(trigger::HANDSHAKE_WAIT_SECS);
+            let until = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+            while !self.0.session_confirmed(&peer).await? {
+                tokio::select! {
+                    _ = rx.recv() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep_until(until) => {
+                        return Err(err(
+                            ErrorCode::Timeout,
+                            format!("the bridge {bridge_id} did not answer within {secs} s, so the session with it is not established and no action was sent; check that the bridge runs, then retry"),
+                        ));
+                    }
+                }
+            }
+        }
+        let announced = trigger::bridge_info(
+            &self
+                .get_messages(Some(bridge_id.clone()), None, None)
+                .await?,
+        );
+        let action =
+            trigger::build_action(&request, &self.0.facts.trigger, announced, now(), nonce)?;
         let (signed, message_id, sent_at) = {
             let mut g = self.0.engine.lock().await;
             let (engine, rng) = &mut *g;
@@ -525,8 +580,6 @@ impl SessionApiServer for Api {
             (signed, m.id.to_string(), t)
         };
         self.0.outbox_wakeup.notify_one();
-        let bridge_id = peer.to_string();
-        let wait = trigger::timeout_secs(&request);
         if wait == 0 {
             return Ok(trigger::result(&signed, &bridge_id, &message_id, None));
         }

@@ -6,7 +6,9 @@
 //! daemon was configured with (`--addresses-file`, or `.devnet/addresses.json` on devnet), read
 //! at each call so that a redeployment is picked up. The nonce is 64 fresh random bits per action
 //! (SessionTrigger accepts any unused nonce, so no counter has to survive a restore from the
-//! backup phrase); the request ID is 16 fresh random bytes. The ContractAction is queued in the
+//! backup phrase); the request ID is 16 fresh random bytes. When neither the request nor the
+//! configuration gives chain ID and trigger, the ones the bridge announced in answer to
+//! [`HELLO`] are used. The ContractAction is queued in the
 //! outbox like any message (durable, ordered, onion-routed); the receipt arrives as a message of
 //! type `contractReceipt` in the same session and stays there whether or not anyone waits for it.
 
@@ -41,12 +43,40 @@ pub struct TriggerDefaults {
 }
 
 impl TriggerDefaults {
-    /// Chain ID and trigger from the configuration, if known.
-    fn resolve(&self) -> (Option<u64>, Option<[u8; 20]>) {
+    /// Chain ID and trigger from the configuration, else from what the bridge announced.
+    fn resolve(&self, announced: Option<(u64, [u8; 20])>) -> (Option<u64>, Option<[u8; 20]>) {
         let file = self.addresses_file.as_deref().and_then(read_addresses);
-        let chain_id = self.chain_id.or(file.as_ref().map(|f| f.0));
-        (chain_id, file.map(|f| f.1))
+        let chain_id = self
+            .chain_id
+            .or(file.as_ref().map(|f| f.0))
+            .or(announced.map(|a| a.0));
+        (chain_id, file.map(|f| f.1).or(announced.map(|a| a.1)))
     }
+}
+
+/// The text `triggerAction` sends to a bridge whose session is new: the bridge answers any text
+/// with its info ([`bridge_info`]), which completes the handshake. Until the peer has answered,
+/// every message carries the session handshake (≈ 20 kB), and a ContractAction with its key
+/// inline (≈ 7.7 kB) would then not fit one onion packet.
+pub const HELLO: &str = "pars-bridge hello";
+/// Longest wait for the bridge's answer to [`HELLO`] when the request asks for less (also for
+/// `timeoutSecs` = 0: the action can only be queued once the session is established).
+pub const HANDSHAKE_WAIT_SECS: u64 = 120;
+
+/// The chain ID and trigger a bridge announced in its latest info text
+/// (`{"parsBridge":1,"chainId":N,"trigger":"0x…"}`) among `messages` of its session.
+pub fn bridge_info(messages: &[MessageInfo]) -> Option<(u64, [u8; 20])> {
+    messages
+        .iter()
+        .rev()
+        .filter(|m| m.content_type == "text" && m.direction == pars_rpc::types::Direction::Incoming)
+        .find_map(|m| {
+            let v: serde_json::Value = serde_json::from_str(&m.content).ok()?;
+            v.get("parsBridge")?;
+            let chain = v.get("chainId")?.as_u64()?;
+            let trigger = v.get("trigger")?.as_str()?.parse::<Address>().ok()?;
+            Some((chain, trigger.into_array()))
+        })
 }
 
 fn read_addresses(path: &Path) -> Option<(u64, [u8; 20])> {
@@ -83,6 +113,7 @@ fn parse_hex(s: &str, what: &str) -> Result<Vec<u8>, RpcError> {
 pub fn build_action(
     req: &TriggerRequest,
     defaults: &TriggerDefaults,
+    announced: Option<(u64, [u8; 20])>,
     now: u64,
     nonce: u64,
 ) -> Result<Action, RpcError> {
@@ -115,7 +146,7 @@ pub fn build_action(
             "the deadline {deadline} is not in the future (now {now}); give seconds from now or a later Unix time"
         )));
     }
-    let (default_chain, default_trigger) = defaults.resolve();
+    let (default_chain, default_trigger) = defaults.resolve(announced);
     let chain_id = req.chain_id.or(default_chain).ok_or_else(|| {
         bad("no chain ID: give chainId (parsctl: --chain-id), or start sessiond with --addresses-file")
     })?;
@@ -266,7 +297,7 @@ mod tests {
 
     #[test]
     fn an_action_is_built_signed_and_verifies() {
-        let a = build_action(&request(), &TriggerDefaults::default(), 1000, 7).unwrap();
+        let a = build_action(&request(), &TriggerDefaults::default(), None, 1000, 7).unwrap();
         assert_eq!(a.deadline, 1060);
         assert_eq!(a.chain_id_u64(), Some(31337));
         assert_eq!(a.data, vec![0xde, 0xad, 0xbe, 0xef]);
@@ -351,7 +382,7 @@ mod tests {
         ];
         for (req, word) in cases {
             let now = RELATIVE_DEADLINE_LIMIT + 10;
-            let e = build_action(&req, &d, now, 1).unwrap_err();
+            let e = build_action(&req, &d, None, now, 1).unwrap_err();
             assert_eq!(e.code, ErrorCode::InvalidInput);
             assert!(e.message.contains(word), "{word}: {}", e.message);
         }
@@ -377,7 +408,7 @@ mod tests {
             trigger: None,
             ..request()
         };
-        let a = build_action(&req, &d, 1000, 1).unwrap();
+        let a = build_action(&req, &d, None, 1000, 1).unwrap();
         assert_eq!(a.chain_id_u64(), Some(31337));
         assert_eq!(
             Address::from(a.trigger),
