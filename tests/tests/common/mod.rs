@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod bridge;
+
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use pars_rpc::auth;
 use std::net::TcpListener;
