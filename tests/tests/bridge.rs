@@ -307,10 +307,15 @@ async fn bridge_killed_in_flight_chain_down_and_expired_deadline() {
     assert_eq!(all.len(), 1, "exactly one answer: {all:?}");
 
     // 2. The chain is down: the action waits in the bridge and goes through when it returns.
+    //    parsctl gives up waiting (exit 5, the action stays queued); the receipt still comes.
     w.chain.anvil.stop();
-    let out = w.send_note("after the outage", &["--timeout", "0"]);
-    let r = json_of(&out);
-    let request_id: [u8; 16] = unhex(r["requestId"].as_str().unwrap()).try_into().unwrap();
+    let out = w.send_note("after the outage", &["--timeout", "5s"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("stays queued or in flight"), "{err}");
+    let sent = w.sent_actions().await;
+    assert_eq!(sent.len(), 2);
+    let request_id = sent[1].1.request_id;
     wait_for(
         ACTION_TIMEOUT,
         "the bridge to receive the action",
