@@ -345,3 +345,68 @@ async fn bridge_killed_in_flight_chain_down_and_expired_deadline() {
     assert_eq!(w.chain.note_of(&digest), "after the outage");
     drop(w.net);
 }
+
+#[test]
+fn trigger_send_errors_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(common::bin("parsctl"))
+            .arg("--datadir")
+            .arg(dir.path().join("nobody"))
+            .args(["trigger", "send"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bridge = format!("05{}", "ab".repeat(32));
+    let target = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    let cases: [(Vec<&str>, i32, &str); 6] = [
+        (vec!["--target", target], 4, "--bridge"),
+        (
+            vec!["--bridge", "05zz", "--target", target],
+            4,
+            "Session ID",
+        ),
+        (
+            vec![
+                "--bridge", &bridge, "--target", target, "--sig", "f(uint8)", "--args", "300",
+            ],
+            4,
+            "argument 1",
+        ),
+        (
+            vec![
+                "--bridge",
+                &bridge,
+                "--target",
+                target,
+                "--deadline",
+                "soon",
+            ],
+            4,
+            "duration",
+        ),
+        (
+            vec![
+                "--bridge",
+                &bridge,
+                "--target",
+                target,
+                "--calldata",
+                "0x00",
+                "--sig",
+                "f()",
+            ],
+            2,
+            "cannot be used with",
+        ),
+        // Valid, but no daemon: unreachable.
+        (vec!["--bridge", &bridge, "--target", target], 3, "sessiond"),
+    ];
+    for (args, code, text) in cases {
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(text), "{args:?}: {err}");
+    }
+}
