@@ -429,9 +429,11 @@ async fn send_action(
 ) -> Result<(), CliError> {
     let client = HttpClientBuilder::default()
         .set_headers(auth::auth_headers(&t.token))
-        // The daemon may first wait up to 120 s for a new session with the bridge to complete
-        // (docs/protocol.md §6.4), then `timeout` for the receipt.
-        .request_timeout(Duration::from_secs(timeout.saturating_add(180)))
+        // The daemon may first wait up to max(timeout, 120 s) for a new session with the bridge
+        // to complete (docs/protocol.md §6.4), then `timeout` for the receipt.
+        .request_timeout(Duration::from_secs(
+            timeout.max(120).saturating_add(timeout).saturating_add(60),
+        ))
         .build(format!("http://{}", t.addr))
         .map_err(|e| CliError::Other(e.to_string()))?;
     if !json {
