@@ -362,6 +362,43 @@ fn feed(relayer: &Relayer, m: &serde_json::Value, cursor: &mut Cursor, cursor_pa
     cursor.advance(local_time, &id, cursor_path);
 }
 
+/// What the bridge answers to a text message: who it is and where its actions go, as JSON
+/// (`{"parsBridge":1,"chainId":N,"trigger":"0x…"}`). The answer also completes the session
+/// handshake, so that the sender's next messages (its ContractActions, ≈ 7.7 kB with the key
+/// inline) no longer carry the handshake and fit one onion packet; `triggerAction` sends such a
+/// text first when its session with the bridge is new.
+fn info_text(chain_id: u64, trigger: Address) -> String {
+    serde_json::json!({ "parsBridge": 1, "chainId": chain_id, "trigger": trigger.to_checksum(None) })
+        .to_string()
+}
+
+/// The sender of `m` if it is a new incoming text message (which the bridge answers with its
+/// info); advances the cursor past it.
+fn text_sender(m: &serde_json::Value, cursor: &mut Cursor, cursor_path: &Path) -> Option<String> {
+    let text = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    if text("direction") != "incoming" || text("contentType") != "text" {
+        return None;
+    }
+    let id = text("id").to_owned();
+    let local_time = m.get("localTime").and_then(|v| v.as_u64()).unwrap_or(0);
+    if !cursor.is_new(local_time, &id) {
+        return None;
+    }
+    let peer = text("peer").to_owned();
+    cursor.advance(local_time, &id, cursor_path);
+    peer.parse::<SessionId>().ok().map(|_| peer)
+}
+
+/// Answers a text message from `peer` with the bridge's info.
+async fn send_info(ws: &WsClient, peer: &str, info: &str) {
+    let r: Result<serde_json::Value, _> = ws
+        .request("sendMessage", rpc_params![peer.to_owned(), info.to_owned()])
+        .await;
+    if let Err(e) = r {
+        tracing::warn!("cannot answer a text message: {e}");
+    }
+}
+
 /// Sends `answer` over the session with its sender.
 async fn send_answer(ws: &WsClient, answer: &Answer) -> Result<(), String> {
     let sessions: Vec<SessionInfo> = ws
@@ -391,6 +428,7 @@ async fn send_answer(ws: &WsClient, answer: &Answer) -> Result<(), String> {
 
 async fn run(args: RunArgs, datadir: &Path) -> Result<(), Failure> {
     let cfg = relay_config(&args)?;
+    let info = info_text(cfg.chain_id, cfg.trigger);
     let key = signer(&args)?;
     let target = session_target(&args)?;
     let relayer = Relayer::open(cfg, &key, datadir)
@@ -427,16 +465,26 @@ async fn run(args: RunArgs, datadir: &Path) -> Result<(), Failure> {
             )
             .await;
         match backlog {
-            Ok(ms) => ms
-                .iter()
-                .for_each(|m| feed(&relayer, m, &mut cursor, &cursor_path)),
+            Ok(ms) => {
+                for m in &ms {
+                    feed(&relayer, m, &mut cursor, &cursor_path);
+                    if let Some(peer) = text_sender(m, &mut cursor, &cursor_path) {
+                        send_info(&ws, &peer, &info).await;
+                    }
+                }
+            }
             Err(e) => tracing::warn!("getMessages: {e}"),
         }
         let mut answer_tick = tokio::time::interval(Duration::from_secs(2));
         let disconnected = loop {
             tokio::select! {
                 next = sub.next() => match next {
-                    Some(Ok(m)) => feed(&relayer, &m, &mut cursor, &cursor_path),
+                    Some(Ok(m)) => {
+                        feed(&relayer, &m, &mut cursor, &cursor_path);
+                        if let Some(peer) = text_sender(&m, &mut cursor, &cursor_path) {
+                            send_info(&ws, &peer, &info).await;
+                        }
+                    }
                     Some(Err(e)) => tracing::warn!("bad notification from sessiond: {e}"),
                     None => break true,
                 },

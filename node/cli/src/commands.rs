@@ -42,6 +42,11 @@ enum Command {
     Status,
     /// Connected and known peers.
     Peers,
+    /// Contract actions through a bridge (SessionTrigger).
+    Trigger {
+        #[command(subcommand)]
+        command: TriggerCommand,
+    },
     /// The local service node's stake and registration on chain (needs no running daemon).
     Node {
         #[command(flatten)]
@@ -49,6 +54,13 @@ enum Command {
         #[command(subcommand)]
         command: crate::node::NodeCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TriggerCommand {
+    /// Sign a contract call with your identity's ML-DSA-87 key, send it to a bridge and wait for
+    /// its receipt (transaction hash, block, status, or why it was refused).
+    Send(Box<crate::trigger::SendArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,7 +218,9 @@ impl CliError {
                         | ErrorCode::SessionClosed
                         | ErrorCode::Verification,
                     ) => Self::BadInput(msg),
-                    Some(ErrorCode::RecipientNotFound | ErrorCode::Network) => Self::Network(msg),
+                    Some(
+                        ErrorCode::RecipientNotFound | ErrorCode::Network | ErrorCode::Timeout,
+                    ) => Self::Network(msg),
                     Some(ErrorCode::Unauthorized) => Self::Refused(msg),
                     _ => Self::Other(msg),
                 }
@@ -308,6 +322,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         _ => None,
     };
 
+    let trigger = match &cli.command {
+        Command::Trigger {
+            command: TriggerCommand::Send(a),
+        } => Some(crate::trigger::request(
+            a,
+            &cli.datadir.clone().unwrap_or_else(default_datadir),
+        )?),
+        _ => None,
+    };
+
     let t = target(&cli)?;
     let addr = t.addr.clone();
     let err = |e| CliError::from_client(e, &addr);
@@ -321,6 +345,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             output::print(json, &p, |p| output::peers(p));
         }
         Command::Node { .. } => {}
+        Command::Trigger { .. } => {
+            if let Some((request, timeout)) = trigger {
+                return send_action(&t, json, request, timeout).await;
+            }
+        }
         Command::Session { command } => match command {
             SessionCommand::Identity { command } => match command {
                 IdentityCommand::Create => {
@@ -390,6 +419,44 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         },
     }
     Ok(())
+}
+
+async fn send_action(
+    t: &Target,
+    json: bool,
+    request: pars_rpc::types::TriggerRequest,
+    timeout: u64,
+) -> Result<(), CliError> {
+    let client = HttpClientBuilder::default()
+        .set_headers(auth::auth_headers(&t.token))
+        // The daemon may first wait up to max(timeout, 120 s) for a new session with the bridge
+        // to complete (docs/protocol.md §6.4), then `timeout` for the receipt.
+        .request_timeout(Duration::from_secs(
+            timeout.max(120).saturating_add(timeout).saturating_add(60),
+        ))
+        .build(format!("http://{}", t.addr))
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    if !json {
+        eprintln!(
+            "signing the action and sending it to bridge {}; waiting up to {timeout} s for its receipt",
+            request.bridge
+        );
+    }
+    let call = client.trigger_action(request);
+    tokio::pin!(call);
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    let r = loop {
+        tokio::select! {
+            r = &mut call => break r.map_err(|e| CliError::from_client(e, &t.addr))?,
+            _ = tick.tick() => if !json {
+                eprintln!("… still waiting for the bridge ({} s)", started.elapsed().as_secs());
+            },
+        }
+    };
+    output::print(json, &r, crate::trigger::human);
+    crate::trigger::outcome(&r)
 }
 
 async fn listen(t: &Target, json: bool) -> Result<(), CliError> {

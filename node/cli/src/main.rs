@@ -9,11 +9,14 @@
 //! missing RPC cookie). `parsctl node …` uses the same codes for the EVM chain: 3 RPC
 //! unreachable, 4 bad input or configuration (also a wrong chain), 5 a transaction not confirmed
 //! in time, 6 refused by the registry (stake too low, already registered, still unbonding, …).
+//! `parsctl trigger send`: 5 when no receipt came in time (the action stays queued), 6 when the
+//! bridge refused the action or it reverted on chain.
 
 mod commands;
 mod node;
 mod output;
 mod time;
+mod trigger;
 
 use clap::Parser;
 use std::process::ExitCode;

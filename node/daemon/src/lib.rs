@@ -12,6 +12,7 @@
 //! - [`rpc`]: the JSON-RPC API over the engine, with a [`rpc::Courier`] for what needs the network;
 //! - [`logging`]: `tracing` output with identifiers redacted unless asked for;
 //! - [`transport`]: the one seam to the network (the onion-routed client);
+//! - [`trigger`]: `triggerAction`, contract actions signed and sent to a bridge;
 //! - [`workers`]: delivery, inbox polling, bundle publication and the RPC courier;
 //! - [`run`]: the process itself (user mode and service-node mode, startup and shutdown).
 //!
@@ -25,4 +26,5 @@ pub mod logging;
 pub mod rpc;
 pub mod run;
 pub mod transport;
+pub mod trigger;
 pub mod workers;

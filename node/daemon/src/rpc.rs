@@ -12,7 +12,7 @@ use pars_crypto::SessionId;
 use pars_crypto::bundle::IdentityBundle;
 use pars_rpc::types::{
     DaemonStatus, DeliveryState, Direction, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
-    PublicKeys, SendResult, SessionInfo, SessionState,
+    PublicKeys, SendResult, SessionInfo, SessionState, TriggerRequest, TriggerResult,
 };
 use pars_rpc::{ErrorCode, RpcError, SessionApiServer};
 use pars_wire::MessageId;
@@ -47,6 +47,8 @@ pub struct NodeFacts {
     pub listen_addrs: Vec<String>,
     /// The on-chain registry set, for `getStatus`'s registry health (None: static set).
     pub registry: Option<Arc<pars_bridge::RegistrySet>>,
+    /// Where `triggerAction` finds the chain ID and trigger a request leaves out.
+    pub trigger: crate::trigger::TriggerDefaults,
 }
 
 /// Shared daemon state behind the RPC server.
@@ -279,6 +281,16 @@ impl Daemon {
         f(engine, rng)
     }
 
+    /// Whether the peer has answered in the session with `peer` (its messages to us no longer
+    /// need the handshake).
+    async fn session_confirmed(&self, peer: &SessionId) -> Result<bool, ErrorObjectOwned> {
+        let g = self.engine.lock().await;
+        Ok(g.0
+            .sessions()?
+            .iter()
+            .any(|s| &s.peer == peer && s.confirmed && !s.closed))
+    }
+
     /// Resolves a session argument: the peer's Session ID (or link), or the 64-hex conversation
     /// ID of an existing session.
     async fn resolve_peer(&self, session: &str) -> Result<SessionId, ErrorObjectOwned> {
@@ -493,6 +505,119 @@ impl SessionApiServer for Api {
             Some(c) => c.peers().await,
             None => Vec::new(),
         })
+    }
+
+    async fn trigger_action(
+        &self,
+        request: TriggerRequest,
+    ) -> Result<TriggerResult, ErrorObjectOwned> {
+        use crate::trigger;
+        let nonce = {
+            let mut g = self.0.engine.lock().await;
+            u64::from_be_bytes(pars_crypto::random_array::<8>(&mut g.1))
+        };
+        // Bad parameters fail before anything is sent (chain ID and trigger may still come from
+        // the bridge's answer).
+        trigger::build_action(
+            &request,
+            &self.0.facts.trigger,
+            Some((0, [0; 20])),
+            now(),
+            nonce,
+        )?;
+        // The session with the bridge: an existing one, or a new one from its bundle.
+        let bridge = request.bridge.trim();
+        let peer = match bridge.parse::<SessionId>() {
+            Ok(id) => {
+                self.create_session(id.to_string()).await?;
+                id
+            }
+            Err(_) => self.0.resolve_peer(bridge).await?,
+        };
+        let bridge_id = peer.to_string();
+        let wait = trigger::timeout_secs(&request);
+        // Subscribe before sending, so that no answer can slip past unseen.
+        let mut rx = self.0.incoming.subscribe();
+        if !self.0.session_confirmed(&peer).await? {
+            {
+                let mut g = self.0.engine.lock().await;
+                let (engine, rng) = &mut *g;
+                engine.send(
+                    &peer,
+                    trigger::HELLO.as_bytes(),
+                    ContentType::Text,
+                    now(),
+                    rng,
+                )?;
+            }
+            self.0.outbox_wakeup.notify_one();
+            let secs = wait.max(trigger::HANDSHAKE_WAIT_SECS);
+            let until = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+            while !self.0.session_confirmed(&peer).await? {
+                tokio::select! {
+                    _ = rx.recv() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep_until(until) => {
+                        return Err(err(
+                            ErrorCode::Timeout,
+                            format!("the bridge {bridge_id} did not answer within {secs} s, so the session with it is not established and no action was sent; check that the bridge runs, then retry"),
+                        ));
+                    }
+                }
+            }
+        }
+        let announced = trigger::bridge_info(
+            &self
+                .get_messages(Some(bridge_id.clone()), None, None)
+                .await?,
+        );
+        let action =
+            trigger::build_action(&request, &self.0.facts.trigger, announced, now(), nonce)?;
+        let (signed, message_id, sent_at) = {
+            let mut g = self.0.engine.lock().await;
+            let (engine, rng) = &mut *g;
+            let signed = trigger::sign(action, engine.keys()?, request.registered_key, rng)?;
+            let content = signed.encode().map_err(|e| {
+                err(
+                    ErrorCode::InvalidInput,
+                    format!("the action cannot be encoded: {e}"),
+                )
+            })?;
+            let t = now();
+            let m = engine.send(&peer, &content, ContentType::ContractAction, t, rng)?;
+            (signed, m.id.to_string(), t)
+        };
+        self.0.outbox_wakeup.notify_one();
+        if wait == 0 {
+            return Ok(trigger::result(&signed, &bridge_id, &message_id, None));
+        }
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+        loop {
+            let got = self
+                .get_messages(
+                    Some(bridge_id.clone()),
+                    Some(sent_at.saturating_sub(1)),
+                    None,
+                )
+                .await?;
+            if let Some(r) = trigger::find_receipt(&got, &signed.request_id) {
+                return Ok(trigger::result(&signed, &bridge_id, &message_id, Some(&r)));
+            }
+            // Woken by any new message; a re-scan every second covers a lagging subscription.
+            tokio::select! {
+                _ = rx.recv() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep_until(until) => {
+                    return Err(err(
+                        ErrorCode::Timeout,
+                        format!(
+                            "no receipt from the bridge within {wait} s for request {} (message {message_id}); the action stays queued or in flight and its receipt will appear in the session with {bridge_id}",
+                            hex::encode(signed.request_id)
+                        ),
+                    ));
+                }
+            }
+        }
     }
 
     async fn subscribe_messages(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

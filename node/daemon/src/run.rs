@@ -588,6 +588,10 @@ async fn run_user(
             .to_string(),
         listen_addrs: cfg.listen.clone(),
         registry: chain_set,
+        trigger: crate::trigger::TriggerDefaults {
+            addresses_file: cfg.chain.as_ref().and_then(|c| c.addresses_file.clone()),
+            chain_id: cfg.chain.as_ref().and_then(|c| c.chain_id),
+        },
     };
     let slot = NetSlot::default();
     let courier = Arc::new(NetCourier::new(slot.clone(), set.clone()));

@@ -3,6 +3,7 @@
 
 use crate::types::{
     DaemonStatus, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo, SendResult, SessionInfo,
+    TriggerRequest, TriggerResult,
 };
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
@@ -83,6 +84,17 @@ pub trait SessionApi {
     /// Connected and known peers.
     #[method(name = "getPeers")]
     async fn get_peers(&self) -> RpcResult<Vec<PeerInfo>>;
+
+    /// Builds a SessionTrigger action from `request`, signs it with the identity's ML-DSA-87
+    /// key under `lux-evm-precompile-mldsa-v1`, opens the session with the bridge if needed,
+    /// queues the ContractAction message (onion-routed, in order, like any message) and waits up
+    /// to `timeoutSecs` for the bridge's final receipt (`confirmed`, `reverted` or `refused`).
+    /// Fails with `InvalidInput` for bad parameters (or no chain ID / trigger known),
+    /// `RecipientNotFound` when the bridge's bundle cannot be fetched, and `Timeout` when no
+    /// receipt came in time: the action stays queued or in flight, and a later receipt is
+    /// recorded in the session like any message.
+    #[method(name = "triggerAction")]
+    async fn trigger_action(&self, request: TriggerRequest) -> RpcResult<TriggerResult>;
 
     /// A stream of every message received from now on (WebSocket only).
     #[subscription(name = "subscribeMessages" => "message", unsubscribe = "unsubscribeMessages", item = MessageInfo)]

@@ -31,6 +31,9 @@ pub enum ErrorCode {
     Unauthorized = -31010,
     /// A peer sent something that failed verification.
     Verification = -31011,
+    /// A wait ended before the answer came (`triggerAction`: no receipt from the bridge yet;
+    /// the action stays queued or in flight and its receipt is recorded when it arrives).
+    Timeout = -31012,
     /// Something unexpected inside the daemon; see its log.
     Internal = -31099,
 }
@@ -56,6 +59,7 @@ impl ErrorCode {
             SessionClosed,
             Unauthorized,
             Verification,
+            Timeout,
             Internal,
         ]
         .into_iter()

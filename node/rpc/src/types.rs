@@ -232,3 +232,74 @@ pub struct PeerInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
 }
+
+/// The parameters of `triggerAction`: a contract call for a bridge to execute through
+/// `SessionTrigger`, signed with the identity's ML-DSA-87 key.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerRequest {
+    /// The bridge: its Session ID (or link), or the 64-hex ID of an existing session with it.
+    pub bridge: String,
+    /// The contract (or account) to call, `0x` and 40 hex digits.
+    pub target: String,
+    /// The calldata, hex (an optional `0x` prefix; empty for a plain value transfer).
+    #[serde(default)]
+    pub calldata: String,
+    /// Wei to forward, a decimal string (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The deadline: seconds from now when below 1,000,000,000, else absolute Unix seconds
+    /// (default 600 seconds from now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
+    /// The chain ID (default: the daemon's deployment addresses file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
+    /// The SessionTrigger address (default: the daemon's deployment addresses file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// Sign for a key registered on chain with `SessionTrigger.registerKey` instead of sending
+    /// the public key inline (default false: inline).
+    #[serde(default)]
+    pub registered_key: bool,
+    /// How long to wait for the bridge's receipt, seconds (default 120, at most 3600; 0 returns
+    /// as soon as the action is queued).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+/// The result of `triggerAction`: the signed action and, once the bridge answered, its receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerResult {
+    /// The request ID (16 bytes, hex) the bridge's receipt carries back.
+    pub request_id: String,
+    /// The ID of the ContractAction message in the session with the bridge.
+    pub message_id: String,
+    /// The bridge's Session ID.
+    pub bridge: String,
+    /// The action's nonce (random, per action).
+    pub nonce: u64,
+    /// The action's deadline (Unix seconds).
+    pub deadline: u64,
+    /// The chain ID the action is for.
+    pub chain_id: u64,
+    /// The SessionTrigger it is for.
+    pub trigger: String,
+    /// `queued` (no receipt yet: `timeoutSecs` was 0), `submitted`, `confirmed`, `reverted` or
+    /// `refused`.
+    pub status: String,
+    /// The receipt's stable reason code (0 when confirmed; see docs/protocol.md).
+    pub reason_code: u16,
+    /// The reason in words (empty when confirmed).
+    pub reason: String,
+    /// The transaction hash, when there is a transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<String>,
+    /// The block it was included in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<u64>,
+    /// Gas it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gas_used: Option<u64>,
+}

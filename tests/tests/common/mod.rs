@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod bridge;
 pub mod chain;
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
