@@ -48,15 +48,6 @@ async fn await_texts(u: &User, peer: &str, texts: &[String]) -> Vec<MessageInfo>
     .await
 }
 
-async fn outbox_empty(u: &User) {
-    wait_for(
-        DELIVERY_TIMEOUT,
-        &format!("{}'s outbox to drain", u.name),
-        || async { (u.client().get_status().await.ok()?.outbox_pending == 0).then_some(()) },
-    )
-    .await;
-}
-
 /// Each text exactly once, in the order given.
 fn assert_once_in_order(got: &[MessageInfo], texts: &[String]) {
     let positions: Vec<usize> = texts
@@ -134,7 +125,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
             .await
             .unwrap();
     }
-    outbox_empty(&alice).await;
+    alice.outbox_empty().await;
     await_texts(&bob, &a, &burst).await;
     let used = stores(&alice) - before;
     assert!(
@@ -161,7 +152,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
             .await
             .unwrap();
     }
-    outbox_empty(&alice).await;
+    alice.outbox_empty().await;
     bob.start().await;
     await_texts(&bob, &a, &offline).await;
     // A few more poll rounds: nothing arrives twice.
@@ -200,7 +191,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
             .await
             .unwrap();
     }
-    outbox_empty(&alice).await;
+    alice.outbox_empty().await;
     await_texts(&bob, &a, &crash).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let got = incoming(&bob, &a).await;

@@ -78,15 +78,6 @@ async fn await_text(u: &User, peer: &str, text: &str) {
     .await;
 }
 
-async fn outbox_empty(u: &User) {
-    wait_for(
-        DELIVERY_TIMEOUT,
-        &format!("{}'s outbox to drain", u.name),
-        || async { (u.client().get_status().await.ok()?.outbox_pending == 0).then_some(()) },
-    )
-    .await;
-}
-
 /// Eight registered, running service nodes (operator keys 1..=8).
 fn eight_nodes(chain: &Chain) -> Vec<ChainNode> {
     let mut nodes: Vec<ChainNode> = (0..8).map(|i| chain.node(i, i + 1)).collect();
@@ -178,7 +169,7 @@ async fn an_exiting_node_leaves_paths_and_swarms_and_its_mail_survives() {
         .collect();
     let text = "sent before the exit".to_string();
     send(&alice, &b, &text).await;
-    outbox_empty(&alice).await;
+    alice.outbox_empty().await;
     // The node to exit: one that took the message, and not Alice's guard (her one connection).
     let guards: Vec<String> = alice
         .client()

@@ -298,6 +298,17 @@ impl User {
             .unwrap_or_else(|| panic!("{} is not running", self.name))
     }
 
+    /// Waits until the daemon's outbox is empty (everything sent stored in the swarm).
+    pub async fn outbox_empty(&self) {
+        use pars_rpc::SessionApiClient;
+        wait_for(
+            DELIVERY_TIMEOUT,
+            &format!("{}'s outbox to drain", self.name),
+            || async { (self.client().get_status().await.ok()?.outbox_pending == 0).then_some(()) },
+        )
+        .await;
+    }
+
     /// SIGTERM and wait: the daemon's exit status.
     pub fn stop(&mut self) -> ExitStatus {
         let st = terminate(self.child.as_mut().expect("running"));
