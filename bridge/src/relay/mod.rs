@@ -248,6 +248,29 @@ impl std::fmt::Debug for Relayer {
     }
 }
 
+/// Signs a transaction: its hash, its raw bytes (to broadcast) and the record kept of it (stored
+/// before it is broadcast, so a restart finds it).
+async fn sign_tx(
+    chain: &Chain,
+    calldata: Bytes,
+    value: U256,
+    account_nonce: u64,
+    gas_limit: u64,
+    fees: self::core::Fees,
+    now_ms: u64,
+) -> Result<(B256, Vec<u8>, SentTx), ChainError> {
+    let (hash, raw) = chain
+        .sign(calldata, value, account_nonce, gas_limit, fees)
+        .await?;
+    let sent = SentTx {
+        hash: hex::encode(hash),
+        fees,
+        raw: hex::encode(&raw),
+        sent_at_ms: now_ms,
+    };
+    Ok((hash, raw, sent))
+}
+
 fn unhex(s: &str) -> Result<Vec<u8>, RelayError> {
     hex::decode(s).map_err(|_| RelayError::Storage("a stored hex field is corrupt".into()))
 }
@@ -821,15 +844,16 @@ impl Relayer {
         let chain = &self.inner.chain;
         let account_nonce = self.take_nonce().await?;
         let fees = chain.fees().await?;
-        let (hash, raw) = chain
-            .sign(calldata, value, account_nonce, gas_limit, fees)
-            .await?;
-        let sent = SentTx {
-            hash: hex::encode(hash),
+        let (hash, raw, sent) = sign_tx(
+            chain,
+            calldata,
+            value,
+            account_nonce,
+            gas_limit,
             fees,
-            raw: hex::encode(&raw),
-            sent_at_ms: now_ms,
-        };
+            now_ms,
+        )
+        .await?;
         // Stored before it is broadcast: after a crash here, the restart finds the hash.
         self.set_state(
             key,
@@ -904,16 +928,18 @@ impl Relayer {
             let (calldata, value) = Self::calldata(&ca)?;
             let current = chain.fees().await?;
             let fees = bump_fees(last.fees, current, self.inner.config.fee_bump_percent);
-            let (hash, raw) = chain
-                .sign(calldata, value, account_nonce, gas_limit, fees)
-                .await?;
-            let mut txs = txs.to_vec();
-            txs.push(SentTx {
-                hash: hex::encode(hash),
+            let (hash, raw, sent) = sign_tx(
+                chain,
+                calldata,
+                value,
+                account_nonce,
+                gas_limit,
                 fees,
-                raw: hex::encode(&raw),
-                sent_at_ms: now_ms,
-            });
+                now_ms,
+            )
+            .await?;
+            let mut txs = txs.to_vec();
+            txs.push(sent);
             self.set_state(
                 key,
                 rec,
