@@ -69,12 +69,18 @@ const ROTATION_CHECK: Duration = Duration::from_secs(3600);
 /// How long a waiting retrieve (long-poll) asks to be held: the nodes' default bound, which
 /// stays below their request timeout.
 pub const LONG_POLL_WAIT: Duration = pars_net::DEFAULT_MAX_RETRIEVE_WAIT;
-/// After a failed long-poll (an old node that does not know it, a busy node, a dead member),
-/// the poll worker polls adaptively for this long before it tries again.
+/// After a long-poll the node does not understand (an older node), the poll worker polls
+/// adaptively for this long before it tries again; it is also the longest pause after other
+/// failures.
 const LONG_POLL_BACKOFF: Duration = Duration::from_secs(60);
+/// The first pause after a transient long-poll failure (no path yet, an unreachable member, a
+/// timeout); it doubles while the failures go on.
+const LONG_POLL_RETRY: Duration = Duration::from_secs(1);
 /// Undecryptable items kept in memory for a retry (a later message of a session may arrive
 /// before the one that opens it).
 const MAX_RETRY_ITEMS: usize = 1024;
+/// Most ingested items waiting to be deleted from the swarm.
+const MAX_PENDING_DELETES: usize = 4 * pars_wire::swarm::MAX_HASHES;
 
 /// Running workers; [`Workers::stop`] ends them.
 pub struct Workers {
@@ -407,8 +413,10 @@ pub struct PollState {
     next_member: usize,
     /// Items that could not be opened yet, by hash.
     retry: HashMap<ContentHash, Vec<u8>>,
-    /// The delete of the previous round's items.
+    /// The delete in flight (at most one).
     deleting: Option<JoinHandle<()>>,
+    /// Ingested items to delete from the swarm once the delete in flight is done.
+    to_delete: Vec<ContentHash>,
 }
 
 impl std::fmt::Debug for PollState {
@@ -430,39 +438,58 @@ type LongPoll = JoinHandle<Result<crate::transport::Page, pars_net::NetError>>;
 
 /// The poll worker. Besides the adaptive polling it keeps one long-poll outstanding at a
 /// member of the own swarm: the member answers it as soon as a message arrives there, so a
-/// message is fetched when it lands rather than at the next poll. While it is outstanding the
-/// adaptive interval is only a safety net (at most `poll_max`). When a long-poll fails (a
-/// node without waiting retrieves, a busy or dead member) the worker polls adaptively alone
-/// for [`LONG_POLL_BACKOFF`].
+/// message is fetched when it lands rather than at the next poll. While it is outstanding it
+/// is the way mail comes in: an answer re-arms it at once after what it gave (further pages,
+/// and what lands meanwhile, are answered without delay), and the adaptive poll of all members
+/// runs only as a safety net every `poll_max`. When a long-poll fails (a node without waiting
+/// retrieves, a busy or dead member, no path yet) the worker polls adaptively alone for a
+/// while ([`long_poll_pause`]): quickly while mail keeps coming or after a send, slower when
+/// idle.
 async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut state = PollState::default();
     let mut interval = s.settings.poll_min;
     let mut long_poll: Option<LongPoll> = None;
     let mut long_poll_after = tokio::time::Instant::now();
+    let mut long_poll_failures: u32 = 0;
+    let mut poll = true;
     loop {
         if *stop.borrow() {
             break;
         }
-        match poll_once(&s.daemon, &s.net, &mut state).await {
-            Ok(n) if n > 0 => {
-                // More may be waiting (a burst, or pages at the next member): poll again at once.
-                interval = s.settings.poll_min;
-                continue;
-            }
-            Ok(_) => interval = (interval * 3 / 2).min(s.settings.poll_max),
-            Err(e) => {
-                tracing::debug!(error = %e, "polling the inbox failed; will retry");
-                interval = (interval * 3 / 2).min(s.settings.poll_max);
+        let mut news = false;
+        if poll {
+            match poll_once(&s.daemon, &s.net, &mut state).await {
+                Ok(n) if n > 0 => {
+                    interval = s.settings.poll_min;
+                    news = true;
+                }
+                Ok(_) => interval = (interval * 3 / 2).min(s.settings.poll_max),
+                Err(e) => {
+                    tracing::debug!(error = %e, "polling the inbox failed; will retry");
+                    interval = (interval * 3 / 2).min(s.settings.poll_max);
+                }
             }
         }
         if long_poll.is_none() && tokio::time::Instant::now() >= long_poll_after {
             long_poll = start_long_poll(&s, &state, None).await;
         }
+        if news && long_poll.is_none() {
+            // More may be waiting (a burst, or pages at the next member), and no long-poll
+            // brings it: poll again at once.
+            poll = true;
+            continue;
+        }
         let wait = if long_poll.is_some() {
             s.settings.poll_max
         } else {
-            interval
+            // Wake for the next long-poll attempt if it comes before the next poll (none
+            // could start just now when it is already due: no identity or no swarm yet).
+            match long_poll_after.saturating_duration_since(tokio::time::Instant::now()) {
+                d if d.is_zero() => interval,
+                d => interval.min(d),
+            }
         };
+        poll = true;
         tokio::select! {
             done = async {
                 match long_poll.as_mut() {
@@ -473,10 +500,9 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 long_poll = None;
                 match done {
                     Ok(Ok(page)) => {
+                        long_poll_failures = 0;
                         // An answer (news, or empty at the bound): wait again at once at the
-                        // same member after what it gave (so that what lands meanwhile is
-                        // answered without delay), take the page, then poll once more at once
-                        // (other members, further pages).
+                        // same member after what it gave, then take the page.
                         advance_cursor(&mut state, &page);
                         long_poll = start_long_poll(&s, &state, Some(page.member)).await;
                         match absorb_page(&s.daemon, &s.net, &mut state, page).await {
@@ -484,24 +510,62 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                             Ok(_) => {}
                             Err(e) => tracing::debug!(error = %e, "long-poll answer not handled"),
                         }
+                        // The re-armed long-poll brings what follows; no poll round now.
+                        poll = long_poll.is_none();
                     }
                     Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "long-poll failed; polling adaptively for a while");
-                        long_poll_after = tokio::time::Instant::now() + LONG_POLL_BACKOFF;
+                        long_poll_failures = long_poll_failures.saturating_add(1);
+                        let pause = long_poll_pause(Some(&e), long_poll_failures);
+                        tracing::debug!(error = %e, pause_ms = pause.as_millis() as u64, "long-poll failed; polling adaptively for a while");
+                        long_poll_after = tokio::time::Instant::now() + pause;
                     }
                     Err(e) => {
-                        tracing::debug!(error = %e, "long-poll task ended");
-                        long_poll_after = tokio::time::Instant::now() + LONG_POLL_BACKOFF;
+                        long_poll_failures = long_poll_failures.saturating_add(1);
+                        let pause = long_poll_pause(None, long_poll_failures);
+                        tracing::debug!(error = %e, pause_ms = pause.as_millis() as u64, "long-poll task ended");
+                        long_poll_after = tokio::time::Instant::now() + pause;
                     }
                 }
             }
-            _ = s.poll_now.notified() => interval = s.settings.poll_min,
+            // After a send a reply may follow soon. An outstanding long-poll brings it;
+            // without one, poll now and quickly for a while.
+            _ = s.poll_now.notified() => {
+                interval = s.settings.poll_min;
+                poll = long_poll.is_none();
+            }
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => break,
         }
     }
     if let Some(h) = long_poll {
         h.abort();
+    }
+}
+
+/// How long the poll worker polls adaptively alone after a failed long-poll, the `failures`-th
+/// in a row (`None`: the task ended without an answer). A node that does not understand the
+/// request is not asked again for [`LONG_POLL_BACKOFF`]; a busy node is asked again when it
+/// says; anything else (no path yet, an unreachable member, a timeout) is transient: again
+/// after [`LONG_POLL_RETRY`], doubling while it goes on, up to [`LONG_POLL_BACKOFF`].
+fn long_poll_pause(e: Option<&pars_net::NetError>, failures: u32) -> Duration {
+    use pars_net::NetError;
+    use pars_wire::swarm::ErrorCode;
+    let transient = LONG_POLL_RETRY
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(LONG_POLL_BACKOFF);
+    match e {
+        Some(NetError::Refused {
+            code: ErrorCode::Malformed | ErrorCode::Forbidden | ErrorCode::Other(_),
+            ..
+        }) => LONG_POLL_BACKOFF,
+        Some(NetError::Refused {
+            code: ErrorCode::Busy | ErrorCode::RateLimited,
+            value,
+            ..
+        }) => Duration::from_millis(u64::from(*value))
+            .max(transient)
+            .min(LONG_POLL_BACKOFF),
+        _ => transient,
     }
 }
 
@@ -651,21 +715,38 @@ async fn absorb(
             }
         }
     }
-    if !done.is_empty() {
-        // Everything in `done` is committed to the store: removing it from the swarm loses
-        // nothing. A failed delete only means it is fetched again and recognised as a duplicate.
-        // It runs beside the next poll (at most one delete in flight).
-        if let Some(prev) = state.deleting.take() {
-            let _ = prev.await;
-        }
-        let net = net.clone();
-        state.deleting = Some(tokio::spawn(async move {
-            if let Err(e) = net.delete(&mailbox, done, &key).await {
-                tracing::debug!(error = %e, "deleting fetched messages from the swarm failed");
-            }
-        }));
+    // Everything in `done` is committed to the store: removing it from the swarm loses
+    // nothing. A failed delete only means it is fetched again and recognised as a duplicate.
+    state.to_delete.extend(done);
+    if state.to_delete.len() > MAX_PENDING_DELETES {
+        // Deletes keep failing: forget the oldest (they are fetched again as duplicates).
+        let excess = state.to_delete.len() - MAX_PENDING_DELETES;
+        state.to_delete.drain(..excess);
     }
+    flush_deletes(net, mailbox, key, state);
     Ok(news)
+}
+
+/// Sends the queued deletes unless one is still in flight: one at a time, beside the polling
+/// (never waited for, so a slow delete does not hold back the next message). What queues
+/// meanwhile goes with the next round.
+fn flush_deletes(
+    net: &Arc<dyn Transport>,
+    mailbox: Mailbox,
+    key: MlDsaSigningKey,
+    state: &mut PollState,
+) {
+    if state.deleting.as_ref().is_some_and(|h| !h.is_finished()) || state.to_delete.is_empty() {
+        return;
+    }
+    let n = state.to_delete.len().min(pars_wire::swarm::MAX_HASHES);
+    let hashes: Vec<ContentHash> = state.to_delete.drain(..n).collect();
+    let net = net.clone();
+    state.deleting = Some(tokio::spawn(async move {
+        if let Err(e) = net.delete(&mailbox, hashes, &key).await {
+            tracing::debug!(error = %e, "deleting fetched messages from the swarm failed");
+        }
+    }));
 }
 
 /// Fetches all pages after the member's cursor.
@@ -871,5 +952,63 @@ impl Courier for NetCourier {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pars_net::NetError;
+    use pars_wire::swarm::ErrorCode;
+
+    fn refused(code: ErrorCode, value: u32) -> NetError {
+        NetError::Refused {
+            code,
+            value,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_node_without_long_polls_is_left_alone_for_the_long_backoff() {
+        for code in [
+            ErrorCode::Malformed,
+            ErrorCode::Forbidden,
+            ErrorCode::Other(99),
+        ] {
+            assert_eq!(
+                long_poll_pause(Some(&refused(code, 0)), 1),
+                LONG_POLL_BACKOFF
+            );
+        }
+    }
+
+    #[test]
+    fn transient_failures_retry_soon_then_back_off_to_the_bound() {
+        let no_path = NetError::NoSwarm("cannot build a path".into());
+        assert_eq!(long_poll_pause(Some(&no_path), 1), Duration::from_secs(1));
+        assert_eq!(long_poll_pause(Some(&no_path), 2), Duration::from_secs(2));
+        assert_eq!(long_poll_pause(Some(&no_path), 4), Duration::from_secs(8));
+        assert_eq!(long_poll_pause(Some(&no_path), 7), LONG_POLL_BACKOFF);
+        assert_eq!(long_poll_pause(None, u32::MAX), LONG_POLL_BACKOFF);
+        let timeout = NetError::Request {
+            peer: "p".into(),
+            reason: "timeout".into(),
+        };
+        assert_eq!(long_poll_pause(Some(&timeout), 1), LONG_POLL_RETRY);
+    }
+
+    #[test]
+    fn a_busy_node_is_asked_again_when_it_says_within_bounds() {
+        let busy = |ms| refused(ErrorCode::Busy, ms);
+        assert_eq!(
+            long_poll_pause(Some(&busy(5_000)), 1),
+            Duration::from_secs(5)
+        );
+        // Never sooner than the transient pause, never later than the bound.
+        assert_eq!(long_poll_pause(Some(&busy(10)), 3), Duration::from_secs(4));
+        assert_eq!(long_poll_pause(Some(&busy(u32::MAX)), 1), LONG_POLL_BACKOFF);
+        let limited = refused(ErrorCode::RateLimited, 2_000);
+        assert_eq!(long_poll_pause(Some(&limited), 1), Duration::from_secs(2));
     }
 }
