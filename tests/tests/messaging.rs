@@ -8,7 +8,7 @@ mod common;
 
 use common::{DELIVERY_TIMEOUT, ServiceNet, User, wait_for};
 use pars_rpc::SessionApiClient;
-use pars_rpc::types::{DeliveryState, Direction, MessageInfo};
+use pars_rpc::types::{DeliveryState, MessageInfo};
 
 async fn identity(u: &User) -> String {
     u.client().create_identity().await.unwrap().session_id
@@ -22,23 +22,13 @@ async fn open_session(from: &User, to: &str) {
     .await;
 }
 
-async fn incoming(u: &User, peer: &str) -> Vec<MessageInfo> {
-    u.client()
-        .get_messages(Some(peer.to_string()), None, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.direction == Direction::Incoming)
-        .collect()
-}
-
 /// Waits until `u` has received every text in `texts` from `peer`.
 async fn await_texts(u: &User, peer: &str, texts: &[String]) -> Vec<MessageInfo> {
     wait_for(
         DELIVERY_TIMEOUT,
         &format!("{} to receive {} messages", u.name, texts.len()),
         || async {
-            let got = incoming(u, peer).await;
+            let got = u.incoming(peer).await;
             texts
                 .iter()
                 .all(|t| got.iter().any(|m| &m.content == t))
@@ -133,7 +123,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
         "{used} stores for {} messages: not batched",
         burst.len()
     );
-    let got = incoming(&bob, &a).await;
+    let got = bob.incoming(&a).await;
     assert_once_in_order(&got, &burst);
     assert_eq!(got.len(), 1 + 30, "hello + 30: {got:#?}");
 
@@ -157,7 +147,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
     await_texts(&bob, &a, &offline).await;
     // A few more poll rounds: nothing arrives twice.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let got = incoming(&bob, &a).await;
+    let got = bob.incoming(&a).await;
     assert_once_in_order(&got, &offline);
     assert_eq!(
         got.len(),
@@ -194,7 +184,7 @@ async fn exchange_offline_recipient_and_sender_crash() {
     alice.outbox_empty().await;
     await_texts(&bob, &a, &crash).await;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let got = incoming(&bob, &a).await;
+    let got = bob.incoming(&a).await;
     assert_once_in_order(&got, &crash);
     assert_eq!(
         got.len(),

@@ -103,6 +103,10 @@ pub struct Flags {
     /// Inbox poll interval when idle, in milliseconds. Default: 5000.
     #[arg(long, env = "PARS_POLL_MAX_MS", value_name = "MS")]
     pub poll_max_ms: Option<u64>,
+    /// Service nodes: most clients' long-polls (waiting retrieves) held at once; above it they
+    /// are refused as busy and those clients poll instead. 0 holds none. Default: 1024.
+    #[arg(long, env = "PARS_MAX_WAITING_RETRIEVES", value_name = "N")]
+    pub max_waiting_retrieves: Option<usize>,
     /// EVM JSON-RPC endpoint (http or https) to read the service-node registry from. With it
     /// (or --registry / --addresses-file) the service-node set is the on-chain registry's active
     /// nodes instead of the --node-set file.
@@ -160,6 +164,8 @@ pub struct FileConfig {
     pub poll_min_ms: Option<u64>,
     /// See [`Flags::poll_max_ms`].
     pub poll_max_ms: Option<u64>,
+    /// See [`Flags::max_waiting_retrieves`].
+    pub max_waiting_retrieves: Option<usize>,
     /// See [`Flags::eth_rpc`].
     pub eth_rpc: Option<String>,
     /// See [`Flags::registry`].
@@ -218,9 +224,14 @@ pub struct Config {
     pub poll_min_ms: u64,
     /// Poll interval when idle, milliseconds.
     pub poll_max_ms: u64,
+    /// Service nodes: most long-polls held at once.
+    pub max_waiting_retrieves: usize,
     /// The on-chain registry to take the service-node set from; `None`: the `node_set` file.
     pub chain: Option<ChainConfig>,
 }
+
+/// Default of [`Config::max_waiting_retrieves`].
+pub const DEFAULT_MAX_WAITING_RETRIEVES: usize = 1024;
 
 /// The default service-node set file inside the data directory.
 pub const NODE_SET_FILE: &str = "service-nodes.json";
@@ -388,6 +399,10 @@ impl Config {
             operator: flags.operator.or(file.operator).unwrap_or_default(),
             poll_min_ms,
             poll_max_ms,
+            max_waiting_retrieves: flags
+                .max_waiting_retrieves
+                .or(file.max_waiting_retrieves)
+                .unwrap_or(DEFAULT_MAX_WAITING_RETRIEVES),
             chain,
             datadir,
         })
@@ -409,7 +424,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(CONFIG_FILE),
-            "network = \"testnet\"\nrpc = \"127.0.0.1:9999\"\nlisten = [\"/ip4/127.0.0.1/tcp/1\"]\nlog = \"debug\"\n",
+            "network = \"testnet\"\nrpc = \"127.0.0.1:9999\"\nlisten = [\"/ip4/127.0.0.1/tcp/1\"]\nlog = \"debug\"\nmax-waiting-retrieves = 16\n",
         )
         .unwrap();
         let d = dir.path().to_str().unwrap();
@@ -418,6 +433,7 @@ mod tests {
         assert_eq!(c.rpc.port(), 9999);
         assert_eq!(c.listen, vec!["/ip4/127.0.0.1/tcp/1"]);
         assert_eq!(c.log, "debug");
+        assert_eq!(c.max_waiting_retrieves, 16);
         let c = Config::load(flags(&[
             "--datadir",
             d,
@@ -425,8 +441,11 @@ mod tests {
             "devnet",
             "--listen",
             "/ip4/127.0.0.1/tcp/2",
+            "--max-waiting-retrieves",
+            "0",
         ]))
         .unwrap();
+        assert_eq!(c.max_waiting_retrieves, 0, "flag over file");
         assert_eq!(c.network, Network::Devnet, "flag over file");
         assert_eq!(c.listen, vec!["/ip4/127.0.0.1/tcp/2"]);
         assert_eq!(
@@ -439,6 +458,7 @@ mod tests {
         assert_eq!(c.network, Network::Mainnet);
         assert_eq!(c.rpc, default_rpc());
         assert!(c.listen.is_empty(), "the mode decides the default");
+        assert_eq!(c.max_waiting_retrieves, DEFAULT_MAX_WAITING_RETRIEVES);
     }
 
     #[test]

@@ -278,6 +278,7 @@ async fn start_node(
         multiaddrs(&cfg.listen)?
     };
     nc.operator = cfg.operator.clone();
+    nc.max_waiting_retrieves = cfg.max_waiting_retrieves;
     if matches!(cfg.network, Network::Local | Network::Devnet) {
         // A local network starts all its nodes at once: a node that fetched the directory
         // before the others listened fills it in within seconds rather than a minute.
@@ -460,6 +461,8 @@ async fn write_node_status(
             "requests": swarm.requests,
             "replicasAccepted": swarm.replicas_accepted,
             "handedOff": swarm.handed_off,
+            "waitingRetrieves": swarm.waiting_retrieves,
+            "waitsRefused": swarm.waits_refused,
         },
         "store": {
             "messages": store.map(|s| s.messages),

@@ -105,6 +105,11 @@ pub struct ServiceNet {
 
 impl ServiceNet {
     pub fn start(n: usize) -> Self {
+        Self::start_with(n, &[])
+    }
+
+    /// `n` service nodes, each also given the flags `extra`.
+    pub fn start_with(n: usize, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut entries = Vec::new();
         let mut ports = Vec::new();
@@ -146,6 +151,7 @@ impl ServiceNet {
                     .arg(&set_file)
                     .arg("--listen")
                     .arg(format!("/ip4/127.0.0.1/tcp/{port}"))
+                    .args(extra)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(log)
@@ -296,6 +302,18 @@ impl User {
     pub fn client(&self) -> HttpClient {
         self.try_client()
             .unwrap_or_else(|| panic!("{} is not running", self.name))
+    }
+
+    /// The messages it received from `peer`, oldest first.
+    pub async fn incoming(&self, peer: &str) -> Vec<pars_rpc::types::MessageInfo> {
+        use pars_rpc::SessionApiClient;
+        self.client()
+            .get_messages(Some(peer.to_string()), None, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.direction == pars_rpc::types::Direction::Incoming)
+            .collect()
     }
 
     /// Waits until the daemon's outbox is empty (everything sent stored in the swarm).
