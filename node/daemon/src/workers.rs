@@ -452,6 +452,9 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut long_poll_after = tokio::time::Instant::now();
     let mut long_poll_failures: u32 = 0;
     let mut poll = true;
+    // When the next poll round is due. It is set when a round runs and not moved by long-poll
+    // answers, so the safety net runs every `poll_max` even while answers keep coming.
+    let mut poll_at = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -479,17 +482,22 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             poll = true;
             continue;
         }
-        let wait = if long_poll.is_some() {
-            s.settings.poll_max
+        let now = tokio::time::Instant::now();
+        if poll {
+            poll_at = now
+                + if long_poll.is_some() {
+                    s.settings.poll_max
+                } else {
+                    interval
+                };
+        }
+        // Without a long-poll, also wake for the next attempt at one if that comes first (one
+        // that is already due could not start just now: no identity or no swarm yet).
+        let wake = if long_poll.is_none() && long_poll_after > now {
+            poll_at.min(long_poll_after)
         } else {
-            // Wake for the next long-poll attempt if it comes before the next poll (none
-            // could start just now when it is already due: no identity or no swarm yet).
-            match long_poll_after.saturating_duration_since(tokio::time::Instant::now()) {
-                d if d.is_zero() => interval,
-                d => interval.min(d),
-            }
+            poll_at
         };
-        poll = true;
         tokio::select! {
             done = async {
                 match long_poll.as_mut() {
@@ -518,12 +526,14 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                         let pause = long_poll_pause(Some(&e), long_poll_failures);
                         tracing::debug!(error = %e, pause_ms = pause.as_millis() as u64, "long-poll failed; polling adaptively for a while");
                         long_poll_after = tokio::time::Instant::now() + pause;
+                        poll = true;
                     }
                     Err(e) => {
                         long_poll_failures = long_poll_failures.saturating_add(1);
                         let pause = long_poll_pause(None, long_poll_failures);
                         tracing::debug!(error = %e, pause_ms = pause.as_millis() as u64, "long-poll task ended");
                         long_poll_after = tokio::time::Instant::now() + pause;
+                        poll = true;
                     }
                 }
             }
@@ -533,7 +543,10 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 interval = s.settings.poll_min;
                 poll = long_poll.is_none();
             }
-            _ = tokio::time::sleep(wait) => {}
+            // The next poll round, or the next long-poll attempt (which needs no round).
+            _ = tokio::time::sleep_until(wake) => {
+                poll = tokio::time::Instant::now() >= poll_at;
+            }
             _ = stop.changed() => break,
         }
     }
