@@ -440,11 +440,11 @@ type LongPoll = JoinHandle<Result<crate::transport::Page, pars_net::NetError>>;
 /// member of the own swarm: the member answers it as soon as a message arrives there, so a
 /// message is fetched when it lands rather than at the next poll. While it is outstanding it
 /// is the way mail comes in: an answer re-arms it at once after what it gave (further pages,
-/// and what lands meanwhile, are answered without delay), and the adaptive poll of all members
-/// runs only as a safety net every `poll_max`. When a long-poll fails (a node without waiting
-/// retrieves, a busy or dead member, no path yet) the worker polls adaptively alone for a
-/// while ([`long_poll_pause`]): quickly while mail keeps coming or after a send, slower when
-/// idle.
+/// and what lands meanwhile, are answered without delay), and the adaptive poll of all
+/// members runs only as a safety net, `poll_max` after the last round or the last answer with
+/// news. When a long-poll fails (a node without waiting retrieves, a busy or dead member, no
+/// path yet) the worker polls adaptively alone for a while ([`long_poll_pause`]): quickly
+/// while mail keeps coming or after a send, slower when idle.
 async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut state = PollState::default();
     let mut interval = s.settings.poll_min;
@@ -452,8 +452,10 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut long_poll_after = tokio::time::Instant::now();
     let mut long_poll_failures: u32 = 0;
     let mut poll = true;
-    // When the next poll round is due. It is set when a round runs and not moved by long-poll
-    // answers, so the safety net runs every `poll_max` even while answers keep coming.
+    // When the next poll round is due: set when a round runs, and put off by a long-poll
+    // answer that brought news (while the held long-poll keeps bringing mail a round would
+    // only cost the answers after it a round trip; the safety net runs in the first pause).
+    // Empty answers (every 8 s when idle) do not put it off, so it runs every `poll_max`.
     let mut poll_at = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
@@ -514,7 +516,10 @@ async fn poll_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                         advance_cursor(&mut state, &page);
                         long_poll = start_long_poll(&s, &state, Some(page.member)).await;
                         match absorb_page(&s.daemon, &s.net, &mut state, page).await {
-                            Ok(n) if n > 0 => interval = s.settings.poll_min,
+                            Ok(n) if n > 0 => {
+                                interval = s.settings.poll_min;
+                                poll_at = poll_at.max(tokio::time::Instant::now() + s.settings.poll_max);
+                            }
                             Ok(_) => {}
                             Err(e) => tracing::debug!(error = %e, "long-poll answer not handled"),
                         }
