@@ -248,29 +248,6 @@ impl std::fmt::Debug for Relayer {
     }
 }
 
-/// Signs a transaction: its hash, its raw bytes (to broadcast) and the record kept of it (stored
-/// before it is broadcast, so a restart finds it).
-async fn sign_tx(
-    chain: &Chain,
-    calldata: Bytes,
-    value: U256,
-    account_nonce: u64,
-    gas_limit: u64,
-    fees: self::core::Fees,
-    now_ms: u64,
-) -> Result<(B256, Vec<u8>, SentTx), ChainError> {
-    let (hash, raw) = chain
-        .sign(calldata, value, account_nonce, gas_limit, fees)
-        .await?;
-    let sent = SentTx {
-        hash: hex::encode(hash),
-        fees,
-        raw: hex::encode(&raw),
-        sent_at_ms: now_ms,
-    };
-    Ok((hash, raw, sent))
-}
-
 fn unhex(s: &str) -> Result<Vec<u8>, RelayError> {
     hex::decode(s).map_err(|_| RelayError::Storage("a stored hex field is corrupt".into()))
 }
@@ -613,6 +590,31 @@ impl Relayer {
             .map_err(|e| RelayError::Storage(format!("a stored action is corrupt: {e}")))
     }
 
+    /// Signs the transaction that executes `ca`: its hash, its raw bytes (to broadcast) and the
+    /// record kept of it (stored before it is broadcast, so a restart finds it).
+    async fn sign_tx(
+        &self,
+        ca: &ContractAction,
+        account_nonce: u64,
+        gas_limit: u64,
+        fees: self::core::Fees,
+        now_ms: u64,
+    ) -> Result<(B256, Vec<u8>, SentTx), RelayError> {
+        let (calldata, value) = Self::calldata(ca)?;
+        let (hash, raw) = self
+            .inner
+            .chain
+            .sign(calldata, value, account_nonce, gas_limit, fees)
+            .await?;
+        let sent = SentTx {
+            hash: hex::encode(hash),
+            fees,
+            raw: hex::encode(&raw),
+            sent_at_ms: now_ms,
+        };
+        Ok((hash, raw, sent))
+    }
+
     fn calldata(ca: &ContractAction) -> Result<(Bytes, U256), RelayError> {
         let message = ca
             .action
@@ -840,20 +842,12 @@ impl Relayer {
         if now_ms / 1000 > ca.action.deadline {
             return self.refuse(key, rec, expired(ca.action.deadline, now_ms / 1000));
         }
-        let (calldata, value) = Self::calldata(&ca)?;
         let chain = &self.inner.chain;
         let account_nonce = self.take_nonce().await?;
         let fees = chain.fees().await?;
-        let (hash, raw, sent) = sign_tx(
-            chain,
-            calldata,
-            value,
-            account_nonce,
-            gas_limit,
-            fees,
-            now_ms,
-        )
-        .await?;
+        let (hash, raw, sent) = self
+            .sign_tx(&ca, account_nonce, gas_limit, fees, now_ms)
+            .await?;
         // Stored before it is broadcast: after a crash here, the restart finds the hash.
         self.set_state(
             key,
@@ -925,19 +919,11 @@ impl Relayer {
         let stuck_ms = u64::try_from(self.inner.config.stuck_after.as_millis()).unwrap_or(u64::MAX);
         if now_ms.saturating_sub(last.sent_at_ms) >= stuck_ms {
             let ca = Self::decode_action(rec)?;
-            let (calldata, value) = Self::calldata(&ca)?;
             let current = chain.fees().await?;
             let fees = bump_fees(last.fees, current, self.inner.config.fee_bump_percent);
-            let (hash, raw, sent) = sign_tx(
-                chain,
-                calldata,
-                value,
-                account_nonce,
-                gas_limit,
-                fees,
-                now_ms,
-            )
-            .await?;
+            let (hash, raw, sent) = self
+                .sign_tx(&ca, account_nonce, gas_limit, fees, now_ms)
+                .await?;
             let mut txs = txs.to_vec();
             txs.push(sent);
             self.set_state(
