@@ -1,12 +1,15 @@
 //! Clear errors and parsctl's documented exit codes against real processes: the daemon not
-//! running, a wrong cookie, an invalid Session ID, an unknown recipient, an unknown session,
-//! a second daemon on the same data directory, a wrong key or passphrase, no way to unlock.
+//! running, a wrong cookie, an invalid Session ID, one's own Session ID, an unknown recipient,
+//! an unknown session, a message too long, the JSON error object of `--json`, a second daemon
+//! on the same data directory, a wrong key or passphrase, no way to unlock.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{ServiceNet, User};
+use common::{DELIVERY_TIMEOUT, ServiceNet, User, wait_for};
+use pars_rpc::SessionApiClient;
+use serde_json::Value;
 use std::process::Output;
 
 fn code(o: &Output) -> i32 {
@@ -18,10 +21,22 @@ fn stderr(o: &Output) -> String {
 }
 
 #[track_caller]
-fn expect(o: Output, exit: i32, needle: &str) {
+fn expect(o: Output, exit: i32, needle: &str) -> String {
     let err = stderr(&o);
     assert_eq!(code(&o), exit, "stderr: {err}");
     assert!(err.contains(needle), "'{needle}' not in: {err}");
+    err
+}
+
+/// The `{"error":{…}}` object `parsctl --json` prints on failure, nothing on standard error.
+#[track_caller]
+fn json_error(o: Output, exit: i32, kind: &str, rpc_code: i64) -> Value {
+    assert_eq!(code(&o), exit, "stderr: {}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["error"]["kind"], kind, "{v}");
+    assert_eq!(v["error"]["code"], rpc_code, "{v}");
+    v["error"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,12 +66,40 @@ async fn errors_have_clear_messages_and_exit_codes() {
         4,
         "invalid Session ID",
     );
-    // A well-formed Session ID nobody published: 5 (the network has no bundle for it).
-    let unknown = format!("05{}", "ab".repeat(32));
+    // One's own Session ID: bad input too.
     expect(
+        alice.parsctl(&["session", "create", "--recipient", &me]),
+        4,
+        "your own Session ID",
+    );
+    let e = json_error(
+        alice.parsctl(&["--json", "session", "create", "--recipient", &me]),
+        4,
+        "bad-input",
+        -31001,
+    );
+    assert!(e["message"].as_str().unwrap().contains("own Session ID"));
+    // A well-formed Session ID nobody published: 5 (the network has no bundle for it). No
+    // message was given, so the hint does not say one stays queued.
+    let unknown = format!("05{}", "ab".repeat(32));
+    let err = expect(
         alice.parsctl(&["session", "create", "--recipient", &unknown]),
         5,
         "could not fetch the identity bundle",
+    );
+    assert!(err.contains("hint: no session was created"), "{err}");
+    assert!(!err.contains("queued"), "{err}");
+    let e = json_error(
+        alice.parsctl(&["--json", "session", "create", "--recipient", &unknown]),
+        5,
+        "not-found",
+        -31006,
+    );
+    assert!(
+        e["hint"]
+            .as_str()
+            .unwrap()
+            .contains("no session was created")
     );
     // No session with a valid peer: 4.
     expect(
@@ -70,11 +113,47 @@ async fn errors_have_clear_messages_and_exit_codes() {
         "empty",
     );
 
+    // A message too long for one onion packet: refused at once (4), naming the real limit —
+    // 4,094 bytes while the session's messages carry the handshake, 16,382 after — and nothing
+    // is queued.
+    let mut bob = User::new(&net, "bob");
+    bob.start().await;
+    let bob_id = bob.client().create_identity().await.unwrap().session_id;
+    wait_for(DELIVERY_TIMEOUT, "bob's bundle", || async {
+        alice.client().create_session(bob_id.clone()).await.ok()
+    })
+    .await;
+    let send = |text: &str, json: bool| {
+        let mut args = vec!["session", "send", "--session", &bob_id, "--message", text];
+        if json {
+            args.insert(0, "--json");
+        }
+        alice.parsctl(&args)
+    };
+    let long = "x".repeat(5_000);
+    let err = expect(
+        send(&long, false),
+        4,
+        "at most 4094 bytes until the peer has answered",
+    );
+    assert!(!err.contains("1043883"), "{err}");
+    let longer = "x".repeat(20_000);
+    expect(send(&longer, false), 4, "at most 16382 bytes");
+    let e = json_error(send(&longer, true), 4, "bad-input", -31001);
+    assert!(e["message"].as_str().unwrap().contains("16382"), "{e}");
+    assert_eq!(alice.client().get_status().await.unwrap().outbox_pending, 0);
+
     // Wrong cookie: 6; the right one works again.
     let cookie = alice.dir.join("rpc.cookie");
     let good = std::fs::read_to_string(&cookie).unwrap();
     std::fs::write(&cookie, "00".repeat(32)).unwrap();
     expect(alice.parsctl(&["status"]), 6, "refused");
+    json_error(
+        alice.parsctl(&["--json", "status"]),
+        6,
+        "unauthorized",
+        -31010,
+    );
     std::fs::write(&cookie, &good).unwrap();
     assert_eq!(code(&alice.parsctl(&["status"])), 0);
 

@@ -1,12 +1,14 @@
-//! Command-line structure, connection to the daemon, and error mapping to exit codes.
+//! Command-line structure and connection to the daemon.
 
+pub use crate::error::CliError;
+use crate::error::Doing;
 use crate::output;
 use clap::{Args, Parser, Subcommand};
-use jsonrpsee::core::client::{ClientT, Error as ClientError, Subscription, SubscriptionClientT};
+use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::ws_client::WsClientBuilder;
 use pars_rpc::types::MessageInfo;
-use pars_rpc::{ErrorCode, SessionApiClient, auth};
+use pars_rpc::{SessionApiClient, auth};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,6 +31,28 @@ pub struct Cli {
     rpc: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
+    /// What the command does, for the hint of its errors.
+    pub fn doing(&self) -> Doing {
+        match &self.command {
+            Command::Session {
+                command: SessionCommand::Send { .. },
+            } => Doing::SendMessage,
+            Command::Session {
+                command: SessionCommand::Create { .. },
+            } => Doing::CreateSession,
+            Command::Trigger { .. } => Doing::Trigger,
+            Command::Node { .. } => Doing::Node,
+            _ => Doing::Other,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,109 +164,6 @@ struct ShowArgs {
     /// Also draw the link as a QR code in the terminal.
     #[arg(long)]
     qr: bool,
-}
-
-/// A failure, with the exit code it maps to.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// The daemon could not be reached.
-    #[error("cannot reach sessiond at {addr}: {reason}")]
-    Unreachable {
-        /// Where we tried.
-        addr: String,
-        /// Why it failed.
-        reason: String,
-    },
-    /// The cookie was missing or wrong.
-    #[error("sessiond refused the request: {0}")]
-    Refused(String),
-    /// The input was not valid.
-    #[error("{0}")]
-    BadInput(String),
-    /// The network failed.
-    #[error("{0}")]
-    Network(String),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
-    /// The EVM chain or the registry said no (`parsctl node`); the message says what to do.
-    #[error("{message}")]
-    Chain {
-        /// What went wrong and what to do.
-        message: String,
-        /// The exit code.
-        code: u8,
-    },
-}
-
-impl CliError {
-    /// The process exit code.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Other(_) => 1,
-            Self::Unreachable { .. } => 3,
-            Self::BadInput(_) => 4,
-            Self::Network(_) => 5,
-            Self::Refused(_) => 6,
-            Self::Chain { code, .. } => *code,
-        }
-    }
-
-    /// What to try next.
-    pub fn hint(&self) -> Option<&'static str> {
-        match self {
-            Self::Unreachable { .. } => Some(
-                "start it with `sessiond --datadir <dir>`, or point parsctl at it with --datadir or --rpc",
-            ),
-            Self::Refused(_) => Some(
-                "use the same --datadir as the daemon, so parsctl reads its rpc.cookie (the daemon writes a new one at every start)",
-            ),
-            Self::Network(_) => {
-                Some("the message stays queued and is retried; check `parsctl status`")
-            }
-            _ => None,
-        }
-    }
-
-    fn from_client(e: ClientError, addr: &str) -> Self {
-        match e {
-            ClientError::Call(obj) => {
-                let msg = obj.message().to_string();
-                match ErrorCode::from_code(obj.code()) {
-                    Some(
-                        ErrorCode::InvalidInput
-                        | ErrorCode::NoIdentity
-                        | ErrorCode::IdentityExists
-                        | ErrorCode::UnknownSession
-                        | ErrorCode::UnknownMessage
-                        | ErrorCode::SessionClosed
-                        | ErrorCode::Verification,
-                    ) => Self::BadInput(msg),
-                    Some(
-                        ErrorCode::RecipientNotFound | ErrorCode::Network | ErrorCode::Timeout,
-                    ) => Self::Network(msg),
-                    Some(ErrorCode::Unauthorized) => Self::Refused(msg),
-                    _ => Self::Other(msg),
-                }
-            }
-            ClientError::Transport(t) => {
-                let s = t.to_string();
-                if s.contains("401") || s.contains("Unauthorized") {
-                    Self::Refused("missing or wrong RPC cookie".into())
-                } else {
-                    Self::Unreachable {
-                        addr: addr.to_string(),
-                        reason: s,
-                    }
-                }
-            }
-            ClientError::RequestTimeout => Self::Unreachable {
-                addr: addr.to_string(),
-                reason: "no answer within the timeout".into(),
-            },
-            other => Self::Other(other.to_string()),
-        }
-    }
 }
 
 struct Target {

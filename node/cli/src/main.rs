@@ -2,36 +2,38 @@
 //!
 //! It finds the daemon through its data directory (`--datadir`, default `~/.pars/session`): the
 //! RPC address in `rpc.addr` and the cookie token in `rpc.cookie`. `--rpc` overrides the address.
-//! Every command prints for humans by default and JSON with `--json`.
+//! Every command prints for humans by default and JSON with `--json`; a failure is then one JSON
+//! error object on standard output (`{"error":{"kind":…,"code":…,"message":…,"hint":…}}`).
 //!
-//! Exit codes: 0 success, 1 other error, 2 usage error, 3 daemon not reachable, 4 bad input
-//! (including errors the daemon reports about input), 5 network failure, 6 refused (wrong or
-//! missing RPC cookie). `parsctl node …` uses the same codes for the EVM chain: 3 RPC
-//! unreachable, 4 bad input or configuration (also a wrong chain), 5 a transaction not confirmed
-//! in time, 6 refused by the registry (stake too low, already registered, still unbonding, …).
-//! `parsctl trigger send`: 5 when no receipt came in time (the action stays queued), 6 when the
-//! bridge refused the action or it reverted on chain.
+//! Exit codes come from the error's kind (`pars_error::ErrorKind::exit_code`): 0 success,
+//! 1 other error, 2 usage error, 3 daemon not reachable, 4 bad input (including errors the
+//! daemon reports about input), 5 network failure, 6 refused (wrong or missing RPC cookie).
+//! `parsctl node …` uses the same codes for the EVM chain: 3 RPC unreachable, 4 bad input or
+//! configuration (also a wrong chain), 5 a transaction not confirmed in time, 6 refused by the
+//! registry (stake too low, already registered, still unbonding, …). `parsctl trigger send`:
+//! 5 when no receipt came in time (the action stays queued), 6 when the bridge refused the
+//! action or it reverted on chain.
 
 mod commands;
+mod error;
 mod node;
 mod output;
 mod time;
 mod trigger;
 
 use clap::Parser;
+use pars_error::HasKind;
 use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = commands::Cli::parse();
+    let (json, doing) = (cli.json(), cli.doing());
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            if let Some(hint) = e.hint() {
-                eprintln!("hint: {hint}");
-            }
-            ExitCode::from(e.exit_code())
+            error::ErrorReport::new(&e, doing).print(json);
+            ExitCode::from(e.kind().exit_code())
         }
     }
 }

@@ -102,20 +102,22 @@ pub enum NodeCommand {
 }
 
 impl CliError {
-    /// Maps a bridge error to the exit codes: 3 unreachable, 4 bad input or configuration,
-    /// 5 a transaction that did not confirm, 6 refused by the registry, 1 anything else.
+    /// Maps a bridge error onto the workspace's error kinds, so the exit codes are: 3
+    /// unreachable, 4 bad input or configuration, 5 a transaction that did not confirm, 6 refused
+    /// by the registry, 1 anything else.
     fn from_bridge(e: BridgeError) -> Self {
-        let code = match (&e, e.kind()) {
-            (BridgeError::ConfirmationTimeout { .. }, _) => 5,
-            (_, ErrorKind::Unavailable) => 3,
-            (_, ErrorKind::Config | ErrorKind::WrongChain) => 4,
-            (_, ErrorKind::Rejected | ErrorKind::InsufficientFunds | ErrorKind::Transaction) => 6,
-            _ => 1,
+        use pars_error::ErrorKind as Kind;
+        let kind = match (&e, e.kind()) {
+            (BridgeError::ConfirmationTimeout { .. }, _) => Kind::Timeout,
+            (_, ErrorKind::Unavailable) => Kind::ChainUnavailable,
+            (_, ErrorKind::Config) => Kind::Config,
+            (_, ErrorKind::WrongChain) => Kind::WrongChain,
+            (_, ErrorKind::Rejected | ErrorKind::Transaction) => Kind::Rejected,
+            (_, ErrorKind::InsufficientFunds) => Kind::InsufficientFunds,
+            (_, ErrorKind::Storage) => Kind::Storage,
+            _ => Kind::Internal,
         };
-        CliError::Chain {
-            message: e.to_string(),
-            code,
-        }
+        CliError::failed(kind, e.to_string())
     }
 }
 

@@ -1,20 +1,6 @@
-//! The crate's error type.
+//! The crate's error type and its mapping onto the workspace's [`ErrorKind`].
 
-/// What went wrong, coarsely: callers map this to RPC error codes and CLI exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// Input bytes had the wrong length or structure.
-    Malformed,
-    /// A signature, MAC or key binding did not verify.
-    Verification,
-    /// Decryption failed (wrong key, tampered ciphertext, wrong associated data).
-    Decryption,
-    /// A mnemonic or textual encoding could not be read.
-    Encoding,
-    /// Something is outside its validity period.
-    Expired,
-}
+use pars_error::{ErrorKind, HasKind};
 
 /// Errors from pars-crypto. Messages never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,32 +91,58 @@ pub enum CryptoError {
     LowOrderPoint,
 }
 
-impl CryptoError {
-    /// The coarse kind of this error.
-    pub fn kind(&self) -> ErrorKind {
+impl HasKind for CryptoError {
+    fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidLength { .. }
             | Self::InvalidMlKemPublicKey
             | Self::MalformedSignature
-            | Self::ContextTooLong(_)
             | Self::BadPadding
-            | Self::TooLarge { .. }
             | Self::MalformedBundle(_)
             | Self::MalformedKey(_)
             | Self::UnsupportedBundleVersion(_)
-            | Self::LowOrderPoint => ErrorKind::Malformed,
+            | Self::LowOrderPoint => ErrorKind::PeerMalformed,
+            // What a caller asked for, not what a peer sent: a context or plaintext too long,
+            // a backup phrase mistyped.
+            Self::ContextTooLong(_)
+            | Self::TooLarge { .. }
+            | Self::Mnemonic(_)
+            | Self::MnemonicWordCount(_) => ErrorKind::BadInput,
             Self::BadSignature { .. } | Self::BundleIdMismatch { .. } => ErrorKind::Verification,
             Self::Decryption => ErrorKind::Decryption,
-            Self::Mnemonic(_) | Self::MnemonicWordCount(_) => ErrorKind::Encoding,
             Self::Expired { .. } | Self::FromTheFuture { .. } => ErrorKind::Expired,
         }
     }
+}
 
+impl CryptoError {
     pub(crate) fn len(what: &'static str, expected: usize, got: usize) -> Self {
         Self::InvalidLength {
             what,
             expected,
             got,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_say_whose_move_it_is() {
+        assert_eq!(
+            CryptoError::MnemonicWordCount(12).kind(),
+            ErrorKind::BadInput
+        );
+        assert_eq!(CryptoError::Decryption.kind(), ErrorKind::Decryption);
+        assert_eq!(
+            CryptoError::MalformedBundle("short").kind(),
+            ErrorKind::PeerMalformed
+        );
+        assert_eq!(
+            CryptoError::BadSignature { which: "bundle" }.kind(),
+            ErrorKind::Verification
+        );
     }
 }

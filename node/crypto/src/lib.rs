@@ -43,7 +43,8 @@ mod secret;
 mod session_id;
 pub mod stream;
 
-pub use error::{CryptoError, ErrorKind};
+pub use error::CryptoError;
+pub use pars_error::{ErrorKind, HasKind};
 pub use rand_core::CryptoRng;
 pub use secret::{SecretBytes, SharedSecret};
 pub use session_id::{SESSION_ID_LEN, SESSION_ID_PREFIX, SessionId, SessionIdError};

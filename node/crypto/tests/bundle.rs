@@ -4,7 +4,7 @@
 
 use pars_crypto::bundle::{BUNDLE_LEN, IdentityBundle, PREKEY_LIFETIME_SECS, PrekeySecret};
 use pars_crypto::identity::IdentityKeys;
-use pars_crypto::{CryptoError, ErrorKind, SessionId};
+use pars_crypto::{CryptoError, ErrorKind, HasKind, SessionId};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 

@@ -18,7 +18,7 @@ use pars_crypto::mlkem::MlKemSecretKey;
 use pars_crypto::{CryptoError, CryptoRng, SessionId, labels};
 use pars_session::{IncomingInitiation, ReplayCache, Role, Session, SessionError};
 use pars_store::client::{Batch, ClientStore, ClientStoreError, Space};
-use pars_wire::message::{ContentType, SessionMessage};
+use pars_wire::message::{ContentType, MessageKind, SessionMessage};
 use pars_wire::records::{
     Delivery, IdentityRecord, MessageRecord, OutboxRecord, PrekeyRecord, SessionRecord,
 };
@@ -66,15 +66,17 @@ pub enum EngineError {
     Undecryptable(String),
     /// The encrypted message would not fit the network's packet.
     #[error(
-        "the message is too large to send: {content} content bytes become {blob} bytes encrypted, and one network packet carries at most {max}; send shorter content"
+        "the message is too large to send: {content} bytes of content, and one message carries at most {max} bytes{}; send shorter content",
+        if *initial { " until the peer has answered the session's first message" } else { "" }
     )]
     TooLarge {
         /// Content bytes.
         content: usize,
-        /// Encrypted bytes.
-        blob: usize,
-        /// The limit.
+        /// The most content a message of this session carries now (see
+        /// `pars_wire::message::MAX_SENDABLE_CONTENT_LEN`).
         max: usize,
+        /// Whether the limit is the smaller one of a message that carries the handshake.
+        initial: bool,
     },
     /// Cryptographic failure on local data.
     #[error(transparent)]
@@ -500,16 +502,20 @@ impl Engine {
         if rec.closed {
             return Err(EngineError::SessionClosed(peer.to_string()));
         }
+        let too_large = |kind| EngineError::TooLarge {
+            content: content.len(),
+            max: SessionMessage::max_content_len(kind, self.max_blob),
+            initial: kind == MessageKind::Initial,
+        };
+        if content.len() > SessionMessage::max_content_len(MessageKind::Normal, self.max_blob) {
+            return Err(too_large(MessageKind::Normal));
+        }
         let mut session = Session::from_bytes(&rec.state)?;
         let msg = session.encrypt(content, content_type, now, rng)?;
         let blob = msg.encode();
         if blob.len() > self.max_blob {
             // Nothing was written: the session state advanced only in memory.
-            return Err(EngineError::TooLarge {
-                content: content.len(),
-                blob: blob.len(),
-                max: self.max_blob,
-            });
+            return Err(too_large(msg.kind()));
         }
         let sequence = session.sent_count();
         let id = wire_message_id(&msg);

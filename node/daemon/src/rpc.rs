@@ -91,7 +91,9 @@ impl From<EngineError> for ErrorObjectOwned {
             EngineError::BadBundle { .. } | EngineError::Undecryptable(_) => {
                 ErrorCode::Verification
             }
-            EngineError::Crypto(c) if c.kind() == pars_crypto::ErrorKind::Encoding => {
+            EngineError::Crypto(c)
+                if pars_crypto::HasKind::kind(c) == pars_crypto::ErrorKind::BadInput =>
+            {
                 ErrorCode::InvalidInput
             }
             EngineError::Session(pars_session::SessionError::TooLarge { .. })
@@ -360,7 +362,16 @@ impl SessionApiServer for Api {
             .map_err(|e: pars_crypto::SessionIdError| {
                 err(ErrorCode::InvalidInput, format!("invalid Session ID: {e}"))
             })?;
-        let cached = self.0.engine.lock().await.0.cached_bundle(&peer)?;
+        let cached = {
+            let g = self.0.engine.lock().await;
+            if g.0.keys()?.session_id() == peer {
+                return Err(err(
+                    ErrorCode::InvalidInput,
+                    "that is your own Session ID; start a session with someone else's",
+                ));
+            }
+            g.0.cached_bundle(&peer)?
+        };
         let bundle = match cached {
             Some(b) if b.verify(&peer, now()).is_ok() => b,
             _ => match &self.0.courier {

@@ -4,7 +4,8 @@
 //! types ([`types`]), the method trait from which jsonrpsee generates both the server trait
 //! (`SessionApiServer`, implemented by the daemon) and the client extension trait
 //! (`SessionApiClient`, used by `parsctl`, the bridge and tests), the stable error codes
-//! ([`error`]) and the cookie-token authentication shared by server and clients ([`auth`]).
+//! ([`error`], derived from `pars_error::ErrorKind`) and the cookie-token authentication shared
+//! by server and clients ([`auth`]).
 //!
 //! Method names are the specification's `DaemonInterface` in camelCase. Transport: HTTP and
 //! WebSocket on `127.0.0.1` (default port [`DEFAULT_RPC_PORT`]); every request must carry
@@ -18,6 +19,7 @@ pub mod types;
 
 pub use api::{SessionApiClient, SessionApiServer};
 pub use error::{ErrorCode, RpcError};
+pub use pars_error::{ErrorKind, HasKind};
 
 /// The default RPC port on 127.0.0.1.
 pub const DEFAULT_RPC_PORT: u16 = 9470;

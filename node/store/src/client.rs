@@ -184,6 +184,22 @@ pub enum ClientStoreError {
     Store(#[from] StoreError),
 }
 
+impl pars_error::HasKind for ClientStoreError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        use pars_error::ErrorKind;
+        match self {
+            // How the store is unlocked or where it is: the operator's configuration.
+            Self::WrongKey { .. }
+            | Self::WrongUnlockKind { .. }
+            | Self::Missing(_)
+            | Self::Exists(_)
+            | Self::KeyFile { .. } => ErrorKind::Config,
+            Self::Tampered { .. } | Self::BadHeader(_) => ErrorKind::Storage,
+            Self::Store(e) => e.kind(),
+        }
+    }
+}
+
 impl From<redb::Error> for ClientStoreError {
     fn from(e: redb::Error) -> Self {
         Self::Store(StoreError::db(e))
@@ -656,5 +672,21 @@ mod tests {
             s.get(Space::Messages, &k1),
             Err(ClientStoreError::Tampered { .. })
         ));
+    }
+
+    #[test]
+    fn error_kinds() {
+        use pars_error::{ErrorKind, HasKind};
+        let wrong = ClientStoreError::WrongKey { path: "x".into() };
+        assert_eq!(wrong.kind(), ErrorKind::Config);
+        let full = ClientStoreError::Store(StoreError::Full {
+            used: 1,
+            cap: 1,
+            needed: 1,
+        });
+        assert_eq!(full.kind(), ErrorKind::Busy);
+        assert_eq!(StoreError::Closed.kind(), ErrorKind::Shutdown);
+        let torn = ClientStoreError::Tampered { space: "messages" };
+        assert_eq!(torn.kind(), ErrorKind::Storage);
     }
 }

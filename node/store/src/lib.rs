@@ -50,6 +50,18 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+impl pars_error::HasKind for StoreError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        use pars_error::ErrorKind;
+        match self {
+            // A quota refusal: the sender retries later or on another swarm member.
+            Self::Full { .. } => ErrorKind::Busy,
+            Self::Db(_) | Self::Corrupt(_) => ErrorKind::Storage,
+            Self::Closed => ErrorKind::Shutdown,
+        }
+    }
+}
+
 impl StoreError {
     pub(crate) fn db(e: impl std::fmt::Display) -> Self {
         StoreError::Db(e.to_string())

@@ -243,10 +243,22 @@ pub enum ActionAuthError {
     BadSignature,
     /// The action could not be encoded (calldata too long).
     #[error("the action cannot be encoded: {0}")]
-    Encoding(WireError),
+    Encoding(#[source] WireError),
     /// Signing failed.
     #[error("signing failed: {0}")]
-    Crypto(CryptoError),
+    Crypto(#[source] CryptoError),
+}
+
+impl pars_error::HasKind for ActionAuthError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        use pars_error::ErrorKind;
+        match self {
+            Self::KeyMismatch | Self::BadSignature => ErrorKind::Verification,
+            // Encoding fails only for what the signer asked (calldata too long).
+            Self::Encoding(_) => ErrorKind::BadInput,
+            Self::Crypto(e) => e.kind(),
+        }
+    }
 }
 
 /// A signed action, as a user sends it to a bridge.

@@ -1,6 +1,7 @@
-//! The crate's error type.
+//! The crate's error type and its mapping onto the workspace's [`ErrorKind`].
 
 use pars_crypto::CryptoError;
+use pars_error::{ErrorKind, HasKind};
 
 /// Why bytes could not be decoded. Messages name the field, never its (possibly secret) content.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,4 +67,41 @@ pub enum WireError {
         /// The underlying error.
         source: CryptoError,
     },
+}
+
+impl HasKind for WireError {
+    /// Bytes that do not decode are a peer's (or a file's) fault; a key or signature field that
+    /// does not parse keeps the kind its cryptographic cause has.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Crypto { source, .. } => source.kind(),
+            Self::Truncated { .. }
+            | Self::TrailingBytes { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::UnknownVariant { .. }
+            | Self::TooLong { .. }
+            | Self::Invalid { .. } => ErrorKind::PeerMalformed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_are_the_peers_and_crypto_causes_keep_their_kind() {
+        let short = WireError::Truncated {
+            what: "x",
+            needed: 1,
+            available: 0,
+        };
+        assert_eq!(short.kind(), ErrorKind::PeerMalformed);
+        let sig = WireError::Crypto {
+            what: "signature",
+            source: CryptoError::BadSignature { which: "record" },
+        };
+        assert_eq!(sig.kind(), ErrorKind::Verification);
+        assert!(std::error::Error::source(&sig).is_some());
+    }
 }

@@ -61,6 +61,18 @@ pub const HANDSHAKE_HEADER_LEN: usize =
 /// Largest body ciphertext: the largest padding bucket plus the tag.
 pub const MAX_BODY_LEN: usize = padding::MAX_PADDED_LEN + aead::TAG_LEN;
 
+/// The most content one text message can carry through the network: the largest unsigned
+/// content whose [`MessageKind::Normal`] message fits one onion-routed store into an inbox
+/// ([`crate::swarm::MAX_ONION_INBOX_PAYLOAD`]). 16,382 bytes: the 16 KiB padding bucket less the
+/// padding marker and the signature tag.
+pub const MAX_SENDABLE_CONTENT_LEN: usize =
+    SessionMessage::max_content_len(MessageKind::Normal, crate::swarm::MAX_ONION_INBOX_PAYLOAD);
+/// The same for a message that still carries the handshake ([`MessageKind::Initial`]: every
+/// message of the initiator until the peer's first reply arrives). 4,094 bytes: the 20 KB
+/// handshake leaves room for the 4 KiB bucket only.
+pub const MAX_SENDABLE_CONTENT_LEN_INITIAL: usize =
+    SessionMessage::max_content_len(MessageKind::Initial, crate::swarm::MAX_ONION_INBOX_PAYLOAD);
+
 /// Whether a message starts a session or continues one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -456,6 +468,34 @@ impl SessionMessage {
             MessageKind::Normal => ENCRYPTED_HEADER_LEN_NORMAL,
             MessageKind::Initial => ENCRYPTED_HEADER_LEN_INITIAL,
         }
+    }
+
+    /// Bytes a message of `kind` adds around its padded body: version, kind, the handshake (in
+    /// an initial message), the encrypted header, the body length and the body's tag.
+    pub const fn overhead(kind: MessageKind) -> usize {
+        let (handshake, header) = match kind {
+            MessageKind::Normal => (0, ENCRYPTED_HEADER_LEN_NORMAL),
+            MessageKind::Initial => (HANDSHAKE_HEADER_LEN, ENCRYPTED_HEADER_LEN_INITIAL),
+        };
+        2 + handshake + header + 4 + aead::TAG_LEN
+    }
+
+    /// The largest unsigned content whose message of `kind` encodes to at most `max_len` bytes
+    /// (0 when not even the smallest padding bucket fits).
+    pub const fn max_content_len(kind: MessageKind, max_len: usize) -> usize {
+        let room = max_len.saturating_sub(Self::overhead(kind));
+        // The largest padding bucket that fits `room` (see `pars_crypto::padding`).
+        let bucket = if room >= padding::MAX_PADDED_LEN {
+            padding::MAX_PADDED_LEN
+        } else if room >= padding::LINEAR_STEP {
+            room / padding::LINEAR_STEP * padding::LINEAR_STEP
+        } else if room >= padding::MIN_BUCKET {
+            1 << (usize::BITS - 1 - room.leading_zeros())
+        } else {
+            return 0;
+        };
+        // Less the padding marker and the body's signature tag.
+        bucket - 2
     }
 
     /// The bytes before the encrypted header (`version ‖ kind ‖ handshake`): the associated

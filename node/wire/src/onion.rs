@@ -8,8 +8,8 @@
 //! version      1      = 1
 //! key_id       4      which of the addressed hop's onion keys (current or one in overlap)
 //! kem_ct    1120      hybrid X25519 + ML-KEM-768 ciphertext to that hop's onion key
-//! header_mac  16      Poly1305 of `routing` under the hop's header-MAC key
-//! payload_mac 16      Poly1305 of `payload` under the hop's payload-MAC key
+//! header_mac  16      GMAC of `routing` under the hop's header-MAC key
+//! payload_mac 16      GMAC of `payload` under the hop's payload-MAC key
 //! routing   2426      encrypted routing slots (2 × SLOT_LEN + FINAL_LEN), Sphinx-style
 //! payload  29185      layer-encrypted payload
 //! ```
@@ -33,7 +33,7 @@ pub const PACKET_LEN: usize = 32 * 1024;
 pub const MAX_HOPS: usize = 3;
 /// Size of a KEM ciphertext in the header: X25519 (32) ‖ ML-KEM-768 (1088).
 pub const KEM_CT_LEN: usize = hybrid_kem768::CIPHERTEXT_LEN;
-/// Size of a MAC (Poly1305).
+/// Size of a MAC (a GMAC tag).
 pub const MAC_LEN: usize = 16;
 /// Size of a symmetric key carried in a slot or reply block.
 pub const KEY_LEN: usize = 32;

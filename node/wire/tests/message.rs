@@ -161,6 +161,48 @@ fn initial_messages_and_handshake_payloads_round_trip() {
 }
 
 #[test]
+fn the_sendable_content_limits_are_the_largest_that_fit_one_onion_store() {
+    use pars_crypto::padding;
+    use pars_wire::swarm::MAX_ONION_INBOX_PAYLOAD;
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let (hs, _) = handshake(&mut rng);
+    assert_eq!(MAX_SENDABLE_CONTENT_LEN, 16_382);
+    assert_eq!(MAX_SENDABLE_CONTENT_LEN_INITIAL, 4_094);
+    for (kind, max) in [
+        (MessageKind::Normal, MAX_SENDABLE_CONTENT_LEN),
+        (MessageKind::Initial, MAX_SENDABLE_CONTENT_LEN_INITIAL),
+    ] {
+        let message = |content_len: usize| {
+            let body = MessageBody {
+                signature: None,
+                content: vec![7; content_len],
+            };
+            let bucket = padding::bucket_for(body.encode().len()).unwrap();
+            let (handshake, header_len) = match kind {
+                MessageKind::Normal => (None, ENCRYPTED_HEADER_LEN_NORMAL),
+                MessageKind::Initial => (Some(hs.clone()), ENCRYPTED_HEADER_LEN_INITIAL),
+            };
+            SessionMessage {
+                handshake,
+                header: vec![1; header_len],
+                body: vec![2; bucket + 16],
+            }
+            .encode()
+            .len()
+        };
+        assert!(message(max) <= MAX_ONION_INBOX_PAYLOAD, "{kind:?}");
+        assert!(message(max + 1) > MAX_ONION_INBOX_PAYLOAD, "{kind:?}");
+        assert_eq!(message(max), SessionMessage::overhead(kind) + max + 2);
+    }
+    // Without a size limit the padding's own maximum applies.
+    assert_eq!(
+        SessionMessage::max_content_len(MessageKind::Normal, usize::MAX),
+        padding::MAX_PADDED_LEN - 2
+    );
+    assert_eq!(SessionMessage::max_content_len(MessageKind::Normal, 100), 0);
+}
+
+#[test]
 fn decoders_reject_with_typed_errors() {
     let h = header(None).encode();
     // Unknown content type, flag, KEM presence; a fine timestamp; trailing bytes.

@@ -113,6 +113,8 @@ fn fixed_vectors_and_sizes() {
     want.extend([0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 2, 0xee, 0xee]);
     assert_eq!(r.encode(), want);
     assert_eq!(r.encode().len(), 2 + 34 + 8 + 4 + 2);
+    assert_eq!(r.encode().len(), STORE_INBOX_OVERHEAD + 2);
+    assert_eq!(MAX_ONION_INBOX_PAYLOAD, 25_437);
     assert_eq!(
         SwarmResponse::Done { count: 258 }.encode(),
         vec![1, 3, 0, 0, 1, 2]

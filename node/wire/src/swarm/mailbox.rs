@@ -1,0 +1,132 @@
+//! A mailbox: its namespace and the identifier it is addressed by, and where it lives.
+
+use crate::{FileId, GroupId, Reader, WireError, Writer};
+use pars_crypto::{SESSION_ID_LEN, SessionId};
+
+/// A mailbox: a namespace and the identifier it is addressed by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub enum Mailbox {
+    /// Direct messages to a Session ID. Anyone may store; the owner retrieves.
+    Inbox(SessionId),
+    /// A group's mailbox; the owner key is the group's ML-DSA key, `GroupId = SHA3-256(pk)`.
+    Group(GroupId),
+    /// The identity bundle (with its prekey) of a Session ID; anyone fetches it.
+    Bundle(SessionId),
+    /// Chunks of an encrypted file, addressed by the file ID.
+    File(FileId),
+}
+
+/// Namespace tags on the wire.
+mod ns {
+    pub const INBOX: u8 = 1;
+    pub const GROUP: u8 = 2;
+    pub const BUNDLE: u8 = 3;
+    pub const FILE: u8 = 4;
+}
+
+impl Mailbox {
+    /// The namespace tag.
+    pub fn namespace(&self) -> u8 {
+        match self {
+            Mailbox::Inbox(_) => ns::INBOX,
+            Mailbox::Group(_) => ns::GROUP,
+            Mailbox::Bundle(_) => ns::BUNDLE,
+            Mailbox::File(_) => ns::FILE,
+        }
+    }
+
+    /// The 32-byte key that places the mailbox in node-ID space. An inbox and the bundle of the
+    /// same Session ID share a swarm, so that swarm can authenticate requests from the bundle.
+    pub fn location(&self) -> [u8; 32] {
+        match self {
+            Mailbox::Inbox(s) | Mailbox::Bundle(s) => s.digest(),
+            Mailbox::Group(g) => g.0,
+            Mailbox::File(f) => f.0,
+        }
+    }
+
+    /// The digest an owner's ML-DSA-87 public key must hash to, if the mailbox has an owner.
+    pub fn owner_digest(&self) -> Option<[u8; 32]> {
+        match self {
+            Mailbox::Inbox(s) | Mailbox::Bundle(s) => Some(s.digest()),
+            Mailbox::Group(g) => Some(g.0),
+            Mailbox::File(_) => None,
+        }
+    }
+
+    /// Whether a store needs no owner authorisation (a bundle store is authorised by the bundle's
+    /// own signature instead).
+    pub fn open_store(&self) -> bool {
+        !matches!(self, Mailbox::Bundle(_))
+    }
+
+    /// Whether retrieving needs the owner's authorisation.
+    pub fn owner_retrieves(&self) -> bool {
+        matches!(self, Mailbox::Inbox(_) | Mailbox::Group(_))
+    }
+
+    /// Whether a store replaces everything in the mailbox (only the newest bundle is kept).
+    pub fn single_slot(&self) -> bool {
+        matches!(self, Mailbox::Bundle(_))
+    }
+
+    /// Encoded length: 1 + 33 (Session ID) or 1 + 32.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Mailbox::Inbox(_) | Mailbox::Bundle(_) => 1 + SESSION_ID_LEN,
+            Mailbox::Group(_) | Mailbox::File(_) => 1 + 32,
+        }
+    }
+
+    /// Writes `namespace ‖ id`.
+    pub fn write(&self, w: &mut Writer) {
+        w.u8(self.namespace());
+        match self {
+            Mailbox::Inbox(s) | Mailbox::Bundle(s) => {
+                w.bytes(s.as_bytes());
+            }
+            Mailbox::Group(g) => g.write(w),
+            Mailbox::File(f) => f.write(w),
+        }
+    }
+
+    /// The encoding as bytes (also the store's key prefix).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(self.encoded_len());
+        self.write(&mut w);
+        w.into_vec()
+    }
+
+    /// Reads `namespace ‖ id`.
+    pub fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
+        let tag = r.u8("mailbox namespace")?;
+        let session = |r: &mut Reader<'_>| -> Result<SessionId, WireError> {
+            SessionId::from_bytes(r.bytes(SESSION_ID_LEN, "mailbox session ID")?).map_err(|_| {
+                WireError::Invalid {
+                    what: "mailbox session ID",
+                    reason: "not a Session ID (must start with 05)",
+                }
+            })
+        };
+        Ok(match tag {
+            ns::INBOX => Mailbox::Inbox(session(r)?),
+            ns::GROUP => Mailbox::Group(GroupId::read(r)?),
+            ns::BUNDLE => Mailbox::Bundle(session(r)?),
+            ns::FILE => Mailbox::File(FileId::read(r)?),
+            other => {
+                return Err(WireError::UnknownVariant {
+                    what: "mailbox namespace",
+                    value: u64::from(other),
+                });
+            }
+        })
+    }
+
+    /// Parses exactly one encoded mailbox.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        let m = Self::read(&mut r)?;
+        r.finish("mailbox")?;
+        Ok(m)
+    }
+}

@@ -1,0 +1,319 @@
+//! Requests on the swarm protocol ([`SwarmRequest`]) and their encoding.
+
+use super::auth::{read_auth, write_auth};
+use super::{
+    ContentHash, MAX_HASHES, MAX_PAYLOAD_LEN, MAX_REPLICA_ITEMS, MAX_WAIT_MS, Mailbox, OwnerAuth,
+    SWARM_VERSION, read_bool, read_version,
+};
+use crate::{Reader, WireError, Writer};
+
+/// One message copied between swarm members (replication and handoff).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ReplicaItem {
+    /// Its mailbox.
+    pub mailbox: Mailbox,
+    /// Absolute expiry, Unix milliseconds.
+    pub expires_at_ms: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// A request on the swarm protocol.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum SwarmRequest {
+    /// Store a message; the receiving member replicates it to the rest of the swarm.
+    Store {
+        /// Where.
+        mailbox: Mailbox,
+        /// Time to live in milliseconds (0 = [`DEFAULT_TTL_MS`](super::DEFAULT_TTL_MS); at most
+        /// [`MAX_TTL_MS`](super::MAX_TTL_MS)).
+        ttl_ms: u64,
+        /// The message (at most [`MAX_PAYLOAD_LEN`] bytes).
+        payload: Vec<u8>,
+    },
+    /// Fetch messages after a cursor (the answering node's sequence numbers).
+    Retrieve {
+        /// Which mailbox.
+        mailbox: Mailbox,
+        /// Return messages with `seq > after` (0 = from the start).
+        after: u64,
+        /// At most this many messages.
+        max_count: u16,
+        /// At most this many payload bytes (at least one message is returned if any).
+        max_bytes: u32,
+        /// Long-poll: when nothing is there after `after`, the node may hold the request up to
+        /// this many milliseconds (at most [`MAX_WAIT_MS`]) and answers as soon as a message
+        /// for the mailbox arrives. 0 = answer at once. A non-zero wait is encoded under its
+        /// own tag (`RETRIEVE_WAIT`), so a node that does not know it refuses it as malformed.
+        wait_ms: u32,
+        /// The owner's authorisation, where the namespace needs it.
+        auth: Option<OwnerAuth>,
+    },
+    /// Delete messages by content hash.
+    Delete {
+        /// Which mailbox.
+        mailbox: Mailbox,
+        /// The messages.
+        hashes: Vec<ContentHash>,
+        /// Set by the member that forwards the request to the rest of the swarm.
+        forwarded: bool,
+        /// The owner's authorisation.
+        auth: Option<OwnerAuth>,
+    },
+    /// Change the expiry of messages (shorten, or extend up to
+    /// [`MAX_TTL_MS`](super::MAX_TTL_MS) from now).
+    Expire {
+        /// Which mailbox.
+        mailbox: Mailbox,
+        /// The messages.
+        hashes: Vec<ContentHash>,
+        /// New absolute expiry, Unix milliseconds.
+        expires_at_ms: u64,
+        /// Set by the member that forwards the request to the rest of the swarm.
+        forwarded: bool,
+        /// The owner's authorisation.
+        auth: Option<OwnerAuth>,
+    },
+    /// Swarm-internal: copies of messages, from a member to another (replication and handoff).
+    /// Accepted only from service-set members.
+    Replicate {
+        /// The copies.
+        items: Vec<ReplicaItem>,
+    },
+    /// Ask for the node's signed node record.
+    GetRecord,
+}
+
+mod tag {
+    pub const STORE: u8 = 1;
+    pub const RETRIEVE: u8 = 2;
+    pub const DELETE: u8 = 3;
+    pub const EXPIRE: u8 = 4;
+    pub const REPLICATE: u8 = 5;
+    pub const GET_RECORD: u8 = 6;
+    pub const RETRIEVE_WAIT: u8 = 7;
+}
+
+fn write_hashes(w: &mut Writer, hashes: &[ContentHash]) {
+    w.u16(u16::try_from(hashes.len()).unwrap_or(u16::MAX));
+    for h in hashes.iter().take(usize::from(u16::MAX)) {
+        w.bytes(h);
+    }
+}
+
+fn read_hashes(r: &mut Reader<'_>) -> Result<Vec<ContentHash>, WireError> {
+    let n = usize::from(r.u16("hash count")?);
+    if n > MAX_HASHES {
+        return Err(WireError::TooLong {
+            what: "hash list",
+            len: n,
+            max: MAX_HASHES,
+        });
+    }
+    (0..n).map(|_| r.array("content hash")).collect()
+}
+
+impl SwarmRequest {
+    /// The request's tag byte.
+    pub fn tag(&self) -> u8 {
+        match self {
+            SwarmRequest::Store { .. } => tag::STORE,
+            SwarmRequest::Retrieve { wait_ms: 0, .. } => tag::RETRIEVE,
+            SwarmRequest::Retrieve { .. } => tag::RETRIEVE_WAIT,
+            SwarmRequest::Delete { .. } => tag::DELETE,
+            SwarmRequest::Expire { .. } => tag::EXPIRE,
+            SwarmRequest::Replicate { .. } => tag::REPLICATE,
+            SwarmRequest::GetRecord => tag::GET_RECORD,
+        }
+    }
+
+    /// The mailbox the request is about, if it is about one.
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            SwarmRequest::Store { mailbox, .. }
+            | SwarmRequest::Retrieve { mailbox, .. }
+            | SwarmRequest::Delete { mailbox, .. }
+            | SwarmRequest::Expire { mailbox, .. } => Some(mailbox),
+            SwarmRequest::Replicate { .. } | SwarmRequest::GetRecord => None,
+        }
+    }
+
+    /// The owner's authorisation, if the request carries one.
+    pub fn auth(&self) -> Option<&OwnerAuth> {
+        match self {
+            SwarmRequest::Retrieve { auth, .. }
+            | SwarmRequest::Delete { auth, .. }
+            | SwarmRequest::Expire { auth, .. } => auth.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The encoding with the authorisation removed and `forwarded` cleared: what
+    /// [`auth_message`] hashes.
+    pub fn unsigned_encoding(&self) -> Vec<u8> {
+        let mut copy = self.clone();
+        match &mut copy {
+            SwarmRequest::Retrieve { auth, .. } => *auth = None,
+            SwarmRequest::Delete {
+                auth, forwarded, ..
+            }
+            | SwarmRequest::Expire {
+                auth, forwarded, ..
+            } => {
+                *auth = None;
+                *forwarded = false;
+            }
+            _ => {}
+        }
+        copy.encode()
+    }
+
+    /// Encodes the request (version, tag, fields).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(SWARM_VERSION).u8(self.tag());
+        match self {
+            SwarmRequest::Store {
+                mailbox,
+                ttl_ms,
+                payload,
+            } => {
+                mailbox.write(&mut w);
+                w.u64(*ttl_ms).var32(payload);
+            }
+            SwarmRequest::Retrieve {
+                mailbox,
+                after,
+                max_count,
+                max_bytes,
+                wait_ms,
+                auth,
+            } => {
+                mailbox.write(&mut w);
+                w.u64(*after).u16(*max_count).u32(*max_bytes);
+                if *wait_ms > 0 {
+                    w.u32(*wait_ms);
+                }
+                write_auth(&mut w, auth);
+            }
+            SwarmRequest::Delete {
+                mailbox,
+                hashes,
+                forwarded,
+                auth,
+            } => {
+                mailbox.write(&mut w);
+                write_hashes(&mut w, hashes);
+                w.u8(u8::from(*forwarded));
+                write_auth(&mut w, auth);
+            }
+            SwarmRequest::Expire {
+                mailbox,
+                hashes,
+                expires_at_ms,
+                forwarded,
+                auth,
+            } => {
+                mailbox.write(&mut w);
+                write_hashes(&mut w, hashes);
+                w.u64(*expires_at_ms).u8(u8::from(*forwarded));
+                write_auth(&mut w, auth);
+            }
+            SwarmRequest::Replicate { items } => {
+                w.u16(u16::try_from(items.len()).unwrap_or(u16::MAX));
+                for item in items.iter().take(usize::from(u16::MAX)) {
+                    item.mailbox.write(&mut w);
+                    w.u64(item.expires_at_ms).var32(&item.payload);
+                }
+            }
+            SwarmRequest::GetRecord => {}
+        }
+        w.into_vec()
+    }
+
+    /// Decodes a request. Total: any input gives a request or an error.
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut r = Reader::new(bytes);
+        read_version(&mut r, "swarm request")?;
+        let req = match r.u8("swarm request tag")? {
+            tag::STORE => SwarmRequest::Store {
+                mailbox: Mailbox::read(&mut r)?,
+                ttl_ms: r.u64("ttl")?,
+                payload: r.var32(MAX_PAYLOAD_LEN, "payload")?.to_vec(),
+            },
+            tag::RETRIEVE => SwarmRequest::Retrieve {
+                mailbox: Mailbox::read(&mut r)?,
+                after: r.u64("cursor")?,
+                max_count: r.u16("max count")?,
+                max_bytes: r.u32("max bytes")?,
+                wait_ms: 0,
+                auth: read_auth(&mut r)?,
+            },
+            tag::RETRIEVE_WAIT => SwarmRequest::Retrieve {
+                mailbox: Mailbox::read(&mut r)?,
+                after: r.u64("cursor")?,
+                max_count: r.u16("max count")?,
+                max_bytes: r.u32("max bytes")?,
+                wait_ms: match r.u32("wait")? {
+                    // Zero is encoded under the plain tag: one encoding per request.
+                    0 => {
+                        return Err(WireError::Invalid {
+                            what: "wait",
+                            reason: "a waiting retrieve waits at least 1 ms",
+                        });
+                    }
+                    w if w > MAX_WAIT_MS => {
+                        return Err(WireError::TooLong {
+                            what: "wait",
+                            len: w as usize,
+                            max: MAX_WAIT_MS as usize,
+                        });
+                    }
+                    w => w,
+                },
+                auth: read_auth(&mut r)?,
+            },
+            tag::DELETE => SwarmRequest::Delete {
+                mailbox: Mailbox::read(&mut r)?,
+                hashes: read_hashes(&mut r)?,
+                forwarded: read_bool(&mut r, "forwarded flag")?,
+                auth: read_auth(&mut r)?,
+            },
+            tag::EXPIRE => SwarmRequest::Expire {
+                mailbox: Mailbox::read(&mut r)?,
+                hashes: read_hashes(&mut r)?,
+                expires_at_ms: r.u64("expiry")?,
+                forwarded: read_bool(&mut r, "forwarded flag")?,
+                auth: read_auth(&mut r)?,
+            },
+            tag::REPLICATE => {
+                let n = usize::from(r.u16("replica count")?);
+                if n > MAX_REPLICA_ITEMS {
+                    return Err(WireError::TooLong {
+                        what: "replica list",
+                        len: n,
+                        max: MAX_REPLICA_ITEMS,
+                    });
+                }
+                let mut items = Vec::with_capacity(n.min(64));
+                for _ in 0..n {
+                    items.push(ReplicaItem {
+                        mailbox: Mailbox::read(&mut r)?,
+                        expires_at_ms: r.u64("replica expiry")?,
+                        payload: r.var32(MAX_PAYLOAD_LEN, "replica payload")?.to_vec(),
+                    });
+                }
+                SwarmRequest::Replicate { items }
+            }
+            tag::GET_RECORD => SwarmRequest::GetRecord,
+            other => {
+                return Err(WireError::UnknownVariant {
+                    what: "swarm request tag",
+                    value: u64::from(other),
+                });
+            }
+        };
+        r.finish("swarm request")?;
+        Ok(req)
+    }
+}
