@@ -409,6 +409,13 @@ impl Config {
     }
 }
 
+impl pars_error::HasKind for ConfigError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        // Every configuration error is the operator's to fix: a file, a flag or a value.
+        pars_error::ErrorKind::Config
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,22 +9,32 @@
 //!   that order of precedence;
 //! - [`lock`]: one daemon per data directory;
 //! - [`engine`]: the client's identity, sessions, messages and outbox over the encrypted store;
-//! - [`rpc`]: the JSON-RPC API over the engine, with a [`rpc::Courier`] for what needs the network;
-//! - [`logging`]: `tracing` output with identifiers redacted unless asked for;
-//! - [`transport`]: the one seam to the network (the onion-routed client);
+//! - [`app`]: the one owner of the engine, on its own thread: typed operations in, typed
+//!   events out; everything below is a client of it;
+//! - [`net`]: the one seam to the network (the onion-routed client), with a classified error;
+//! - [`ops`]: what the RPC handlers and `triggerAction` share (sessions, the error mapping);
+//! - [`rpc`]: the JSON-RPC API;
 //! - [`trigger`]: `triggerAction`, contract actions signed and sent to a bridge;
-//! - [`workers`]: delivery, inbox polling, bundle publication and the RPC courier;
+//! - [`status`]: status views shared by `getStatus` and the service node's status file;
+//! - [`logging`]: `tracing` output with identifiers redacted unless asked for;
+//! - [`workers`]: delivery, the inbox scheduler and its driver, bundle publication;
 //! - [`run`]: the process itself (user mode and service-node mode, startup and shutdown).
+//!
+//! The files import each other in one direction only: `run` → `rpc` and `workers`; `rpc` →
+//! `trigger` → `ops` → `app` → `engine`; `workers` → `app`; `net` uses no other module.
 //!
 //! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
 //! `pars-session`, `pars-net` and `pars-onion`.
 
+pub mod app;
 pub mod config;
 pub mod engine;
 pub mod lock;
 pub mod logging;
+pub mod net;
+pub mod ops;
 pub mod rpc;
 pub mod run;
-pub mod transport;
+pub mod status;
 pub mod trigger;
 pub mod workers;

@@ -82,6 +82,16 @@ impl DataDirLock {
     }
 }
 
+impl pars_error::HasKind for LockError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        match self {
+            // Another daemon runs on this data directory: pick another one, or stop it.
+            Self::Held { .. } => pars_error::ErrorKind::Config,
+            Self::Io { .. } => pars_error::ErrorKind::Storage,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

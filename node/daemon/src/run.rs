@@ -13,12 +13,13 @@
 //! `--registry` / `--addresses-file`, the Active nodes of the on-chain `ServiceNodeRegistry`
 //! (`pars_bridge::open_registry_set`, cached in `<datadir>/registry-cache.json`).
 
+use crate::app::Core;
 use crate::config::{Config, Network};
 use crate::engine::{Engine, EngineError};
 use crate::lock::{DataDirLock, LockError};
+use crate::net::{NetSlot, OnionNetwork};
 use crate::rpc::{Api, Daemon, NodeFacts};
-use crate::transport::{NetSlot, Transport};
-use crate::workers::{self, NetCourier, WorkerSettings};
+use crate::workers::{self, WorkerSettings};
 use jsonrpsee::server::Server;
 use libp2p::{Multiaddr, PeerId};
 use pars_bridge::{
@@ -118,6 +119,9 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
+    /// The daemon core could not start.
+    #[error("cannot start the daemon core: {0}")]
+    Core(String),
     /// The OS random number generator failed.
     #[error("the OS random number generator failed: {0}")]
     Rng(String),
@@ -402,31 +406,6 @@ async fn open_set(
     Ok((dyn_set, Some((task, health, set))))
 }
 
-/// The registry reader's health as `getStatus` and the service node's status file report it.
-pub(crate) fn registry_status(set: &pars_bridge::RegistrySet) -> pars_rpc::types::RegistryStatus {
-    use pars_rpc::types::{RegistryState, RegistryStatus};
-    let h = set.health();
-    let snap = set.snapshot();
-    let state = match h.state {
-        SyncState::Starting => RegistryState::Starting,
-        SyncState::CatchingUp => RegistryState::CatchingUp,
-        SyncState::Synced => RegistryState::Synced,
-        SyncState::Degraded => RegistryState::Unreachable,
-    };
-    RegistryStatus {
-        state,
-        chain_id: snap.chain_id,
-        registry: snap.registry.to_string(),
-        last_block: h.synced_block,
-        head: h.head,
-        members: u32::try_from(set.members().nodes.len()).unwrap_or(u32::MAX),
-        from_cache: h.from_cache,
-        last_error: (state == RegistryState::Unreachable)
-            .then(|| h.last_error.map(|e| e.error.to_string()))
-            .flatten(),
-    }
-}
-
 /// The service node's status file in its data directory, rewritten every second.
 pub const NODE_STATUS_FILE: &str = "node-status.json";
 
@@ -448,7 +427,7 @@ async fn write_node_status(
         "inSet": members.contains(&net.peer_id()),
         "setMembers": members.nodes.len(),
         "connectedPeers": connected,
-        "updatedAt": crate::rpc::now(),
+        "updatedAt": crate::app::now(),
         "onion": {
             "received": onion.received,
             "forwarded": onion.forwarded,
@@ -470,7 +449,7 @@ async fn write_node_status(
         },
     });
     if let (Some(cs), Some(obj)) = (chain_set, v.as_object_mut())
-        && let Ok(r) = serde_json::to_value(registry_status(cs))
+        && let Ok(r) = serde_json::to_value(crate::status::registry_status(cs))
     {
         obj.insert("registry".into(), r);
     }
@@ -596,9 +575,9 @@ async fn run_user(
             chain_id: cfg.chain.as_ref().and_then(|c| c.chain_id),
         },
     };
-    let slot = NetSlot::default();
-    let courier = Arc::new(NetCourier::new(slot.clone(), set.clone()));
-    let daemon = Daemon::new(engine, os_rng()?, Some(courier), facts);
+    let slot = NetSlot::new(set.clone());
+    let core = Arc::new(Core::start(engine, os_rng()?).map_err(|e| RunError::Core(e.to_string()))?);
+    let daemon = Daemon::new(core.clone(), slot.clone(), facts);
     let settings = WorkerSettings {
         poll_min: Duration::from_millis(cfg.poll_min_ms),
         poll_max: Duration::from_millis(cfg.poll_max_ms),
@@ -608,28 +587,38 @@ async fn run_user(
 
     // The onion client starts once there is an identity: it must know its own mailboxes.
     let starter = {
-        let daemon = daemon.clone();
         let slot = slot.clone();
+        let mut events = core.subscribe();
         tokio::spawn(async move {
             let id = loop {
-                if let Some(id) = daemon
-                    .with_engine(|e, _| e.keys().ok().map(|k| k.session_id()))
-                    .await
-                {
-                    break id;
+                match core.session_id().await {
+                    Ok(id) => break id,
+                    Err(crate::app::CoreError::Stopped) => {
+                        return Err(NetError::Setup("the daemon core stopped".into()));
+                    }
+                    Err(_) => {}
                 }
                 tracing::info!(
                     "waiting for an identity (parsctl session identity create) before joining the network"
                 );
-                daemon.identity_changed().notified().await;
+                loop {
+                    match events.recv().await {
+                        Ok(crate::app::Event::IdentityChanged)
+                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            return Err(NetError::Setup("the daemon core stopped".into()));
+                        }
+                    }
+                }
             };
             let client =
                 pars_net::start_client(cc, set, vec![Mailbox::Inbox(id), Mailbox::Bundle(id)])
                     .await?;
-            let net: Arc<dyn Transport> = Arc::new(client);
+            let net: Arc<dyn crate::net::Network> = Arc::new(OnionNetwork(client));
             slot.set(net.clone());
             tracing::info!("joined the network over onion paths");
-            Ok::<_, NetError>(workers::spawn(daemon, net, settings))
+            Ok::<_, NetError>(workers::spawn(core, net, settings))
         })
     };
     tokio::pin!(stop);
@@ -692,4 +681,25 @@ async fn serve_rpc(
     write_addr_file(&cfg.datadir, addr).map_err(|e| rpc_err(e.to_string()))?;
     tracing::info!(rpc = %addr, network = cfg.network.as_str(), "sessiond ready");
     Ok(handle)
+}
+
+impl pars_error::HasKind for RunError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        use pars_error::ErrorKind;
+        match self {
+            Self::DataDir { .. } | Self::Store(_) => ErrorKind::Storage,
+            Self::Lock(e) => e.kind(),
+            Self::NoUnlock
+            | Self::PassphraseFile { .. }
+            | Self::KeyFileMissing(_)
+            | Self::KeyFileCreate { .. }
+            | Self::NodeSet(_)
+            | Self::Multiaddr { .. }
+            | Self::Rpc { .. } => ErrorKind::Config,
+            Self::Engine(e) => e.kind(),
+            Self::Registry(_) => ErrorKind::ChainUnavailable,
+            Self::Net(_) => ErrorKind::NetworkUnavailable,
+            Self::Core(_) | Self::Rng(_) => ErrorKind::Internal,
+        }
+    }
 }

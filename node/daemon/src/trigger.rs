@@ -13,16 +13,24 @@
 //! type `contractReceipt` in the same session and stays there whether or not anyone waits for it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::app::{Core, now};
+use crate::net::NetSlot;
+use crate::ops::{self, rpc_error};
+use pars_crypto::SessionId;
 
 use pars_bridge::primitives::{Address, U256};
 use pars_crypto::CryptoRng;
 use pars_crypto::identity::IdentityKeys;
-use pars_rpc::types::{MessageInfo, TriggerRequest, TriggerResult};
+use pars_rpc::types::{TriggerRequest, TriggerResult};
 use pars_rpc::{ErrorCode, RpcError};
 use pars_wire::action::{
     ACTION_VERSION, Action, ContractAction, ContractReceipt, MAX_CALLDATA_LEN, REQUEST_ID_LEN,
     ReceiptStatus,
 };
+use pars_wire::message::ContentType;
+use pars_wire::records::MessageRecord;
 
 /// A deadline below this is relative (seconds from now); at or above it, absolute Unix seconds.
 pub const RELATIVE_DEADLINE_LIMIT: u64 = 1_000_000_000;
@@ -65,13 +73,13 @@ pub const HANDSHAKE_WAIT_SECS: u64 = 120;
 
 /// The chain ID and trigger a bridge announced in its latest info text
 /// (`{"parsBridge":1,"chainId":N,"trigger":"0x…"}`) among `messages` of its session.
-pub fn bridge_info(messages: &[MessageInfo]) -> Option<(u64, [u8; 20])> {
+pub fn bridge_info(messages: &[MessageRecord]) -> Option<(u64, [u8; 20])> {
     messages
         .iter()
         .rev()
-        .filter(|m| m.content_type == "text" && m.direction == pars_rpc::types::Direction::Incoming)
+        .filter(|m| m.content_type == ContentType::Text as u8 && !m.outgoing)
         .find_map(|m| {
-            let v: serde_json::Value = serde_json::from_str(&m.content).ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&m.content).ok()?;
             v.get("parsBridge")?;
             let chain = v.get("chainId")?.as_u64()?;
             let trigger = v.get("trigger")?.as_str()?.parse::<Address>().ok()?;
@@ -199,15 +207,14 @@ pub fn timeout_secs(req: &TriggerRequest) -> u64 {
 /// The final receipt for `request_id` among `messages` (those of the session with the bridge),
 /// if one arrived. An interim `submitted` receipt is not final; the last one is kept.
 pub fn find_receipt(
-    messages: &[MessageInfo],
+    messages: &[MessageRecord],
     request_id: &[u8; REQUEST_ID_LEN],
 ) -> Option<ContractReceipt> {
     messages
         .iter()
         .rev()
-        .filter(|m| m.content_type == "contractReceipt")
-        .filter_map(|m| hex::decode(&m.content_hex).ok())
-        .filter_map(|b| ContractReceipt::decode(&b).ok())
+        .filter(|m| m.content_type == ContentType::ContractReceipt as u8)
+        .filter_map(|m| ContractReceipt::decode(&m.content).ok())
         .find(|r| &r.request_id == request_id && r.status != ReceiptStatus::Submitted)
 }
 
@@ -251,14 +258,120 @@ pub fn result(
     }
 }
 
+/// `triggerAction`, as a client of the [`Core`]: checks the request, opens (or reuses) the
+/// session with the bridge and waits for its answer to [`HELLO`] when the session is new, then
+/// signs and queues the action and waits up to the request's timeout for the final receipt.
+pub async fn trigger_action(
+    core: &Core,
+    net: &NetSlot,
+    defaults: &TriggerDefaults,
+    request: TriggerRequest,
+) -> Result<TriggerResult, RpcError> {
+    let nonce = core
+        .with_engine(|_, rng| u64::from_be_bytes(pars_crypto::random_array::<8>(rng)))
+        .await
+        .map_err(|e| rpc_error(&e))?;
+    // Bad parameters fail before anything is sent (chain ID and trigger may still come from
+    // the bridge's answer).
+    build_action(&request, defaults, Some((0, [0; 20])), now(), nonce)?;
+    // The session with the bridge: an existing one, or a new one from its bundle.
+    let bridge = request.bridge.trim();
+    let peer = match bridge.parse::<SessionId>() {
+        Ok(id) => {
+            ops::open_session(core, net, id).await?;
+            id
+        }
+        Err(_) => ops::resolve_peer(core, bridge).await?,
+    };
+    let bridge_id = peer.to_string();
+    let wait = timeout_secs(&request);
+    // Subscribe before sending, so that no answer can slip past unseen.
+    let mut rx = core.subscribe();
+    if !ops::session_confirmed(core, &peer).await? {
+        core.send(peer, HELLO.as_bytes().to_vec(), ContentType::Text)
+            .await
+            .map_err(|e| rpc_error(&e))?;
+        let secs = wait.max(HANDSHAKE_WAIT_SECS);
+        let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while !ops::session_confirmed(core, &peer).await? {
+            tokio::select! {
+                _ = rx.recv() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep_until(until) => {
+                    return Err(RpcError::new(
+                        ErrorCode::Timeout,
+                        format!("the bridge {bridge_id} did not answer within {secs} s, so the session with it is not established and no action was sent; check that the bridge runs, then retry"),
+                    ));
+                }
+            }
+        }
+    }
+    let messages = |since| async move {
+        core.messages(Some(peer), since, MESSAGES_SCANNED)
+            .await
+            .map_err(|e| rpc_error(&e))
+    };
+    let announced = bridge_info(&messages(0).await?);
+    let action = build_action(&request, defaults, announced, now(), nonce)?;
+    let registered = request.registered_key;
+    let signed = core
+        .with_engine(move |e, rng| match e.keys() {
+            Ok(k) => sign(action, k, registered, rng),
+            Err(err) => Err(rpc_error(&err)),
+        })
+        .await
+        .map_err(|e| rpc_error(&e))??;
+    let content = signed.encode().map_err(|e| {
+        RpcError::new(
+            ErrorCode::InvalidInput,
+            format!("the action cannot be encoded: {e}"),
+        )
+    })?;
+    let sent_at = now();
+    let message_id = core
+        .send(peer, content, ContentType::ContractAction)
+        .await
+        .map_err(|e| rpc_error(&e))?
+        .id
+        .to_string();
+    if wait == 0 {
+        return Ok(result(&signed, &bridge_id, &message_id, None));
+    }
+    let until = tokio::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        let got = messages(sent_at.saturating_sub(1)).await?;
+        if let Some(r) = find_receipt(&got, &signed.request_id) {
+            return Ok(result(&signed, &bridge_id, &message_id, Some(&r)));
+        }
+        // Woken by any new message; a re-scan every second covers a lagging subscription.
+        tokio::select! {
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep_until(until) => {
+                return Err(RpcError::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "no receipt from the bridge within {wait} s for request {} (message {message_id}); the action stays queued or in flight and its receipt will appear in the session with {bridge_id}",
+                        hex::encode(signed.request_id)
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// How many messages of the session with the bridge are scanned for its info and the receipt
+/// (the oldest first, as `getMessages` returns them by default).
+const MESSAGES_SCANNED: usize = 1000;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
     use pars_crypto::identity::MasterSeed;
-    use pars_rpc::types::{DeliveryState, Direction};
     use pars_wire::action::{ReasonCode, ReceiptTx};
+    use pars_wire::records::Delivery;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
@@ -277,20 +390,18 @@ mod tests {
         }
     }
 
-    fn receipt_message(r: &ContractReceipt) -> MessageInfo {
-        MessageInfo {
-            id: "00".repeat(16),
-            session: "11".repeat(32),
-            peer: format!("05{}", "ab".repeat(32)),
-            direction: Direction::Incoming,
-            content: String::new(),
-            content_type: "contractReceipt".into(),
-            content_hex: hex::encode(r.encode()),
+    fn receipt_message(r: &ContractReceipt) -> MessageRecord {
+        MessageRecord {
+            id: pars_wire::MessageId([0; 16]),
+            peer: pars_crypto::SessionId::from_digest([0xab; 32]),
+            outgoing: false,
+            content_type: ContentType::ContractReceipt as u8,
             timestamp: 1,
             local_time: 2,
             sequence: 0,
-            delivery: DeliveryState::Received,
+            delivery: Delivery::Received,
             read: false,
+            content: r.encode(),
             error: None,
         }
     }
@@ -437,7 +548,7 @@ mod tests {
         let r = find_receipt(&[other, interim, fin], &id).unwrap();
         assert_eq!(r.status, ReceiptStatus::Confirmed);
         let mut garbage = receipt_message(&mk(id, ReceiptStatus::Confirmed));
-        garbage.content_hex = "00ff".into();
+        garbage.content = vec![0x00, 0xff];
         assert_eq!(find_receipt(&[garbage], &id), None);
     }
 }

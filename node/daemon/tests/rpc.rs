@@ -13,8 +13,10 @@ use pars_store::client::{ClientStore, KdfParams, Unlock};
 use pars_wire::message::ContentType;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use sessiond::app::{Core, now};
 use sessiond::engine::{Engine, Received};
-use sessiond::rpc::{Api, Daemon, NodeFacts, now};
+use sessiond::net::NetSlot;
+use sessiond::rpc::{Api, Daemon, NodeFacts};
 use std::sync::Arc;
 
 struct Running {
@@ -35,13 +37,17 @@ async fn daemon(seed: u64) -> Running {
         &mut rng,
     )
     .unwrap();
-    let daemon = Daemon::new(
+    let core = Core::start(
         // The packet limit of the production daemon (run.rs).
         Engine::open(store)
             .unwrap()
             .with_max_blob(pars_net::client::MAX_ONION_STORE_PAYLOAD),
         rng.clone(),
-        None,
+    )
+    .unwrap();
+    let daemon = Daemon::new(
+        Arc::new(core),
+        NetSlot::offline(),
         NodeFacts {
             network: "local".into(),
             ..Default::default()
@@ -173,8 +179,10 @@ async fn incoming_messages_reach_subscribers_and_the_message_list() {
     let bob_sid: pars_crypto::SessionId = bob_id.parse().unwrap();
     let bob_bundle = bob
         .daemon
+        .core()
         .with_engine(|e, _| e.bundle().unwrap().clone())
-        .await;
+        .await
+        .unwrap();
 
     // Alice: a second engine, outside any daemon, produces the blobs Bob's mailbox would hold.
     let adir = tempfile::tempdir().unwrap();
@@ -208,8 +216,8 @@ async fn incoming_messages_reach_subscribers_and_the_message_list() {
         .unwrap();
     let mut sub: Subscription<MessageInfo> = ws.subscribe_messages().await.unwrap();
     for b in &blobs {
-        bob.daemon.ingest(b).await.unwrap();
-        bob.daemon.ingest(b).await.unwrap(); // a duplicate is not announced twice
+        bob.daemon.core().ingest(b).await.unwrap();
+        bob.daemon.core().ingest(b).await.unwrap(); // a duplicate is not announced twice
     }
     let m = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
         .await
@@ -284,8 +292,10 @@ async fn binary_content_in_content_hex_and_send_content() {
     let bob_sid: pars_crypto::SessionId = bob_id.parse().unwrap();
     let bob_bundle = bob
         .daemon
+        .core()
         .with_engine(|e, _| e.bundle().unwrap().clone())
-        .await;
+        .await
+        .unwrap();
     let adir = tempfile::tempdir().unwrap();
     let (mut alice, mut rng, alice_id) = outside_engine(&adir, 6);
     alice
@@ -316,7 +326,7 @@ async fn binary_content_in_content_hex_and_send_content() {
         .unwrap();
     let mut sub: Subscription<MessageInfo> = ws.subscribe_messages().await.unwrap();
     for b in &blobs {
-        bob.daemon.ingest(b).await.unwrap();
+        bob.daemon.core().ingest(b).await.unwrap();
     }
     let m = tokio::time::timeout(std::time::Duration::from_secs(10), sub.next())
         .await
@@ -364,8 +374,10 @@ async fn binary_content_in_content_hex_and_send_content() {
     // The queued blobs are real messages Alice opens with the right type and bytes.
     let out_blobs: Vec<Vec<u8>> = bob
         .daemon
+        .core()
         .with_engine(|e, _| e.outbox_due(u64::MAX).unwrap())
         .await
+        .unwrap()
         .into_iter()
         .map(|o| o.blob)
         .collect();

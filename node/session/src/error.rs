@@ -3,25 +3,7 @@
 use pars_crypto::CryptoError;
 use pars_wire::WireError;
 
-/// Coarse classes of [`SessionError`], for JSON-RPC error codes and CLI exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// Bytes that do not parse: a peer's bug or an attack.
-    Malformed,
-    /// A signature, bundle or Session ID that does not verify.
-    Verification,
-    /// Something that does not decrypt (tampered, or not for this session).
-    Decryption,
-    /// A replay, a duplicate or a message whose key is gone.
-    Replay,
-    /// Outside a time or size bound (stale prekey, too far ahead, too large).
-    Bounds,
-    /// Valid, but not for this session or not in this state.
-    WrongSession,
-    /// Stored state that cannot be loaded.
-    Storage,
-}
+pub use pars_error::{ErrorKind, HasKind};
 
 /// Why a handshake, an encryption or a decryption failed. Messages never contain key material
 /// or message content. A failed operation leaves every state object as it was.
@@ -138,35 +120,38 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The error's class.
-    pub fn kind(&self) -> ErrorKind {
+    pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::CorruptState {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl HasKind for SessionError {
+    fn kind(&self) -> ErrorKind {
         match self {
             Self::Malformed(_) | Self::InvalidHeader(_) | Self::MalformedBody(_) => {
-                ErrorKind::Malformed
+                ErrorKind::PeerMalformed
             }
             Self::BundleMismatch { .. }
             | Self::InvalidBundle(_)
             | Self::LocalBundleMismatch
             | Self::BadHandshakeSignature(_)
             | Self::PeerKey(_) => ErrorKind::Verification,
-            Self::HandshakeDecryption | Self::NotForThisSession | Self::BodyDecryption => {
-                ErrorKind::Decryption
-            }
+            Self::HandshakeDecryption
+            | Self::NotForThisSession
+            | Self::BodyDecryption
+            | Self::WrongHandshake => ErrorKind::Decryption,
             Self::ReplayedHandshake | Self::Duplicate { .. } => ErrorKind::Replay,
-            Self::StalePrekey { .. }
-            | Self::HandshakeFromTheFuture { .. }
-            | Self::TooFarAhead { .. }
-            | Self::TooLarge { .. }
-            | Self::ChainExhausted => ErrorKind::Bounds,
-            Self::SelfSession | Self::NotInitial | Self::WrongHandshake => ErrorKind::WrongSession,
+            Self::StalePrekey { .. } | Self::HandshakeFromTheFuture { .. } => ErrorKind::Expired,
+            // Further ahead than the bounds allow: what the peer sent is unacceptable.
+            Self::TooFarAhead { .. } => ErrorKind::PeerMalformed,
+            Self::TooLarge { .. } | Self::SelfSession => ErrorKind::BadInput,
+            // Wait for the peer's reply.
+            Self::ChainExhausted => ErrorKind::Busy,
+            Self::NotInitial => ErrorKind::Internal,
             Self::UnsupportedStateVersion { .. } | Self::CorruptState { .. } => ErrorKind::Storage,
-        }
-    }
-
-    pub(crate) fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> Self {
-        Self::CorruptState {
-            what,
-            reason: reason.to_string(),
         }
     }
 }

@@ -15,22 +15,28 @@
 //!   deleted after use;
 //! - the **stored state** ([`Session::to_bytes`], [`Session::from_bytes`]), versioned.
 //!
+//! - **routing** of an incoming message to its session ([`route`]) over a narrow
+//!   [`SessionStore`]: by handshake ID for initial messages, by trial decryption of the header
+//!   otherwise, with simultaneous initiations resolved ([`resolve_incoming_initiation`]). The
+//!   daemon and the conversation simulator run the same code.
+//!
 //! It does no I/O and reads no clock: time (`now`, Unix seconds) and randomness (`&mut impl
 //! CryptoRng`) are passed in. It is not the message store, the outbox or the transport: the
-//! daemon routes incoming messages to sessions (by handshake ID for initial messages, by trial
-//! decryption of the header otherwise), persists state after every operation, and re-sends
-//! queued plaintexts when a simultaneous initiation is resolved
-//! ([`simultaneous_initiation_winner`]). Byte formats live in `pars_wire::message`.
+//! daemon implements [`SessionStore`] over its encrypted store, commits what [`route`] returns
+//! in one batch, and re-sends queued plaintexts when an initiation of ours is abandoned. Byte
+//! formats live in `pars_wire::message`.
 
 mod error;
 mod ratchet;
 mod replay;
+mod router;
 mod session;
 mod state;
 
-pub use error::{ErrorKind, SessionError};
+pub use error::{ErrorKind, HasKind, SessionError};
 pub use ratchet::{MAX_JUMP, MAX_SKIPPED_KEY_AGE_SECS, MAX_SKIPPED_KEYS};
 pub use replay::{REPLAY_CACHE_VERSION, ReplayCache};
+pub use router::{Routed, SessionStore, route};
 pub use session::{
     Decrypted, IncomingInitiation, Role, SendOptions, Session, resolve_incoming_initiation,
     simultaneous_initiation_winner,

@@ -6,7 +6,7 @@ mod common;
 use common::{T0, User, rng, send};
 use pars_crypto::bundle::{PREKEY_LIFETIME_SECS, PrekeySecret};
 use pars_session::{
-    ErrorKind, IncomingInitiation, ReplayCache, Role, Session, SessionError,
+    ErrorKind, HasKind, IncomingInitiation, ReplayCache, Role, Session, SessionError,
     resolve_incoming_initiation, simultaneous_initiation_winner,
 };
 use pars_wire::message::{MessageKind, SessionMessage};
@@ -121,7 +121,7 @@ fn responder_rejects_stale_prekeys_replays_strangers_and_future_requests() {
     // The prekey expired before Bob came online.
     let e = bob.accept(&m, T0 + PREKEY_LIFETIME_SECS).unwrap_err();
     assert_eq!(e, SessionError::StalePrekey { id: 20 });
-    assert_eq!(e.kind(), ErrorKind::Bounds);
+    assert_eq!(e.kind(), ErrorKind::Expired);
     // Bob rotated and deleted the prekey.
     let saved = std::mem::replace(
         &mut bob.prekeys,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{T0, User, established, rng, send};
 use pars_session::{
-    ErrorKind, MAX_JUMP, MAX_SKIPPED_KEY_AGE_SECS, MAX_SKIPPED_KEYS, Session, SessionError,
+    ErrorKind, HasKind, MAX_JUMP, MAX_SKIPPED_KEY_AGE_SECS, MAX_SKIPPED_KEYS, Session, SessionError,
 };
 use pars_wire::message::{ContentType, MessageKind, SessionMessage};
 
@@ -83,7 +83,7 @@ fn skipped_key_bounds_are_enforced_with_clear_errors() {
             max: u64::from(MAX_JUMP)
         }
     );
-    assert_eq!(e.kind(), ErrorKind::Bounds);
+    assert_eq!(e.kind(), ErrorKind::PeerMalformed);
     assert_eq!(b.skipped_keys(), 0, "a rejected jump stores nothing");
     // Exactly the maximum jump works; only the newest 2,000 skipped keys are kept.
     b.decrypt(&msgs[MAX_JUMP as usize], T0).unwrap();

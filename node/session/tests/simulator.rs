@@ -1,9 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! A seeded conversation simulator: parties exchange thousands of messages over links that
-//! reorder (within a window), drop and duplicate. Each party routes incoming messages the way
-//! the daemon does: initial messages by handshake ID (or [`Session::accept`] for a new one),
-//! normal messages by trial decryption; simultaneous initiations are resolved with
-//! [`resolve_incoming_initiation`]. Every plaintext whose last carrier was not dropped must be
+//! reorder (within a window), drop and duplicate. Each party routes incoming messages with the
+//! daemon's code, [`pars_session::route`] over a [`SessionStore`] of its sessions in memory:
+//! initial messages by handshake ID (or [`Session::accept`] for a new one), normal messages by
+//! trial decryption, simultaneous initiations resolved by the tie-break. Every plaintext whose last carrier was not dropped must be
 //! received exactly once, with its content; every delivered carrier must decrypt unless it is a
 //! duplicate or belongs to an abandoned handshake.
 
@@ -11,9 +11,8 @@ mod common;
 
 use common::{T0, User, rng};
 use pars_crypto::SessionId;
-use pars_session::{
-    IncomingInitiation, ReplayCache, Role, Session, SessionError, resolve_incoming_initiation,
-};
+use pars_crypto::bundle::PrekeySecret;
+use pars_session::{ReplayCache, Role, Routed, Session, SessionError, SessionStore, route};
 use pars_wire::message::{ContentType, SessionMessage};
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
@@ -44,6 +43,37 @@ enum Outcome {
     Superseded,
     /// We lost a tie-break: re-send what we sent on our abandoned initiation.
     Abandoned(Vec<u8>, [u8; 32]),
+    /// Already decrypted.
+    Duplicate,
+}
+
+/// The simulator's session store: the party's sessions in memory, most recent last.
+impl SessionStore for Party {
+    type Error = SessionError;
+
+    fn accepted_handshake(&self, id: &[u8; 32]) -> Result<Option<SessionId>, SessionError> {
+        Ok(self
+            .sessions
+            .iter()
+            .find(|s| s.handshake_id() == id && s.role() == Role::Responder)
+            .map(|s| *s.peer()))
+    }
+
+    fn open_session(&self, peer: &SessionId) -> Result<Option<Session>, SessionError> {
+        Ok(self.sessions.iter().find(|s| s.peer() == peer).cloned())
+    }
+
+    fn open_peers(&self) -> Result<Vec<SessionId>, SessionError> {
+        Ok(self.sessions.iter().map(|s| *s.peer()).collect())
+    }
+
+    fn prekeys(&self) -> Result<Vec<PrekeySecret>, SessionError> {
+        Ok(self.user.prekeys.clone())
+    }
+
+    fn replay_cache(&self) -> Result<ReplayCache, SessionError> {
+        Ok(self.user.replay.clone())
+    }
 }
 
 impl Party {
@@ -51,48 +81,50 @@ impl Party {
         self.sessions.iter_mut().find(|s| s.peer() == peer)
     }
 
+    /// Keeps `s` as the session with its peer (replacing the one held).
+    fn keep(&mut self, s: Session) {
+        self.sessions.retain(|x| x.peer() != s.peer());
+        self.sessions.push(s);
+    }
+
+    /// Receives the way the daemon does: [`route`], then commit what it says.
     fn receive(&mut self, bytes: &[u8], now: u64) -> Result<Outcome, SessionError> {
         let msg = SessionMessage::decode(bytes)?;
-        if let Some(hs) = &msg.handshake {
-            let id = hs.id();
-            if let Some(s) = self
-                .sessions
-                .iter_mut()
-                .find(|s| s.handshake_id() == &id && s.role() == Role::Responder)
-            {
-                return s.decrypt(&msg, now).map(|d| Outcome::Message(d.content));
+        Ok(match route(&*self, &self.user.keys, &msg, now)? {
+            Routed::Existing { session, decrypted } => {
+                let pos = self
+                    .sessions
+                    .iter()
+                    .position(|x| x.peer() == session.peer())
+                    .unwrap();
+                self.sessions[pos] = session;
+                Outcome::Message(decrypted.content)
             }
-            let u = &mut self.user;
-            let (s, d) = Session::accept(&u.keys, &u.prekeys, &mut u.replay, &msg, now)?;
-            let pos = self.sessions.iter().position(|x| x.peer() == s.peer());
-            return Ok(
-                match resolve_incoming_initiation(pos.map(|p| &self.sessions[p])) {
-                    IncomingInitiation::Accept => {
-                        self.sessions.push(s);
-                        Outcome::Message(d.content)
-                    }
-                    IncomingInitiation::AcceptAndAbandonOurs => {
-                        let p = pos.unwrap();
-                        let old = self.sessions.remove(p);
+            Routed::Accepted {
+                session,
+                decrypted,
+                replay,
+                abandoned,
+            } => {
+                self.user.replay = replay;
+                self.keep(session);
+                match abandoned {
+                    Some(old) => {
                         assert!(
                             !old.is_confirmed(),
                             "a confirmed session is never abandoned"
                         );
-                        self.sessions.push(s);
-                        Outcome::Abandoned(d.content, *old.handshake_id())
+                        Outcome::Abandoned(decrypted.content, *old.handshake_id())
                     }
-                    IncomingInitiation::Superseded => Outcome::Superseded,
-                },
-            );
-        }
-        for s in &mut self.sessions {
-            match s.decrypt(&msg, now) {
-                Ok(d) => return Ok(Outcome::Message(d.content)),
-                Err(SessionError::NotForThisSession) => {}
-                Err(e) => return Err(e),
+                    None => Outcome::Message(decrypted.content),
+                }
             }
-        }
-        Err(SessionError::NotForThisSession)
+            Routed::Superseded { replay, .. } => {
+                self.user.replay = replay;
+                Outcome::Superseded
+            }
+            Routed::Duplicate => Outcome::Duplicate,
+        })
     }
 }
 
@@ -247,6 +279,15 @@ impl Sim {
                     self.stat("re-sent");
                     self.send(to, from, Some(uid), ContentType::Text);
                 }
+            }
+            Ok(Outcome::Duplicate) => {
+                assert!(
+                    n > 1,
+                    "carrier {} of #{} taken for a duplicate",
+                    c.carrier,
+                    c.uid
+                );
+                self.stat("duplicates rejected");
             }
             Ok(Outcome::Superseded) => {
                 self.stat("superseded");

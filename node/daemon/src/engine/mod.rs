@@ -16,12 +16,11 @@ use pars_crypto::hybrid_kem::HybridSecretKey;
 use pars_crypto::identity::{IdentityKeys, MasterSeed};
 use pars_crypto::mlkem::MlKemSecretKey;
 use pars_crypto::{CryptoError, CryptoRng, SessionId, labels};
-use pars_session::{IncomingInitiation, ReplayCache, Role, Session, SessionError};
+use pars_error::{ErrorKind, HasKind};
+use pars_session::{Role, Session, SessionError};
 use pars_store::client::{Batch, ClientStore, ClientStoreError, Space};
-use pars_wire::message::{ContentType, MessageKind, SessionMessage};
-use pars_wire::records::{
-    Delivery, IdentityRecord, MessageRecord, OutboxRecord, PrekeyRecord, SessionRecord,
-};
+use pars_wire::message::{ContentType, SessionMessage};
+use pars_wire::records::{IdentityRecord, MessageRecord, PrekeyRecord, SessionRecord};
 use pars_wire::{MessageId, WireError};
 
 const IDENTITY_KEY: &[u8] = b"identity";
@@ -33,6 +32,42 @@ const HANDSHAKE_PREFIX: &[u8] = b"hs/";
 pub const FIRST_BACKOFF_SECS: u64 = 2;
 /// Longest delay between two attempts.
 pub const MAX_BACKOFF_SECS: u64 = 600;
+
+/// When an outbox entry that has failed `attempts` times is tried again, after a failure at
+/// `now`.
+pub fn retry_at(attempts: u32, now: u64) -> u64 {
+    let backoff = FIRST_BACKOFF_SECS
+        .saturating_mul(1u64 << attempts.min(16))
+        .min(MAX_BACKOFF_SECS);
+    now.saturating_add(backoff)
+}
+
+mod outbox;
+mod receive;
+
+/// What became of one outbox entry in a delivery round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Stored by `copies` swarm members: it leaves the outbox.
+    Stored {
+        /// The entry.
+        id: MessageId,
+        /// Copies held.
+        copies: u32,
+    },
+    /// Refused for good: it leaves the outbox and its message shows `Failed` with `reason`.
+    Failed {
+        /// The entry.
+        id: MessageId,
+        /// Why.
+        reason: String,
+    },
+    /// Not stored this time: retried after a backoff.
+    Retry {
+        /// The entry.
+        id: MessageId,
+    },
+}
 
 /// What went wrong, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +125,29 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] ClientStoreError),
+}
+
+impl HasKind for EngineError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NoIdentity => ErrorKind::NoIdentity,
+            Self::IdentityExists(_) => ErrorKind::IdentityExists,
+            Self::UnknownSession(_) => ErrorKind::UnknownSession,
+            Self::SessionClosed(_) => ErrorKind::SessionClosed,
+            Self::UnknownMessage(_) => ErrorKind::UnknownMessage,
+            Self::BadBundle { .. } => ErrorKind::Verification,
+            Self::Undecryptable(_) => ErrorKind::Decryption,
+            Self::TooLarge { .. } => ErrorKind::BadInput,
+            // A phrase or key given by the user that does not decode.
+            Self::Crypto(c) if c.kind() == ErrorKind::BadInput => ErrorKind::BadInput,
+            Self::Crypto(_) => ErrorKind::Internal,
+            Self::Session(e) => e.kind(),
+            // Stored bytes that do not decode, or a received blob (the poll worker handles
+            // those itself): nothing the caller can fix.
+            Self::Wire(_) => ErrorKind::Internal,
+            Self::Store(_) => ErrorKind::Storage,
+        }
+    }
 }
 
 /// Whether messages of this content type are user messages: kept in the message list and
@@ -484,452 +542,6 @@ impl Engine {
         let mut k = MID_PREFIX.to_vec();
         k.extend_from_slice(id.as_bytes());
         k
-    }
-
-    /// Encrypts and queues `content` for `peer`. When this returns, the message is durably in
-    /// the outbox and the message list.
-    pub fn send(
-        &mut self,
-        peer: &SessionId,
-        content: &[u8],
-        content_type: ContentType,
-        now: u64,
-        rng: &mut impl CryptoRng,
-    ) -> Result<MessageRecord, EngineError> {
-        let mut rec = self
-            .load_session(peer)?
-            .ok_or_else(|| EngineError::UnknownSession(peer.to_string()))?;
-        if rec.closed {
-            return Err(EngineError::SessionClosed(peer.to_string()));
-        }
-        let too_large = |kind| EngineError::TooLarge {
-            content: content.len(),
-            max: SessionMessage::max_content_len(kind, self.max_blob),
-            initial: kind == MessageKind::Initial,
-        };
-        if content.len() > SessionMessage::max_content_len(MessageKind::Normal, self.max_blob) {
-            return Err(too_large(MessageKind::Normal));
-        }
-        let mut session = Session::from_bytes(&rec.state)?;
-        let msg = session.encrypt(content, content_type, now, rng)?;
-        let blob = msg.encode();
-        if blob.len() > self.max_blob {
-            // Nothing was written: the session state advanced only in memory.
-            return Err(too_large(msg.kind()));
-        }
-        let sequence = session.sent_count();
-        let id = wire_message_id(&msg);
-        let record = MessageRecord {
-            id,
-            peer: *peer,
-            outgoing: true,
-            content_type: content_type as u8,
-            timestamp: pars_wire::message::coarse_timestamp(now),
-            local_time: now,
-            sequence,
-            delivery: Delivery::Queued,
-            read: false,
-            content: content.to_vec(),
-            error: None,
-        };
-        let mkey = self.message_key(peer, rec.next_local_seq);
-        rec.next_local_seq += 1;
-        rec.last_activity = now;
-        rec.state = session.to_bytes().as_slice().to_vec();
-        let outbox = OutboxRecord {
-            id,
-            recipient: *peer,
-            message_key: if shown(content_type) {
-                mkey.clone()
-            } else {
-                Vec::new()
-            },
-            attempts: 0,
-            next_attempt: now,
-            blob,
-        };
-        let mut b = Batch::default();
-        b.put(Space::Sessions, &self.session_key(peer), &rec.encode())
-            .put(Space::Outbox, id.as_bytes(), &outbox.encode());
-        if shown(content_type) {
-            b.put(Space::Messages, &mkey, &record.encode()).put(
-                Space::State,
-                &Self::mid_key(&id),
-                &mkey,
-            );
-        }
-        self.store.write(b, rng)?;
-        Ok(record)
-    }
-
-    /// Outbox entries due at `now`, oldest first.
-    pub fn outbox_due(&self, now: u64) -> Result<Vec<OutboxRecord>, EngineError> {
-        let mut due = Vec::new();
-        for (_, v) in self.store.scan(Space::Outbox, &[])? {
-            let r = OutboxRecord::decode(&v)?;
-            if r.next_attempt <= now {
-                due.push(r);
-            }
-        }
-        due.sort_by_key(|r| r.next_attempt);
-        Ok(due)
-    }
-
-    /// Number of outbox entries.
-    pub fn outbox_len(&self) -> Result<u64, EngineError> {
-        Ok(self.store.count(Space::Outbox)?)
-    }
-
-    /// Records that `id` was stored by `copies` swarm members: it leaves the outbox and its
-    /// message shows the count.
-    pub fn mark_stored(
-        &mut self,
-        id: &MessageId,
-        copies: u32,
-        rng: &mut impl CryptoRng,
-    ) -> Result<(), EngineError> {
-        self.mark_stored_all(std::slice::from_ref(id), copies, rng)
-    }
-
-    /// [`Self::mark_stored`] for several entries (one stored batch) in one durable commit.
-    pub fn mark_stored_all(
-        &mut self,
-        ids: &[MessageId],
-        copies: u32,
-        rng: &mut impl CryptoRng,
-    ) -> Result<(), EngineError> {
-        let mut b = Batch::default();
-        let mut any = false;
-        for id in ids {
-            let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
-                continue; // already recorded (a retry raced a success)
-            };
-            any = true;
-            let out = OutboxRecord::decode(&raw)?;
-            b.delete(Space::Outbox, id.as_bytes());
-            if !out.message_key.is_empty()
-                && let Some(m) = self.store.get(Space::Messages, &out.message_key)?
-            {
-                let mut m = MessageRecord::decode(&m)?;
-                if m.delivery != Delivery::Read {
-                    m.delivery = Delivery::Stored(copies);
-                }
-                b.put(Space::Messages, &out.message_key, &m.encode());
-            }
-        }
-        if any {
-            self.store.write(b, rng)?;
-        }
-        Ok(())
-    }
-
-    /// Gives up on `id` for good (the network refused it permanently): it leaves the outbox and
-    /// its message shows `Failed` with `reason`.
-    pub fn mark_failed(
-        &mut self,
-        id: &MessageId,
-        reason: &str,
-        rng: &mut impl CryptoRng,
-    ) -> Result<(), EngineError> {
-        let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
-            return Ok(());
-        };
-        let out = OutboxRecord::decode(&raw)?;
-        let mut b = Batch::default();
-        b.delete(Space::Outbox, id.as_bytes());
-        if !out.message_key.is_empty()
-            && let Some(m) = self.store.get(Space::Messages, &out.message_key)?
-        {
-            let mut m = MessageRecord::decode(&m)?;
-            m.delivery = Delivery::Failed;
-            m.error = Some(reason.to_string());
-            b.put(Space::Messages, &out.message_key, &m.encode());
-        }
-        self.store.write(b, rng)?;
-        Ok(())
-    }
-
-    /// Records a failed attempt: the entry stays and is retried after an exponential backoff.
-    pub fn mark_attempt_failed(
-        &mut self,
-        id: &MessageId,
-        now: u64,
-        rng: &mut impl CryptoRng,
-    ) -> Result<(), EngineError> {
-        let Some(raw) = self.store.get(Space::Outbox, id.as_bytes())? else {
-            return Ok(());
-        };
-        let mut out = OutboxRecord::decode(&raw)?;
-        out.attempts = out.attempts.saturating_add(1);
-        let backoff = FIRST_BACKOFF_SECS
-            .saturating_mul(1u64 << out.attempts.min(16))
-            .min(MAX_BACKOFF_SECS);
-        out.next_attempt = now.saturating_add(backoff);
-        let mut b = Batch::default();
-        b.put(Space::Outbox, id.as_bytes(), &out.encode());
-        self.store.write(b, rng)?;
-        Ok(())
-    }
-
-    fn prekeys(&self) -> Result<Vec<PrekeySecret>, EngineError> {
-        let mut out = Vec::new();
-        for (_, v) in self.store.scan(Space::Prekeys, &[])? {
-            out.push(prekey_from_record(&PrekeyRecord::decode(&v)?)?);
-        }
-        Ok(out)
-    }
-
-    fn replay_cache(&self) -> Result<ReplayCache, EngineError> {
-        match self.store.get(Space::State, REPLAY_KEY)? {
-            Some(raw) => Ok(ReplayCache::from_bytes(&raw)?),
-            None => Ok(ReplayCache::new()),
-        }
-    }
-
-    fn hs_key(id: &[u8; 32]) -> Vec<u8> {
-        let mut k = HANDSHAKE_PREFIX.to_vec();
-        k.extend_from_slice(id);
-        k
-    }
-
-    /// Opens a blob fetched from our mailbox: an initial message (a new session, or a further
-    /// message of a handshake we accepted) or a message of one of our sessions. Duplicates are
-    /// recognised and ignored; nothing is stored twice.
-    pub fn receive(
-        &mut self,
-        blob: &[u8],
-        now: u64,
-        rng: &mut impl CryptoRng,
-    ) -> Result<Received, EngineError> {
-        let msg = SessionMessage::decode(blob)?;
-        let id = wire_message_id(&msg);
-        if self.store.get(Space::State, &Self::mid_key(&id))?.is_some() {
-            return Ok(Received::Ignored("duplicate"));
-        }
-        let local = self.loaded()?.keys.session_id();
-        // Initial message of a handshake we have not accepted yet?
-        if let Some(hs) = &msg.handshake {
-            let known = self.store.get(Space::State, &Self::hs_key(&hs.id()))?;
-            if known.is_none() {
-                let mut replay = self.replay_cache()?;
-                replay.prune(now);
-                let (session, first) = {
-                    let l = self.loaded()?;
-                    Session::accept(&l.keys, &self.prekeys()?, &mut replay, &msg, now)?
-                };
-                let peer = *session.peer();
-                let existing = match self.load_session(&peer)? {
-                    Some(r) if !r.closed => Some((Session::from_bytes(&r.state)?, r)),
-                    _ => None,
-                };
-                let decision =
-                    pars_session::resolve_incoming_initiation(existing.as_ref().map(|(s, _)| s));
-                if decision == IncomingInitiation::Superseded {
-                    let mut b = Batch::default();
-                    b.put(Space::State, REPLAY_KEY, &replay.to_bytes());
-                    self.store.write(b, rng)?;
-                    // The peer learns of our session only from a message on it: send one (an
-                    // empty delivery receipt) so it abandons its attempt and re-sends over ours.
-                    self.send(&peer, &[], ContentType::DeliveryReceipt, now, rng)?;
-                    return Ok(Received::Ignored("initiation superseded by ours"));
-                }
-                let prev = existing.map(|(_, r)| r);
-                let mut rec = SessionRecord {
-                    peer,
-                    closed: false,
-                    created_at: now,
-                    last_activity: now,
-                    unread: prev.as_ref().map(|r| r.unread).unwrap_or(0),
-                    next_local_seq: prev.as_ref().map(|r| r.next_local_seq).unwrap_or(0),
-                    state: session.to_bytes().as_slice().to_vec(),
-                };
-                let mut b = Batch::default();
-                b.put(Space::State, REPLAY_KEY, &replay.to_bytes()).put(
-                    Space::State,
-                    &Self::hs_key(session.handshake_id()),
-                    peer.as_bytes(),
-                );
-                let out = self.deliver(&mut rec, &mut b, id, first, now)?;
-                b.put(Space::Sessions, &self.session_key(&peer), &rec.encode());
-                self.store.write(b, rng)?;
-                if decision == IncomingInitiation::AcceptAndAbandonOurs {
-                    self.resend_unanswered(
-                        &peer,
-                        prev.map(|r| r.created_at).unwrap_or(now),
-                        now,
-                        rng,
-                    )?;
-                }
-                let _ = local;
-                return Ok(out);
-            }
-        }
-        // A message of an existing session: trial decryption, most recent first.
-        let mut last_err: Option<SessionError> = None;
-        for s in self.sessions()? {
-            if s.closed {
-                continue;
-            }
-            let Some(mut rec) = self.load_session(&s.peer)? else {
-                continue;
-            };
-            let mut session = Session::from_bytes(&rec.state)?;
-            match session.decrypt(&msg, now) {
-                Ok(dec) => {
-                    rec.state = session.to_bytes().as_slice().to_vec();
-                    let mut b = Batch::default();
-                    let out = self.deliver(&mut rec, &mut b, id, dec, now)?;
-                    b.put(Space::Sessions, &self.session_key(&s.peer), &rec.encode());
-                    self.store.write(b, rng)?;
-                    return Ok(out);
-                }
-                Err(SessionError::Duplicate { .. }) => return Ok(Received::Ignored("duplicate")),
-                Err(e) => last_err = Some(e),
-            }
-        }
-        Err(EngineError::Undecryptable(
-            last_err
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "no sessions".into()),
-        ))
-    }
-
-    /// Turns a decrypted message into its effects, added to `b`.
-    fn deliver(
-        &self,
-        rec: &mut SessionRecord,
-        b: &mut Batch,
-        id: MessageId,
-        dec: pars_session::Decrypted,
-        now: u64,
-    ) -> Result<Received, EngineError> {
-        rec.last_activity = now;
-        b.put(Space::State, &Self::mid_key(&id), &[]);
-        match dec.header.content_type {
-            ContentType::ReadReceipt => {
-                let mut ids = Vec::new();
-                for chunk in dec.content.chunks_exact(16) {
-                    let mid = MessageId::from_bytes(chunk)?;
-                    if let Some(mkey) = self.store.get(Space::State, &Self::mid_key(&mid))?
-                        && !mkey.is_empty()
-                        && let Some(raw) = self.store.get(Space::Messages, &mkey)?
-                    {
-                        let mut m = MessageRecord::decode(&raw)?;
-                        if m.outgoing && m.peer == rec.peer {
-                            m.read = true;
-                            m.delivery = Delivery::Read;
-                            b.put(Space::Messages, &mkey, &m.encode());
-                            ids.push(mid);
-                        }
-                    }
-                }
-                Ok(Received::Receipt(ids))
-            }
-            // Control: tells the peer our session exists (see `receive`); nothing to show.
-            ContentType::DeliveryReceipt => Ok(Received::Ignored("delivery receipt")),
-            ct => {
-                let m = MessageRecord {
-                    id,
-                    peer: rec.peer,
-                    outgoing: false,
-                    content_type: ct as u8,
-                    timestamp: dec.header.timestamp,
-                    local_time: now,
-                    sequence: dec.header.sequence,
-                    delivery: Delivery::Received,
-                    read: false,
-                    content: dec.content,
-                    error: None,
-                };
-                let mkey = self.message_key(&rec.peer, rec.next_local_seq);
-                rec.next_local_seq += 1;
-                rec.unread += 1;
-                b.put(Space::Messages, &mkey, &m.encode()).put(
-                    Space::State,
-                    &Self::mid_key(&id),
-                    &mkey,
-                );
-                Ok(Received::Message(m))
-            }
-        }
-    }
-
-    /// After losing a simultaneous initiation: re-encrypt, over the new session, the user
-    /// messages (text, contract actions, …) sent since `since` that the peer never answered (its side dropped them).
-    fn resend_unanswered(
-        &mut self,
-        peer: &SessionId,
-        since: u64,
-        now: u64,
-        rng: &mut impl CryptoRng,
-    ) -> Result<(), EngineError> {
-        let prefix = self.store.index(Space::Messages, peer.as_bytes())[..16].to_vec();
-        let mut old = Vec::new();
-        for (k, v) in self.store.scan(Space::Messages, &prefix)? {
-            let m = MessageRecord::decode(&v)?;
-            if m.outgoing && m.local_time >= since && m.delivery != Delivery::Read {
-                old.push((k, m));
-            }
-        }
-        for (k, m) in old {
-            let mut b = Batch::default();
-            b.delete(Space::Messages, &k)
-                .delete(Space::State, &Self::mid_key(&m.id))
-                .delete(Space::Outbox, m.id.as_bytes());
-            self.store.write(b, rng)?;
-            self.send(
-                peer,
-                &m.content,
-                ContentType::from_u8(m.content_type)?,
-                now,
-                rng,
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Marks incoming messages of the session with `peer` up to and including `id` as read, and
-    /// queues a read receipt for them.
-    pub fn mark_read(
-        &mut self,
-        peer: &SessionId,
-        id: &MessageId,
-        now: u64,
-        rng: &mut impl CryptoRng,
-    ) -> Result<usize, EngineError> {
-        let mkey = self
-            .store
-            .get(Space::State, &Self::mid_key(id))?
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| EngineError::UnknownMessage(id.to_string()))?;
-        let prefix = self.store.index(Space::Messages, peer.as_bytes())[..16].to_vec();
-        if !mkey.starts_with(&prefix) {
-            return Err(EngineError::UnknownMessage(id.to_string()));
-        }
-        let mut rec = self
-            .load_session(peer)?
-            .ok_or_else(|| EngineError::UnknownSession(peer.to_string()))?;
-        let mut b = Batch::default();
-        let mut receipt = Vec::new();
-        for (k, v) in self.store.scan(Space::Messages, &prefix)? {
-            if k.as_slice() > mkey.as_slice() {
-                break;
-            }
-            let mut m = MessageRecord::decode(&v)?;
-            if !m.outgoing && !m.read {
-                m.read = true;
-                receipt.extend_from_slice(m.id.as_bytes());
-                b.put(Space::Messages, &k, &m.encode());
-            }
-        }
-        let n = receipt.len() / 16;
-        rec.unread = rec.unread.saturating_sub(n as u64);
-        b.put(Space::Sessions, &self.session_key(peer), &rec.encode());
-        self.store.write(b, rng)?;
-        if n > 0 && !rec.closed {
-            self.send(peer, &receipt, ContentType::ReadReceipt, now, rng)?;
-        }
-        Ok(n)
     }
 
     /// Messages of one conversation (or all) with `local_time >= since`, oldest first, at most

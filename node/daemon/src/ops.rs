@@ -1,0 +1,92 @@
+//! What the RPC handlers and `triggerAction` share, written once over the [`Core`] and the
+//! network seam: resolving a session argument, opening a session (fetching the peer's bundle
+//! when it is not cached), and the one conversion of a daemon error into a JSON-RPC error.
+
+use crate::app::{Core, now};
+use crate::engine::SessionSummary;
+use crate::net::NetSlot;
+use pars_crypto::SessionId;
+use pars_error::HasKind;
+use pars_rpc::{ErrorCode, RpcError};
+
+/// The one place a daemon error becomes a JSON-RPC error: its kind gives the code, its message
+/// says what to do.
+pub fn rpc_error(e: &(impl HasKind + std::fmt::Display)) -> RpcError {
+    let code = ErrorCode::from_code(e.kind().rpc_code()).unwrap_or(ErrorCode::Internal);
+    RpcError::new(code, e.to_string())
+}
+
+/// Resolves a session argument: the peer's Session ID (or link), or the 64-hex conversation ID
+/// of an existing session.
+pub async fn resolve_peer(core: &Core, session: &str) -> Result<SessionId, RpcError> {
+    let s = session.trim();
+    if let Ok(id) = s.parse::<SessionId>() {
+        return Ok(id);
+    }
+    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let want = s.to_ascii_lowercase();
+        for x in core.sessions().await.map_err(|e| rpc_error(&e))? {
+            if hex::encode(x.conversation) == want {
+                return Ok(x.peer);
+            }
+        }
+        return Err(RpcError::new(
+            ErrorCode::UnknownSession,
+            format!("no session {s}; list them with getSessions"),
+        ));
+    }
+    Err(RpcError::new(
+        ErrorCode::InvalidInput,
+        format!(
+            "'{s}' is neither a Session ID (66 hex characters starting with 05) nor a session ID (64 hex characters)"
+        ),
+    ))
+}
+
+/// Opens (or returns the open) session with `peer`, from its cached bundle or one fetched from
+/// its swarm.
+pub async fn open_session(
+    core: &Core,
+    net: &NetSlot,
+    peer: SessionId,
+) -> Result<SessionSummary, RpcError> {
+    if core.session_id().await.map_err(|e| rpc_error(&e))? == peer {
+        return Err(RpcError::new(
+            ErrorCode::InvalidInput,
+            "that is your own Session ID; start a session with someone else's",
+        ));
+    }
+    let cached = core.cached_bundle(peer).await.map_err(|e| rpc_error(&e))?;
+    let bundle = match cached {
+        Some(b) if b.verify(&peer, now()).is_ok() => b,
+        _ if net.get().is_none() => {
+            return Err(RpcError::new(
+                ErrorCode::Network,
+                format!(
+                    "the identity bundle of {peer} is not cached and this daemon is not connected to the network; retry when it is"
+                ),
+            ));
+        }
+        _ => net.fetch_bundle(&peer, now()).await.map_err(|e| {
+            RpcError::new(
+                ErrorCode::RecipientNotFound,
+                format!(
+                    "could not fetch the identity bundle of {peer}: {e}; check the Session ID, or retry when the network is reachable"
+                ),
+            )
+        })?,
+    };
+    core.open_session(peer, bundle)
+        .await
+        .map_err(|e| rpc_error(&e))
+}
+
+/// Whether the peer has answered in the open session with `peer`.
+pub async fn session_confirmed(core: &Core, peer: &SessionId) -> Result<bool, RpcError> {
+    Ok(core
+        .sessions()
+        .await
+        .map_err(|e| rpc_error(&e))?
+        .iter()
+        .any(|s| &s.peer == peer && s.confirmed && !s.closed))
+}
