@@ -9,9 +9,9 @@
 //! retried on a fresh path, up to [`ClientConfig::attempts`] times.
 
 use crate::codec::{Waiters, settle_outbound};
+use crate::config::unix_ms;
 use crate::identity::{load_or_create_keypair, verify_record, write_private};
-use crate::node::hop::os_seeded_rng;
-use crate::node::unix_ms;
+use crate::node::os_seeded_rng;
 use crate::set::{Membership, ServiceNodeSet, node_id};
 use crate::{FrameCodec, NetError};
 use libp2p::futures::StreamExt;
@@ -248,7 +248,7 @@ fn setup(e: impl std::fmt::Display) -> NetError {
 }
 
 fn lock_err() -> NetError {
-    NetError::Io("client state lock poisoned".into())
+    NetError::Poisoned("client state lock")
 }
 
 /// Starts a client: loads (or creates) its key and guard state in `cfg.data_dir` and spawns its

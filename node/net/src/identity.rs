@@ -17,11 +17,11 @@ pub fn load_or_create_keypair(data_dir: &Path) -> Result<Keypair, NetError> {
         Ok(bytes) => Keypair::from_protobuf_encoding(&bytes)
             .map_err(|e| NetError::Identity(format!("{} is not a node key: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir).map_err(|e| NetError::Io(e.to_string()))?;
+            std::fs::create_dir_all(data_dir).map_err(|e| NetError::io(data_dir.display(), e))?;
             let kp = Keypair::generate_ed25519();
             let bytes = kp
                 .to_protobuf_encoding()
-                .map_err(|e| NetError::Identity(e.to_string()))?;
+                .map_err(|e| NetError::sign("the node key file", e))?;
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
             #[cfg(unix)]
@@ -31,13 +31,13 @@ pub fn load_or_create_keypair(data_dir: &Path) -> Result<Keypair, NetError> {
             }
             let mut f = opts
                 .open(&path)
-                .map_err(|e| NetError::Io(format!("{}: {e}", path.display())))?;
+                .map_err(|e| NetError::io(path.display(), e))?;
             f.write_all(&bytes)
                 .and_then(|()| f.sync_all())
-                .map_err(|e| NetError::Io(format!("{}: {e}", path.display())))?;
+                .map_err(|e| NetError::io(path.display(), e))?;
             Ok(kp)
         }
-        Err(e) => Err(NetError::Io(format!("{}: {e}", path.display()))),
+        Err(e) => Err(NetError::io(path.display(), e)),
     }
 }
 
@@ -47,7 +47,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
-    let io = |e: std::io::Error| NetError::Io(format!("{}: {e}", tmp.display()));
+    let io = |e: std::io::Error| NetError::io(tmp.display(), e);
     let _ = std::fs::remove_file(&tmp);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -58,7 +58,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), NetError> {
     }
     let mut f = opts.open(&tmp).map_err(io)?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| NetError::Io(format!("{}: {e}", path.display())))
+    std::fs::rename(&tmp, path).map_err(|e| NetError::io(path.display(), e))
 }
 
 /// Builds and signs the node record (Ed25519 by the libp2p key, over `SIG_NODE_RECORD ‖ fields`).
@@ -86,7 +86,7 @@ pub fn sign_record(
     };
     rec.signature = key
         .sign(&rec.signed_bytes())
-        .map_err(|e| NetError::Identity(e.to_string()))?;
+        .map_err(|e| NetError::sign("the node record", e))?;
     rec.validate().map_err(NetError::Wire)?;
     Ok(rec)
 }

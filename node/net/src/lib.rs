@@ -11,8 +11,20 @@
 //! its own tasks and hands its answer back to the loop, so the loop never waits on disk or on
 //! peers.
 //!
+//! **The swarm core** ([`swarm`]) is sans-IO: [`swarm::SwarmService`] takes `(now, from,
+//! request)` and a mailbox store behind [`swarm::MailboxBackend`] and returns effects (respond,
+//! replicate to, hold, forward); owner authentication, token buckets and long-poll holds are
+//! plain structs that take `now`. The libp2p driver (`node`) is split by concern: behaviour,
+//! event loop, handle, request effects, onion relay, onion keys, directory, rebalancing. The
+//! direct (non-onion) client API of [`NetworkHandle`] (`store_message`, `retrieve_page`,
+//! `retrieve_all`, `request_raw`) exists only with the `test-utils` feature, as does the
+//! in-memory mailbox store twin.
+//!
+//! Errors: [`NetError`] keeps its causes as sources, has an
+//! [`ErrorKind`](pars_error::ErrorKind) ([`HasKind`]) and says whether to retry ([`Retry`]).
+//!
 //! **Onion routing** (`docs/protocol.md` §8.13). A service node also speaks `/pars/onion/1`
-//! (fixed 32 KiB packets of `pars-onion`, peeled on the blocking pool, forwarded to set members
+//! (fixed 32 KiB packets of `pars-onion`, peeled on a pool of workers, one per core, forwarded to set members
 //! or, as a guard, to its connected clients; a delivered packet is run as a swarm request and
 //! answered along its reply block) and `/pars/directory/1` (the signed records of the members it
 //! knows, with their onion keys). It owns a persisted, rotating onion key ring and re-signs its
@@ -30,73 +42,28 @@
 
 pub mod client;
 mod codec;
+mod config;
+mod error;
 pub mod identity;
 mod node;
 pub mod set;
+pub mod swarm;
 
 pub use client::{
     ClientConfig, ClientStats, ClientStoreReceipt, OnionClient, RetrievedPage, start_client,
 };
 pub use codec::FrameCodec;
+pub use config::{DEFAULT_MAX_RETRIEVE_WAIT, NodeConfig, unix_ms};
+pub use error::{BoxError, NetError, Retry};
+#[cfg(feature = "test-utils")]
+pub use node::StoreReceipt;
 pub use node::{
-    DEFAULT_MAX_RETRIEVE_WAIT, NetworkHandle, NodeConfig, NodeStats, ONION_KEYS_FILE, OnionSeen,
-    OnionStats, RateLimit, StoreReceipt, start, unix_ms,
+    IDENTIFY_PROTOCOL, KAD_PROTOCOL, NetworkHandle, NodeStats, ONION_KEYS_FILE, OnionSeen,
+    OnionStats, start,
 };
+pub use pars_error::{ErrorKind, HasKind};
 pub use set::{Membership, ServiceNode, ServiceNodeSet, SetError, StaticSet};
+pub use swarm::RateLimit;
 
 /// Software name and version put in node records and identify.
 pub const SOFTWARE: &str = concat!("pars-net/", env!("CARGO_PKG_VERSION"));
-
-/// What went wrong in the network layer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetError {
-    /// File-system trouble (data dir, key file).
-    #[error("I/O error: {0}")]
-    Io(String),
-    /// The node key could not be loaded or used.
-    #[error("node identity: {0}")]
-    Identity(String),
-    /// libp2p could not be set up (transport, listen address).
-    #[error("libp2p setup failed: {0}")]
-    Setup(String),
-    /// The mailbox store failed.
-    #[error(transparent)]
-    Store(#[from] pars_store::StoreError),
-    /// A frame did not decode.
-    #[error("malformed frame: {0}")]
-    Wire(#[from] pars_wire::WireError),
-    /// The request could not be delivered or answered (peer unreachable, timeout, reset).
-    #[error("request to {peer} failed: {reason}")]
-    Request {
-        /// The peer.
-        peer: String,
-        /// Why.
-        reason: String,
-    },
-    /// The remote node refused the request.
-    #[error("node refused the request ({code:?}, {value}): {detail}")]
-    Refused {
-        /// Its code.
-        code: pars_wire::swarm::ErrorCode,
-        /// Its code-specific number.
-        value: u32,
-        /// Its explanation.
-        detail: String,
-    },
-    /// No member of the swarm could be reached.
-    #[error("no swarm member answered: {0}")]
-    NoSwarm(String),
-    /// A node record failed verification.
-    #[error("invalid node record: {0}")]
-    BadRecord(String),
-    /// The record was not found in the DHT.
-    #[error("node record not found")]
-    NotFound,
-    /// The node is shutting down.
-    #[error("the network task has stopped")]
-    Stopped,
-    /// An answer of an unexpected kind.
-    #[error("unexpected response: {0}")]
-    Unexpected(String),
-}

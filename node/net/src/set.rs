@@ -125,6 +125,13 @@ pub enum SetError {
     Parse(String),
 }
 
+impl pars_error::HasKind for SetError {
+    fn kind(&self) -> pars_error::ErrorKind {
+        // The set file is configuration.
+        pars_error::ErrorKind::Config
+    }
+}
+
 /// A service-node set from a static list (a JSON file, or nodes given directly). Changes made
 /// through [`StaticSet::replace`] or [`StaticSet::reload`] reach every watcher.
 #[derive(Debug)]

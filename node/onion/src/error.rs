@@ -1,20 +1,7 @@
 //! The crate's error type and the reasons a hop drops a packet.
 
+use pars_error::{ErrorKind, HasKind};
 use pars_wire::{NodeId, WireError};
-
-/// Coarse kind of an [`OnionError`], for RPC error codes and CLI exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The caller asked for something impossible (too much data, a path of the wrong length).
-    InvalidInput,
-    /// Not enough usable nodes to build a diverse path: wait for the node set to grow.
-    NoPath,
-    /// A key is missing or outside its validity period.
-    Expired,
-    /// A received packet did not verify or decode.
-    Rejected,
-}
 
 /// Errors from pars-onion. Messages never contain key material or payload content.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,15 +51,15 @@ pub enum OnionError {
     Wire(#[from] WireError),
 }
 
-impl OnionError {
-    /// The coarse kind of this error.
-    pub fn kind(&self) -> ErrorKind {
+impl HasKind for OnionError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            Self::PathLength { .. } | Self::TooLarge { .. } => ErrorKind::InvalidInput,
-            Self::KeyNotValid { .. } => ErrorKind::Expired,
-            Self::NoPath(_) => ErrorKind::NoPath,
-            Self::NotClean => ErrorKind::Expired,
-            Self::BadKey(_) | Self::ReplyRejected(_) | Self::Wire(_) => ErrorKind::Rejected,
+            Self::PathLength { .. } | Self::TooLarge { .. } => ErrorKind::BadInput,
+            Self::KeyNotValid { .. } | Self::NotClean => ErrorKind::Expired,
+            // Too few usable nodes for a diverse path: wait for the node set to grow.
+            Self::NoPath(_) => ErrorKind::NetworkUnavailable,
+            Self::BadKey(_) | Self::Wire(_) => ErrorKind::PeerMalformed,
+            Self::ReplyRejected(_) => ErrorKind::Verification,
         }
     }
 }

@@ -6,7 +6,7 @@ use pars_wire::onion::{
     Body, MAC_LEN, OnionPacket, ROUTING_LEN, ReplyBlock, RoutingInfo, SLOT_LEN,
 };
 
-use crate::keys::{KeyLookup, OnionKeyRing};
+use crate::keys::{KeyLookup, OnionKeyRing, ReplayRefusal};
 use crate::layer::{
     LayerKeys, layer_mac, layer_xor, open_body, parse_ct, reply_body_keys, seal_body,
 };
@@ -59,84 +59,144 @@ impl OnionRouter {
 
     /// Decodes and processes raw bytes from the wire.
     pub fn process_bytes(&mut self, bytes: &[u8], now: u64) -> Processed {
-        match OnionPacket::from_bytes(bytes) {
-            Ok(p) => self.process(p, now),
-            Err(_) => Processed::Drop(DropReason::Malformed),
-        }
+        self.commit(self.peel_bytes(bytes, now))
     }
 
     /// Peels one layer: checks the key, the replay cache, the header MAC and the payload MAC,
-    /// then forwards, delivers, or (for a loop packet) answers it.
-    pub fn process(&mut self, mut packet: OnionPacket, now: u64) -> Processed {
+    /// then forwards, delivers, or (for a loop packet) answers it. The same as
+    /// [`peel`](Self::peel) followed by [`commit`](Self::commit).
+    pub fn process(&mut self, packet: OnionPacket, now: u64) -> Processed {
+        self.commit(self.peel(packet, now))
+    }
+
+    /// [`peel`](Self::peel) of raw bytes from the wire.
+    pub fn peel_bytes(&self, bytes: &[u8], now: u64) -> Peeled {
+        match OnionPacket::from_bytes(bytes) {
+            Ok(p) => self.peel(p, now),
+            Err(_) => Peeled::drop(DropReason::Malformed),
+        }
+    }
+
+    /// The expensive half of [`process`](Self::process), on a shared router: the KEM
+    /// decapsulation, the MAC checks and the re-encryption, with no lock but a look at the
+    /// replay cache. Many threads may peel at once; each result must then go through
+    /// [`commit`](Self::commit), which records the replay tag and says what to do.
+    pub fn peel(&self, packet: OnionPacket, now: u64) -> Peeled {
         let key = match self.keys.lookup(packet.key_id(), now) {
             KeyLookup::Usable(k) => k,
-            KeyLookup::Unknown => return Processed::Drop(DropReason::UnknownKey),
-            KeyLookup::Expired => return Processed::Drop(DropReason::ExpiredKey),
-            KeyLookup::Exhausted => return Processed::Drop(DropReason::KeyExhausted),
+            KeyLookup::Unknown => return Peeled::drop(DropReason::UnknownKey),
+            KeyLookup::Expired => return Peeled::drop(DropReason::ExpiredKey),
+            KeyLookup::Exhausted => return Peeled::drop(DropReason::KeyExhausted),
         };
         let Some(ct) = parse_ct(packet.kem_ct()) else {
-            return Processed::Drop(DropReason::Malformed);
+            return Peeled::drop(DropReason::Malformed);
         };
         let Ok(secret) = key.secret.decapsulate(&ct, pars_crypto::labels::ONION) else {
-            return Processed::Drop(DropReason::HeaderMac);
+            return Peeled::drop(DropReason::HeaderMac);
         };
         let lk = LayerKeys::derive(&secret);
         let tag = lk.replay_tag();
         if key.replay.contains(&tag) {
-            return Processed::Drop(DropReason::Replay);
+            return Peeled::drop(DropReason::Replay);
         }
         if !mac_ok(&lk.header_mac, packet.routing(), packet.header_mac()) {
-            return Processed::Drop(DropReason::HeaderMac);
+            return Peeled::drop(DropReason::HeaderMac);
         }
         if !mac_ok(&lk.payload_mac, packet.payload(), packet.payload_mac()) {
-            return Processed::Drop(DropReason::PayloadMac);
+            return Peeled::drop(DropReason::PayloadMac);
         }
-        key.replay.insert(tag);
+        Peeled {
+            tag: Some((key.key_id, tag)),
+            outcome: open_layer(&lk, packet),
+        }
+    }
 
-        let mut ext = Vec::with_capacity(ROUTING_LEN + SLOT_LEN);
-        ext.extend_from_slice(packet.routing());
-        ext.extend_from_slice(&[0u8; SLOT_LEN]);
-        layer_xor(&lk.routing, &mut ext);
-        let Ok(info) = RoutingInfo::decode(&ext[..SLOT_LEN]) else {
-            return Processed::Drop(DropReason::BadRouting);
+    /// The short half of [`process`](Self::process): records the peeled packet's replay tag
+    /// under its key's small lock and returns what to do. A packet whose tag another thread
+    /// committed first (a replay racing the original) is dropped as [`DropReason::Replay`].
+    pub fn commit(&self, peeled: Peeled) -> Processed {
+        let Some((key_id, tag)) = peeled.tag else {
+            return peeled.outcome;
         };
-        let f = packet.fields_mut();
-        layer_xor(&lk.payload, f.payload);
-        match info {
-            RoutingInfo::Forward {
-                next_hop,
-                next_key_id,
-                next_header_mac,
-                next_payload_mac_key,
-                next_kem_ct,
-            } => {
-                f.key_id.copy_from_slice(&next_key_id.to_be_bytes());
-                f.kem_ct.copy_from_slice(&next_kem_ct[..]);
-                f.header_mac.copy_from_slice(&next_header_mac);
-                f.routing.copy_from_slice(&ext[SLOT_LEN..]);
-                let k = pars_crypto::SharedSecret::from_bytes(next_payload_mac_key);
-                f.payload_mac.copy_from_slice(&layer_mac(&k, f.payload));
-                Processed::Forward { next_hop, packet }
-            }
-            RoutingInfo::Deliver => {
-                let Some(body) = open_body(&lk.body_enc, &lk.body_mac, f.payload) else {
-                    return Processed::Drop(DropReason::BadBody);
-                };
-                let Ok(body) = Body::decode(body) else {
-                    return Processed::Drop(DropReason::BadBody);
-                };
-                match (body.is_loop, body.reply) {
-                    // A loop packet comes back to its sender as an empty reply, at once.
-                    (true, Some(reply)) => match reply_packet(&reply, &[]) {
-                        Ok((next_hop, packet)) => Processed::Forward { next_hop, packet },
-                        Err(_) => Processed::Drop(DropReason::BadBody),
-                    },
-                    (true, None) => Processed::Drop(DropReason::BadBody),
-                    (false, reply) => Processed::Deliver {
-                        data: body.data,
-                        reply,
-                    },
-                }
+        let Some(key) = self.keys.key(key_id) else {
+            // Rotated away between peel and commit.
+            return Processed::Drop(DropReason::UnknownKey);
+        };
+        match key
+            .replay
+            .try_insert(tag, self.keys.schedule().max_replay_entries)
+        {
+            Ok(()) => peeled.outcome,
+            Err(ReplayRefusal::Seen) => Processed::Drop(DropReason::Replay),
+            Err(ReplayRefusal::Full) => Processed::Drop(DropReason::KeyExhausted),
+        }
+    }
+}
+
+/// A packet peeled by [`OnionRouter::peel`] whose replay tag is not yet recorded: pass it to
+/// [`OnionRouter::commit`] (only that turns it into a [`Processed`]).
+#[derive(Debug)]
+#[must_use = "a peeled packet must be committed"]
+pub struct Peeled {
+    /// The key and replay tag to record; `None` for a packet already dropped.
+    tag: Option<(u32, [u8; 16])>,
+    outcome: Processed,
+}
+
+impl Peeled {
+    fn drop(reason: DropReason) -> Self {
+        Self {
+            tag: None,
+            outcome: Processed::Drop(reason),
+        }
+    }
+}
+
+/// Removes this hop's layer from a packet whose MACs verified.
+fn open_layer(lk: &LayerKeys, mut packet: OnionPacket) -> Processed {
+    let mut ext = Vec::with_capacity(ROUTING_LEN + SLOT_LEN);
+    ext.extend_from_slice(packet.routing());
+    ext.extend_from_slice(&[0u8; SLOT_LEN]);
+    layer_xor(&lk.routing, &mut ext);
+    let Ok(info) = RoutingInfo::decode(&ext[..SLOT_LEN]) else {
+        return Processed::Drop(DropReason::BadRouting);
+    };
+    let f = packet.fields_mut();
+    layer_xor(&lk.payload, f.payload);
+    match info {
+        RoutingInfo::Forward {
+            next_hop,
+            next_key_id,
+            next_header_mac,
+            next_payload_mac_key,
+            next_kem_ct,
+        } => {
+            f.key_id.copy_from_slice(&next_key_id.to_be_bytes());
+            f.kem_ct.copy_from_slice(&next_kem_ct[..]);
+            f.header_mac.copy_from_slice(&next_header_mac);
+            f.routing.copy_from_slice(&ext[SLOT_LEN..]);
+            let k = pars_crypto::SharedSecret::from_bytes(next_payload_mac_key);
+            f.payload_mac.copy_from_slice(&layer_mac(&k, f.payload));
+            Processed::Forward { next_hop, packet }
+        }
+        RoutingInfo::Deliver => {
+            let Some(body) = open_body(&lk.body_enc, &lk.body_mac, f.payload) else {
+                return Processed::Drop(DropReason::BadBody);
+            };
+            let Ok(body) = Body::decode(body) else {
+                return Processed::Drop(DropReason::BadBody);
+            };
+            match (body.is_loop, body.reply) {
+                // A loop packet comes back to its sender as an empty reply, at once.
+                (true, Some(reply)) => match reply_packet(&reply, &[]) {
+                    Ok((next_hop, packet)) => Processed::Forward { next_hop, packet },
+                    Err(_) => Processed::Drop(DropReason::BadBody),
+                },
+                (true, None) => Processed::Drop(DropReason::BadBody),
+                (false, reply) => Processed::Deliver {
+                    data: body.data,
+                    reply,
+                },
             }
         }
     }

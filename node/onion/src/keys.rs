@@ -2,6 +2,7 @@
 //! key carries for its lifetime.
 
 use std::collections::HashSet;
+use std::sync::{Mutex, MutexGuard};
 
 use pars_crypto::CryptoRng;
 use pars_crypto::classic::Ed25519SigningKey;
@@ -46,12 +47,65 @@ pub(crate) struct OnionKey {
     pub valid_from: u64,
     pub valid_until: u64,
     pub secret: Hybrid768SecretKey,
-    pub replay: HashSet<[u8; 16]>,
+    pub replay: ReplayCache,
+}
+
+/// The replay tags one key has accepted, behind its own small lock: peeling runs on a shared
+/// router (`&self`) on many threads, and only the check-and-insert of a tag takes this lock.
+#[derive(Debug, Default)]
+pub(crate) struct ReplayCache(Mutex<HashSet<[u8; 16]>>);
+
+impl ReplayCache {
+    /// A cache holding `tags`.
+    pub fn from_tags(tags: impl IntoIterator<Item = [u8; 16]>) -> Self {
+        Self(Mutex::new(tags.into_iter().collect()))
+    }
+
+    /// The set (a poisoned lock still holds a consistent set: inserts are single calls).
+    fn set(&self) -> MutexGuard<'_, HashSet<[u8; 16]>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tags held.
+    pub fn len(&self) -> usize {
+        self.set().len()
+    }
+
+    /// Whether `tag` was accepted before.
+    pub fn contains(&self, tag: &[u8; 16]) -> bool {
+        self.set().contains(tag)
+    }
+
+    /// Accepts `tag` unless it was accepted before or the cache holds `cap` tags.
+    pub fn try_insert(&self, tag: [u8; 16], cap: usize) -> Result<(), ReplayRefusal> {
+        let mut set = self.set();
+        if set.contains(&tag) {
+            Err(ReplayRefusal::Seen)
+        } else if set.len() >= cap {
+            Err(ReplayRefusal::Full)
+        } else {
+            set.insert(tag);
+            Ok(())
+        }
+    }
+
+    /// A copy of the tags (for persistence).
+    pub fn tags(&self) -> Vec<[u8; 16]> {
+        self.set().iter().copied().collect()
+    }
+}
+
+/// Why [`ReplayCache::try_insert`] refused a tag.
+pub(crate) enum ReplayRefusal {
+    /// Accepted before: a replay.
+    Seen,
+    /// The cache is full: the key is exhausted.
+    Full,
 }
 
 /// What a lookup by key ID found.
 pub(crate) enum KeyLookup<'a> {
-    Usable(&'a mut OnionKey),
+    Usable(&'a OnionKey),
     Unknown,
     Expired,
     Exhausted,
@@ -102,7 +156,7 @@ impl OnionKeyRing {
             valid_from: now,
             valid_until: now.saturating_add(self.schedule.lifetime_secs),
             secret: Hybrid768SecretKey::generate(rng),
-            replay: HashSet::new(),
+            replay: ReplayCache::default(),
         });
     }
 
@@ -198,10 +252,10 @@ impl OnionKeyRing {
     }
 
     /// Finds the key a packet names and checks it may be used at `now`.
-    pub(crate) fn lookup(&mut self, key_id: u32, now: u64) -> KeyLookup<'_> {
+    pub(crate) fn lookup(&self, key_id: u32, now: u64) -> KeyLookup<'_> {
         let skew = self.schedule.clock_skew_secs;
         let cap = self.schedule.max_replay_entries;
-        match self.keys.iter_mut().find(|k| k.key_id == key_id) {
+        match self.keys.iter().find(|k| k.key_id == key_id) {
             None => KeyLookup::Unknown,
             Some(k) if now >= k.valid_until || now.saturating_add(skew) < k.valid_from => {
                 KeyLookup::Expired
@@ -209,6 +263,11 @@ impl OnionKeyRing {
             Some(k) if k.replay.len() >= cap => KeyLookup::Exhausted,
             Some(k) => KeyLookup::Usable(k),
         }
+    }
+
+    /// The live key with this ID, usable or not.
+    pub(crate) fn key(&self, key_id: u32) -> Option<&OnionKey> {
+        self.keys.iter().find(|k| k.key_id == key_id)
     }
 
     /// The live keys (crate-internal: persistence in `persist.rs`).

@@ -14,7 +14,10 @@
 //! - **Client** ([`build_request`], [`build_loop`], [`ReplyTable`]): a request carries a
 //!   single-use reply block; the reply comes back through a middle node and the client's guard
 //!   and is opened with keys only the client holds.
-//! - **Hop** ([`OnionRouter::process`], [`reply_packet`]): `Forward`, `Deliver` or `Drop`.
+//! - **Hop** ([`OnionRouter::process`], [`reply_packet`]): `Forward`, `Deliver` or `Drop`. The
+//!   same work split in two for many threads: [`OnionRouter::peel`] (`&self`: the KEM and the
+//!   MAC checks, no lock) and [`OnionRouter::commit`] (the replay tag, under its key's small
+//!   lock), so a node peels packets on all its cores.
 //! - **Keys** ([`OnionKeyRing`]): rotation every 24 h, validity 48 h, signed announcements for
 //!   the node record, and a replay cache per key that dies with the key.
 //!   [`OnionKeyRing::to_stored`] / [`OnionKeyRing::from_stored`] save and restore a ring (keys
@@ -42,10 +45,11 @@ pub use client::{
     build_request,
 };
 pub use cover::CoverSchedule;
-pub use error::{DropReason, ErrorKind, OnionError};
-pub use hop::{OnionRouter, Processed, reply_packet};
+pub use error::{DropReason, OnionError};
+pub use hop::{OnionRouter, Peeled, Processed, reply_packet};
 pub use keys::{KeySchedule, OnionKeyRing};
 pub use layer::{PathHop, verified_hops};
+pub use pars_error::{ErrorKind, HasKind};
 pub use pars_wire::onion::{
     HEADER_LEN, MAX_DATA_LEN, MAX_DATA_LEN_WITH_REPLY, OnionKeyList, PACKET_LEN, PAYLOAD_LEN,
     ReplyBlock,

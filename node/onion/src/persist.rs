@@ -8,7 +8,7 @@ use pars_crypto::hybrid_kem768::Hybrid768SecretKey;
 use pars_wire::onion_state::{StoredKeyRing, StoredOnionKey};
 
 use crate::OnionError;
-use crate::keys::{KeySchedule, OnionKey, OnionKeyRing};
+use crate::keys::{KeySchedule, OnionKey, OnionKeyRing, ReplayCache};
 
 impl OnionKeyRing {
     /// The ring as stored state. With `clean`, the replay caches are included and the state
@@ -26,11 +26,7 @@ impl OnionKeyRing {
                     valid_from: k.valid_from,
                     valid_until: k.valid_until,
                     secret: k.secret.to_secret_bytes(),
-                    replay: if clean {
-                        k.replay.iter().copied().collect()
-                    } else {
-                        Vec::new()
-                    },
+                    replay: if clean { k.replay.tags() } else { Vec::new() },
                 })
                 .collect(),
         }
@@ -65,7 +61,7 @@ impl OnionKeyRing {
                 valid_from: k.valid_from,
                 valid_until: k.valid_until,
                 secret,
-                replay: k.replay.iter().copied().collect(),
+                replay: ReplayCache::from_tags(k.replay.iter().copied()),
             });
         }
         if keys.is_empty() {

@@ -426,3 +426,73 @@ fn announcements_feed_path_hops_only_when_genuine_and_current() {
     let later = hops[0].valid_until;
     assert!(pars_onion::verified_hops(&wire, node, &identity.public_key(), later).is_empty());
 }
+
+#[test]
+fn shared_router_peels_on_many_threads_and_a_racing_replay_is_dropped_once() {
+    let mut net = Net::new(5, 11);
+    let (path, reply_path) = net.path();
+    let packets: Vec<OnionPacket> = (0..8)
+        .map(|i| {
+            build_request(&path, &[i as u8; 64], Some(&reply_path), NOW, &mut net.rng)
+                .unwrap()
+                .packet
+        })
+        .collect();
+    // The same packets twice, peeled on four threads at once through `&OnionRouter`.
+    let router = &net.routers[0];
+    let outcomes: Vec<Processed> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let mine: Vec<OnionPacket> = packets
+                    .iter()
+                    .chain(&packets)
+                    .skip(w)
+                    .step_by(4)
+                    .map(|p| OnionPacket::from_bytes(p.as_bytes()).unwrap())
+                    .collect();
+                s.spawn(move || {
+                    mine.into_iter()
+                        .map(|p| router.commit(router.peel(p, NOW)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let forwarded = outcomes
+        .iter()
+        .filter(|o| matches!(o, Processed::Forward { next_hop, .. } if *next_hop == net.ids[1]))
+        .count();
+    let replays = outcomes
+        .iter()
+        .filter(|o| matches!(o, Processed::Drop(DropReason::Replay)))
+        .count();
+    assert_eq!((forwarded, replays), (8, 8), "{outcomes:?}");
+    assert_eq!(net.routers[0].keys().replay_entries(), 8);
+}
+
+#[test]
+fn peel_without_commit_records_nothing_and_peel_then_commit_equals_process() {
+    let mut net = Net::new(5, 12);
+    let (path, reply_path) = net.path();
+    let req = build_request(&path, b"x", Some(&reply_path), NOW, &mut net.rng).unwrap();
+    let copy = OnionPacket::from_bytes(req.packet.as_bytes()).unwrap();
+    // A peel alone leaves the replay cache untouched…
+    let peeled = net.routers[0].peel(copy, NOW);
+    assert_eq!(net.routers[0].keys().replay_entries(), 0);
+    drop(peeled);
+    // …so the packet is still fresh for `process`, and then a replay.
+    let again = OnionPacket::from_bytes(req.packet.as_bytes()).unwrap();
+    assert!(matches!(
+        net.routers[0].process(req.packet, NOW),
+        Processed::Forward { .. }
+    ));
+    let peeled = net.routers[0].peel(again, NOW);
+    assert!(matches!(
+        net.routers[0].commit(peeled),
+        Processed::Drop(DropReason::Replay)
+    ));
+}

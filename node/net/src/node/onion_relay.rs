@@ -1,31 +1,28 @@
-//! The service node's onion side: the `/pars/onion/1` and `/pars/directory/1` protocols, the
-//! key ring (persisted, rotated, announced in a re-signed node record), packet processing off
-//! the event loop, delivery of a packet's data as a swarm request, and the directory of signed
-//! member records that clients fetch from their guard.
-//!
-//! A child module of `node`, so it shares the event loop's private state.
+//! The service node's onion relay: `/pars/onion/1` packets are acknowledged, counted and
+//! rate-limited on the event loop, then peeled on a worker pool — the onion router's `&self`
+//! [`peel`](pars_onion::OnionRouter::peel) (KEM and MAC checks) runs on up to
+//! `onion_peel_workers` blocking threads at once, and only the short replay-tag
+//! [`commit`](pars_onion::OnionRouter::commit) takes a (per-key) lock — then forwarded to set
+//! members or, as a guard, to connected clients; a delivered packet is run as a swarm request
+//! and answered along its reply block.
 
-use super::{Command, Ctx, EventLoop, NetworkHandle, bump, serve, unix_ms};
-use crate::NetError;
-use crate::identity::{sign_record, verify_record, write_private};
+use super::event_loop::EventLoop;
+use super::stats::bump;
+use super::{Command, Ctx, NetworkHandle, onion_keys::unix_secs};
 use crate::set::node_id;
+use crate::swarm::BucketKind;
 use libp2p::{PeerId, request_response as rr};
 use pars_crypto::classic::Ed25519SigningKey;
-use pars_onion::{KeySchedule, OnionKeyRing, OnionRouter, Processed, reply_packet};
-use pars_wire::directory::{DirectoryRequest, DirectoryResponse};
+use pars_onion::{OnionRouter, Processed, reply_packet};
+use pars_wire::NodeId;
 use pars_wire::onion::{MAX_DATA_LEN, PACKET_LEN, ReplyBlock};
-use pars_wire::onion_state::StoredKeyRing;
-use pars_wire::swarm::{ErrorCode, Mailbox, SwarmRequest, SwarmResponse};
-use pars_wire::{NodeId, NodeRecord};
+use pars_wire::swarm::{ErrorCode, SwarmRequest, SwarmResponse};
 use rand_chacha::ChaCha20Rng;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// File name of the persisted onion key ring inside the data dir (mode 0600).
-pub const ONION_KEYS_FILE: &str = "onion_keys";
 /// Packets processed or delivered at once; more are dropped (and counted) rather than queued.
 pub(super) const MAX_INFLIGHT_PACKETS: usize = 512;
 
@@ -70,22 +67,22 @@ pub struct OnionStats {
 
 #[derive(Default)]
 pub(super) struct OnionCounters {
-    received: AtomicU64,
-    received_bytes: AtomicU64,
-    wrong_size: AtomicU64,
-    sent: AtomicU64,
-    sent_bytes: AtomicU64,
-    forwarded: AtomicU64,
-    delivered: AtomicU64,
-    replies: AtomicU64,
-    dropped: AtomicU64,
-    replays: AtomicU64,
-    unroutable: AtomicU64,
-    rate_limited: AtomicU64,
-    overloaded: AtomicU64,
-    send_failures: AtomicU64,
-    directory_requests: AtomicU64,
-    key_rotations: AtomicU64,
+    pub received: AtomicU64,
+    pub received_bytes: AtomicU64,
+    pub wrong_size: AtomicU64,
+    pub sent: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub delivered: AtomicU64,
+    pub replies: AtomicU64,
+    pub dropped: AtomicU64,
+    pub replays: AtomicU64,
+    pub unroutable: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub overloaded: AtomicU64,
+    pub send_failures: AtomicU64,
+    pub directory_requests: AtomicU64,
+    pub key_rotations: AtomicU64,
 }
 
 /// Peers this node exchanged onion packets with (what it "saw").
@@ -99,93 +96,40 @@ pub struct OnionSeen {
 
 /// The node's onion state, shared by the loop and the packet tasks.
 pub(super) struct OnionState {
-    pub router: Mutex<OnionRouter>,
+    /// Peeled under a read lock by many workers at once; written only to rotate keys.
+    pub router: RwLock<OnionRouter>,
     pub identity: Ed25519SigningKey,
     pub rng: Mutex<ChaCha20Rng>,
     pub counters: OnionCounters,
     pub seen: Mutex<OnionSeen>,
     /// Verified records of other set members, by peer.
-    pub directory: Mutex<HashMap<PeerId, NodeRecord>>,
+    pub directory: Mutex<HashMap<PeerId, pars_wire::NodeRecord>>,
     pub inflight: Arc<Semaphore>,
+    /// One permit per peel worker: packets peeled at once.
+    pub peelers: Arc<Semaphore>,
     pub codec: crate::FrameCodec,
 }
 
-/// Unix seconds.
-pub(super) fn unix_secs() -> u64 {
-    unix_ms() / 1000
-}
-
-/// A CSPRNG seeded from the operating system.
-pub(crate) fn os_seeded_rng() -> Result<ChaCha20Rng, NetError> {
-    use rand_core::SeedableRng;
-    ChaCha20Rng::try_from_rng(&mut rand::rngs::SysRng)
-        .map_err(|e| NetError::Setup(format!("no OS randomness: {e}")))
-}
-
-/// The pars-crypto form of the node's libp2p Ed25519 key (it signs the onion announcements).
-pub(super) fn ed25519_identity(
-    key: &libp2p::identity::Keypair,
-) -> Result<Ed25519SigningKey, NetError> {
-    let kp = key
-        .clone()
-        .try_into_ed25519()
-        .map_err(|_| NetError::Identity("the node key is not Ed25519".into()))?;
-    let mut secret = [0u8; 32];
-    secret.copy_from_slice(kp.secret().as_ref());
-    let k = Ed25519SigningKey::from_bytes(secret);
-    zeroize::Zeroize::zeroize(&mut secret);
-    Ok(k)
-}
-
-/// Loads the key ring persisted at a clean shutdown, or makes a fresh one (no file, another
-/// node's file, an unclean shutdown, all keys expired). Either way the file is rewritten at once
-/// as "not clean", so that a crash from now on cannot bring back a stale replay cache.
-pub(super) fn load_ring(
-    data_dir: &Path,
-    node: NodeId,
-    schedule: KeySchedule,
-    now: u64,
-    rng: &mut ChaCha20Rng,
-) -> Result<OnionKeyRing, NetError> {
-    let path = data_dir.join(ONION_KEYS_FILE);
-    let restored = match std::fs::read(&path) {
-        Ok(bytes) => {
-            let bytes = pars_crypto::SecretBytes::new(bytes);
-            match StoredKeyRing::decode(bytes.as_slice())
-                .map_err(|e| e.to_string())
-                .and_then(|s| {
-                    OnionKeyRing::from_stored(&s, node, schedule, now).map_err(|e| e.to_string())
-                }) {
-                Ok(r) => Some(r),
-                Err(why) => {
-                    tracing::info!(%why, "making fresh onion keys");
-                    None
-                }
-            }
+impl OnionState {
+    pub fn new(
+        router: OnionRouter,
+        identity: Ed25519SigningKey,
+        rng: ChaCha20Rng,
+        codec: crate::FrameCodec,
+        peel_workers: usize,
+    ) -> Self {
+        Self {
+            router: RwLock::new(router),
+            identity,
+            rng: Mutex::new(rng),
+            counters: OnionCounters::default(),
+            seen: Mutex::new(OnionSeen::default()),
+            directory: Mutex::new(HashMap::new()),
+            inflight: Arc::new(Semaphore::new(MAX_INFLIGHT_PACKETS)),
+            peelers: Arc::new(Semaphore::new(peel_workers)),
+            codec,
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(NetError::Io(format!("{}: {e}", path.display()))),
-    };
-    let mut ring = restored.unwrap_or_else(|| OnionKeyRing::new(node, schedule, now, rng));
-    ring.maintain(now, rng);
-    save_ring(data_dir, &ring, false)?;
-    Ok(ring)
-}
-
-/// Writes the ring atomically, readable by the owner only.
-pub(super) fn save_ring(data_dir: &Path, ring: &OnionKeyRing, clean: bool) -> Result<(), NetError> {
-    let bytes = ring.to_stored(clean).encode();
-    write_private(&data_dir.join(ONION_KEYS_FILE), bytes.as_slice())
-}
-
-/// The announcements of the ring, encoded for the node record.
-pub(super) fn announce(
-    ring: &OnionKeyRing,
-    identity: &Ed25519SigningKey,
-) -> Result<Vec<u8>, NetError> {
-    ring.announce_ed25519(identity)
-        .map(|l| l.to_bytes())
-        .map_err(|e| NetError::Identity(format!("cannot sign onion keys: {e}")))
+    }
 }
 
 impl Ctx {
@@ -247,7 +191,7 @@ impl EventLoop {
         if !self.members.contains(&peer) {
             // A client (or a node outside the set): its guard connection is how replies reach it.
             self.clients.insert(node_id(&peer), peer);
-            if self.take_token_for(peer, super::BucketKind::Onion).is_err() {
+            if self.take_token_for(peer, BucketKind::Onion).is_err() {
                 bump(&c.rate_limited, 1);
                 return;
             }
@@ -260,46 +204,6 @@ impl EventLoop {
         tokio::spawn(async move {
             process_packet(&handle, frame, permit).await;
         });
-    }
-
-    /// A directory request: the signed records of the current members this node knows.
-    pub(super) fn on_directory(
-        &mut self,
-        peer: PeerId,
-        frame: Vec<u8>,
-        channel: rr::ResponseChannel<Vec<u8>>,
-    ) {
-        let ctx = self.handle.ctx.clone();
-        if DirectoryRequest::decode(&frame).is_err() {
-            // Not answered: the stream is dropped, as for any undecodable onion frame.
-            return;
-        }
-        if !self.members.contains(&peer)
-            && self.take_token_for(peer, super::BucketKind::Onion).is_err()
-        {
-            bump(&ctx.onion.counters.rate_limited, 1);
-            return;
-        }
-        bump(&ctx.onion.counters.directory_requests, 1);
-        let mut records = Vec::new();
-        if let Ok(own) = ctx.record().encode() {
-            records.push(own);
-        }
-        if let Ok(dir) = ctx.onion.directory.lock() {
-            for (p, rec) in dir.iter() {
-                if self.members.contains(p)
-                    && let Ok(b) = rec.encode()
-                {
-                    records.push(b);
-                }
-            }
-        }
-        let resp = DirectoryResponse { records }.encode();
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .directory
-            .send_response(channel, resp);
     }
 
     /// Sends a packet to the node or client behind `next`.
@@ -364,31 +268,24 @@ impl EventLoop {
             }
         }
     }
-
-    pub(super) fn on_directory_event(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {
-        if let rr::Event::Message {
-            peer,
-            message: rr::Message::Request {
-                request, channel, ..
-            },
-            ..
-        } = e
-        {
-            self.on_directory(peer, request, channel);
-        }
-    }
 }
 
-/// Peels one layer (on the blocking pool: it costs a KEM decapsulation) and acts on the result.
+/// Peels one layer on a peel worker (the blocking pool: it costs a KEM decapsulation), without
+/// the router's write lock, commits its replay tag, and acts on the result.
 /// `permit` is the packet's in-flight slot, held until it is handled.
 async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>, permit: OwnedSemaphorePermit) {
     let ctx = handle.ctx.clone();
     let now = unix_secs();
+    // A peel worker's permit; the semaphore is never closed.
+    let Ok(worker) = ctx.onion.peelers.clone().acquire_owned().await else {
+        return;
+    };
     let processed = tokio::task::spawn_blocking(move || {
+        let _worker = worker;
         ctx.onion
             .router
-            .lock()
-            .map(|mut r| r.process_bytes(&frame, now))
+            .read()
+            .map(|r| r.commit(r.peel_bytes(&frame, now)))
             .ok()
     })
     .await
@@ -532,169 +429,9 @@ impl NetworkHandle {
         self.ctx
             .onion
             .router
-            .lock()
+            .read()
             .map(|r| r.keys().key_ids())
             .unwrap_or_default()
-    }
-
-    /// Runs a swarm request as an onion exit: served here if this node is in the mailbox's
-    /// swarm (or the request names no mailbox), otherwise sent to the swarm's members in turn,
-    /// following wrong-swarm answers and skipping unreachable members.
-    pub async fn exit_request(&self, req: SwarmRequest) -> SwarmResponse {
-        let Some(mailbox) = req.mailbox().copied() else {
-            return Box::pin(serve(self, self.ctx.local, req)).await;
-        };
-        if self.swarm_of(&mailbox).contains(&self.ctx.local) {
-            return Box::pin(serve(self, self.ctx.local, req)).await;
-        }
-        match self.swarm_request(&mailbox, &req).await {
-            Ok((_, r)) => r,
-            Err(e) => SwarmResponse::error(
-                ErrorCode::Internal,
-                0,
-                format!("no swarm member answered: {e}"),
-            ),
-        }
-    }
-
-    /// Sends `req` to the members of `mailbox`'s swarm until one answers with something other
-    /// than a wrong-swarm redirect (unreachable members are skipped); returns who answered and
-    /// the answer.
-    pub async fn swarm_request(
-        &self,
-        mailbox: &Mailbox,
-        req: &SwarmRequest,
-    ) -> Result<(PeerId, SwarmResponse), NetError> {
-        let mut candidates = self.swarm_of(mailbox);
-        let mut tried = HashSet::new();
-        let mut last = String::from("the swarm is empty");
-        while let Some(peer) = candidates.first().copied() {
-            candidates.remove(0);
-            if !tried.insert(peer) || tried.len() > 16 {
-                continue;
-            }
-            match self.request(peer, req).await {
-                Ok(SwarmResponse::WrongSwarm { swarm }) => {
-                    let redirect: Vec<PeerId> = swarm
-                        .iter()
-                        .filter_map(|b| PeerId::from_bytes(b).ok())
-                        .filter(|p| self.ctx.set.members().contains(p))
-                        .collect();
-                    candidates.splice(0..0, redirect);
-                    last = "redirected".into();
-                }
-                Ok(r) => return Ok((peer, r)),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(NetError::NoSwarm(last))
-    }
-}
-
-/// Rotates the onion keys on schedule; on every change re-signs and republishes the node record
-/// and rewrites the key file.
-pub(super) async fn onion_maintainer(handle: NetworkHandle) {
-    let ctx = handle.ctx.clone();
-    let mut stop = ctx.shutdown.subscribe();
-    let mut tick = tokio::time::interval(ctx.cfg.onion_maintain_interval);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => break,
-        }
-        let now = unix_secs();
-        let changed = {
-            let (Ok(mut router), Ok(mut rng)) = (ctx.onion.router.lock(), ctx.onion.rng.lock())
-            else {
-                break;
-            };
-            router.keys_mut().maintain(now, &mut *rng)
-        };
-        if changed && let Err(e) = handle.republish_onion_keys() {
-            tracing::warn!(error = %e, "could not republish onion keys");
-        }
-    }
-}
-
-impl NetworkHandle {
-    /// Re-signs the node record with the current onion announcements, publishes it (local DHT
-    /// store and a DHT put) and rewrites the key file.
-    pub(super) fn republish_onion_keys(&self) -> Result<(), NetError> {
-        let ctx = &self.ctx;
-        let (keys, ring_file) = {
-            let router = ctx
-                .onion
-                .router
-                .lock()
-                .map_err(|_| NetError::Identity("onion router poisoned".into()))?;
-            (
-                announce(router.keys(), &ctx.onion.identity)?,
-                save_ring(&ctx.cfg.data_dir, router.keys(), false),
-            )
-        };
-        ring_file?;
-        let rec = sign_record(
-            &ctx.key,
-            &ctx.record_addrs,
-            keys,
-            &ctx.cfg.operator,
-            crate::SOFTWARE,
-            unix_ms(),
-        )?;
-        if let Ok(mut r) = ctx.record.write() {
-            *r = rec;
-        }
-        bump(&ctx.onion.counters.key_rotations, 1);
-        let _ = self.cmd.try_send(Command::PublishRecord);
-        Ok(())
-    }
-}
-
-/// Keeps the directory: fetches every other member's signed record (swarm `GetRecord`) on a
-/// timer and on every set change, keeping verified records of members only.
-pub(super) async fn directory_refresher(handle: NetworkHandle) {
-    let h = &handle;
-    super::every_tick_or_set_change(h, h.ctx.cfg.directory_refresh_interval, || {
-        refresh_directory(h)
-    })
-    .await;
-}
-
-/// One directory round: every other member's record, fetched and verified.
-async fn refresh_directory(handle: &NetworkHandle) {
-    let ctx = &handle.ctx;
-    let members = ctx.set.members();
-    let peers: Vec<PeerId> = members
-        .nodes
-        .iter()
-        .map(|n| n.peer_id)
-        .filter(|p| *p != ctx.local)
-        .collect();
-    let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
-        let h = handle.clone();
-        let p = *p;
-        async move {
-            match h.request(p, &SwarmRequest::GetRecord).await {
-                Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
-                    .ok()
-                    .filter(|r| verify_record(r).is_ok_and(|q| q == p))
-                    .map(|r| (p, r)),
-                _ => None,
-            }
-        }
-    }))
-    .await;
-    if let Ok(mut dir) = ctx.onion.directory.lock() {
-        dir.retain(|p, _| members.contains(p));
-        for (p, r) in fetched.into_iter().flatten() {
-            let newer = dir
-                .get(&p)
-                .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
-            if newer {
-                dir.insert(p, r);
-            }
-        }
     }
 }
 

@@ -1,0 +1,105 @@
+//! A service node's settings ([`NodeConfig`]) and the clock helper [`unix_ms`].
+
+use crate::swarm::RateLimit;
+use libp2p::Multiaddr;
+use pars_onion::KeySchedule;
+use pars_store::StoreConfig;
+use pars_wire::swarm::MAX_PAYLOAD_LEN;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Default of [`NodeConfig::max_retrieve_wait`] (below the default 10 s request timeout).
+pub const DEFAULT_MAX_RETRIEVE_WAIT: Duration = Duration::from_secs(8);
+
+/// The current time in Unix milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Node settings. [`NodeConfig::new`] gives production defaults.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where the node key and the mailbox database live.
+    pub data_dir: PathBuf,
+    /// Listen addresses (TCP and/or QUIC).
+    pub listen: Vec<Multiaddr>,
+    /// Operator name put in the node record.
+    pub operator: String,
+    /// Per-message size cap (at most [`MAX_PAYLOAD_LEN`]).
+    pub max_payload: usize,
+    /// Mailbox store settings (size cap, batching).
+    pub store: StoreConfig,
+    /// Per-peer rate limit of swarm requests from peers outside the set (clients).
+    pub rate_limit: RateLimit,
+    /// Per-peer rate limit of swarm requests from set members (onion exits forwarding clients'
+    /// requests, deletes forwarded to the swarm, record fetches); replication is exempt.
+    pub member_rate_limit: RateLimit,
+    /// Per-peer rate limit of onion packets and directory requests from peers outside the set
+    /// (clients at their guard). Packets from members are not limited.
+    pub onion_rate_limit: RateLimit,
+    /// Onion key rotation schedule.
+    pub onion_schedule: KeySchedule,
+    /// How often the onion key ring is checked for rotation.
+    pub onion_maintain_interval: Duration,
+    /// How often the directory (other members' signed records) is refreshed.
+    pub directory_refresh_interval: Duration,
+    /// Timeout of one outbound request.
+    pub request_timeout: Duration,
+    /// How often expired messages are swept.
+    pub sweep_interval: Duration,
+    /// How often handoffs are retried (they also run on every set change).
+    pub rebalance_interval: Duration,
+    /// Accepted clock difference of owner authorisations (and replay-cache lifetime).
+    pub auth_window: Duration,
+    /// Longest this node holds a waiting retrieve (long-poll) before answering it empty. Keep
+    /// it below `request_timeout`: an onion exit outside the mailbox's swarm forwards the
+    /// request to a member and waits at most that long for the answer.
+    pub max_retrieve_wait: Duration,
+    /// Waiting retrieves held at once; more are refused with
+    /// [`ErrorCode::Busy`](pars_wire::swarm::ErrorCode::Busy).
+    pub max_waiting_retrieves: usize,
+    /// Onion packets peeled at once (the KEM and MAC work runs on the blocking pool); default:
+    /// the number of cores.
+    pub onion_peel_workers: usize,
+}
+
+impl NodeConfig {
+    /// Defaults: listen on all interfaces with TCP and QUIC on ephemeral ports.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+            operator: String::new(),
+            max_payload: MAX_PAYLOAD_LEN,
+            store: StoreConfig::default(),
+            rate_limit: RateLimit {
+                burst: 500,
+                per_second: 200,
+            },
+            member_rate_limit: RateLimit {
+                burst: 20_000,
+                per_second: 10_000,
+            },
+            onion_rate_limit: RateLimit {
+                burst: 200,
+                per_second: 50,
+            },
+            onion_schedule: KeySchedule::default(),
+            onion_maintain_interval: Duration::from_secs(60),
+            directory_refresh_interval: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+            sweep_interval: Duration::from_secs(60),
+            rebalance_interval: Duration::from_secs(300),
+            auth_window: Duration::from_secs(300),
+            max_retrieve_wait: DEFAULT_MAX_RETRIEVE_WAIT,
+            max_waiting_retrieves: 1024,
+            onion_peel_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The directory: `/pars/directory/1` answers with the signed records of the current members
+//! this node knows (its own first), and a refresher keeps those records, fetched from every
+//! other member with a swarm `GetRecord` on a timer and on every set change.
+
+use super::NetworkHandle;
+use super::event_loop::EventLoop;
+use super::rebalance::every_tick_or_set_change;
+use super::stats::bump;
+use crate::identity::verify_record;
+use crate::swarm::BucketKind;
+use libp2p::{PeerId, request_response as rr};
+use pars_wire::NodeRecord;
+use pars_wire::directory::{DirectoryRequest, DirectoryResponse};
+use pars_wire::swarm::{SwarmRequest, SwarmResponse};
+
+impl EventLoop {
+    /// A directory request: the signed records of the current members this node knows.
+    pub(super) fn on_directory(
+        &mut self,
+        peer: PeerId,
+        frame: Vec<u8>,
+        channel: rr::ResponseChannel<Vec<u8>>,
+    ) {
+        let ctx = self.handle.ctx.clone();
+        if DirectoryRequest::decode(&frame).is_err() {
+            // Not answered: the stream is dropped, as for any undecodable onion frame.
+            return;
+        }
+        if !self.members.contains(&peer) && self.take_token_for(peer, BucketKind::Onion).is_err() {
+            bump(&ctx.onion.counters.rate_limited, 1);
+            return;
+        }
+        bump(&ctx.onion.counters.directory_requests, 1);
+        let mut records = Vec::new();
+        if let Ok(own) = ctx.record().encode() {
+            records.push(own);
+        }
+        if let Ok(dir) = ctx.onion.directory.lock() {
+            for (p, rec) in dir.iter() {
+                if self.members.contains(p)
+                    && let Ok(b) = rec.encode()
+                {
+                    records.push(b);
+                }
+            }
+        }
+        let resp = DirectoryResponse { records }.encode();
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .directory
+            .send_response(channel, resp);
+    }
+
+    pub(super) fn on_directory_event(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {
+        if let rr::Event::Message {
+            peer,
+            message: rr::Message::Request {
+                request, channel, ..
+            },
+            ..
+        } = e
+        {
+            self.on_directory(peer, request, channel);
+        }
+    }
+}
+
+/// Keeps the directory: fetches every other member's signed record (swarm `GetRecord`) on a
+/// timer and on every set change, keeping verified records of members only.
+pub(super) async fn directory_refresher(handle: NetworkHandle) {
+    let h = &handle;
+    every_tick_or_set_change(h, h.ctx.cfg.directory_refresh_interval, || {
+        refresh_directory(h)
+    })
+    .await;
+}
+
+/// One directory round: every other member's record, fetched and verified.
+async fn refresh_directory(handle: &NetworkHandle) {
+    let ctx = &handle.ctx;
+    let members = ctx.set.members();
+    let peers: Vec<PeerId> = members
+        .nodes
+        .iter()
+        .map(|n| n.peer_id)
+        .filter(|p| *p != ctx.local)
+        .collect();
+    let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
+        let h = handle.clone();
+        let p = *p;
+        async move {
+            match h.request(p, &SwarmRequest::GetRecord).await {
+                Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
+                    .ok()
+                    .filter(|r| verify_record(r).is_ok_and(|q| q == p))
+                    .map(|r| (p, r)),
+                _ => None,
+            }
+        }
+    }))
+    .await;
+    if let Ok(mut dir) = ctx.onion.directory.lock() {
+        dir.retain(|p, _| members.contains(p));
+        for (p, r) in fetched.into_iter().flatten() {
+            let newer = dir
+                .get(&p)
+                .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
+            if newer {
+                dir.insert(p, r);
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Packets peeled per second by one node (one shared [`OnionRouter`]) with 1 and 2 worker
+//! threads: [`OnionRouter::peel`] on `&self` without a lock, then the short
+//! [`OnionRouter::commit`] of the replay tag. Run with `cargo bench -p pars-onion --bench peel`;
+//! results go to docs/performance.md ("Peeling on every core").
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use pars_crypto::classic::Ed25519SigningKey;
+use pars_crypto::random_array;
+use pars_onion::{
+    KeySchedule, OnionKeyRing, OnionPacket, OnionRouter, PathHop, Processed, ReplyPath,
+    build_request,
+};
+use pars_wire::NodeId;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::time::Duration;
+
+const NOW: u64 = 1_790_000_000;
+/// Packets peeled per measured iteration.
+const BATCH: usize = 64;
+
+fn peel_parallel(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut hops = Vec::new();
+    let mut router = None;
+    for i in 0..4u8 {
+        let id = NodeId(random_array(&mut rng));
+        let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, &mut rng);
+        let ann = ring
+            .announce_ed25519(&Ed25519SigningKey::from_bytes([i; 32]))
+            .unwrap();
+        hops.push(PathHop::from_announcement(&ann.0[0]));
+        if i == 0 {
+            router = Some(OnionRouter::new(ring));
+        }
+    }
+    let router = router.unwrap();
+    let reply = ReplyPath {
+        hops: vec![hops[3].clone(), hops[0].clone()],
+        client: NodeId(random_array(&mut rng)),
+    };
+    let path = hops[..3].to_vec();
+    let data = vec![0x42u8; 1024];
+    let mut g = c.benchmark_group("onion/peel one node (forward hop)");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
+    for workers in [1usize, 2] {
+        g.bench_function(
+            format!("{workers} worker thread(s), {BATCH} packets"),
+            |b| {
+                b.iter_batched(
+                    || -> Vec<OnionPacket> {
+                        (0..BATCH)
+                            .map(|_| {
+                                build_request(&path, &data, Some(&reply), NOW, &mut rng)
+                                    .unwrap()
+                                    .packet
+                            })
+                            .collect()
+                    },
+                    |packets| {
+                        let per = BATCH.div_ceil(workers);
+                        let mut chunks: Vec<Vec<OnionPacket>> = Vec::new();
+                        let mut it = packets.into_iter();
+                        for _ in 0..workers {
+                            chunks.push(it.by_ref().take(per).collect());
+                        }
+                        let router = &router;
+                        std::thread::scope(|s| {
+                            for chunk in chunks {
+                                s.spawn(move || {
+                                    for p in chunk {
+                                        let out = router.commit(router.peel(p, NOW));
+                                        assert!(
+                                            matches!(out, Processed::Forward { .. }),
+                                            "{out:?}"
+                                        );
+                                    }
+                                });
+                            }
+                        });
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, peel_parallel);
+criterion_main!(benches);
