@@ -1,6 +1,6 @@
 //! `parsctl node …`: the local service node's registration in `ServiceNodeRegistry`.
 //!
-//! These commands talk to the EVM chain (through `pars-bridge`), not to `sessiond`: they work
+//! These commands talk to the EVM chain (through `pars-registry`), not to `sessiond`: they work
 //! before the node ever ran. The node is the one whose key is `<datadir>/net/node_key` (created by
 //! `register` if missing, exactly as `sessiond` would create it). The EVM key signing the
 //! transactions comes from an encrypted keystore file (`--keystore`, password from
@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pars_bridge::primitives::{Address, U256};
-use pars_bridge::{
-    BridgeError, ChainTarget, ErrorKind, EvmSigner, NodeStatus, NodeStatusReport, Operator,
-    OperatorConfig, Progress, ServiceNodeIdentity, TxOutcome, format_ether, format_unix_time,
+use pars_registry::primitives::{Address, U256};
+use pars_registry::{
+    ChainTarget, EvmSigner, HasKind, NodeStatus, NodeStatusReport, Operator, OperatorConfig,
+    Progress, RegistryError, ServiceNodeIdentity, TxOutcome, format_ether, format_unix_time,
     parse_amount,
 };
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub struct ChainArgs {
         global = true,
         env = "PARS_ADDRESSES_FILE",
         value_name = "FILE",
-        default_value = pars_bridge::DEVNET_ADDRESSES_FILE
+        default_value = pars_registry::DEVNET_ADDRESSES_FILE
     )]
     addresses_file: PathBuf,
     /// Confirmations to wait for (default: 1 on local chains, 12 elsewhere).
@@ -102,16 +102,10 @@ pub enum NodeCommand {
 }
 
 impl CliError {
-    /// Maps a bridge error to the exit codes: 3 unreachable, 4 bad input or configuration,
+    /// Maps a registry error to its kind's exit code: 3 unreachable, 4 bad input or configuration,
     /// 5 a transaction that did not confirm, 6 refused by the registry, 1 anything else.
-    fn from_bridge(e: BridgeError) -> Self {
-        let code = match (&e, e.kind()) {
-            (BridgeError::ConfirmationTimeout { .. }, _) => 5,
-            (_, ErrorKind::Unavailable) => 3,
-            (_, ErrorKind::Config | ErrorKind::WrongChain) => 4,
-            (_, ErrorKind::Rejected | ErrorKind::InsufficientFunds | ErrorKind::Transaction) => 6,
-            _ => 1,
-        };
+    fn from_bridge(e: RegistryError) -> Self {
+        let code = e.kind().exit_code();
         CliError::Chain {
             message: e.to_string(),
             code,
@@ -451,7 +445,7 @@ fn progress_printer(json: bool) -> impl FnMut(Progress) + Send {
 /// The EVM key: a keystore if given (password from the environment, a file or a prompt), else
 /// `PARS_EVM_PRIVATE_KEY`.
 fn load_signer(key: &KeyArgs) -> Result<EvmSigner, CliError> {
-    let bad = |e: BridgeError| CliError::from_bridge(e);
+    let bad = |e: RegistryError| CliError::from_bridge(e);
     let Some(path) = &key.keystore else {
         return EvmSigner::from_env().map_err(bad);
     };

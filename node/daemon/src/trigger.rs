@@ -14,9 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-use pars_bridge::primitives::{Address, U256};
 use pars_crypto::CryptoRng;
 use pars_crypto::identity::IdentityKeys;
+use pars_registry::primitives::{Address, U256};
 use pars_rpc::types::{MessageInfo, TriggerRequest, TriggerResult};
 use pars_rpc::{ErrorCode, RpcError};
 use pars_wire::action::{
@@ -80,7 +80,7 @@ pub fn bridge_info(messages: &[MessageInfo]) -> Option<(u64, [u8; 20])> {
 }
 
 fn read_addresses(path: &Path) -> Option<(u64, [u8; 20])> {
-    let a = pars_bridge::DevnetAddresses::load(path).ok()?;
+    let a = pars_registry::DevnetAddresses::load(path).ok()?;
     Some((a.chain_id, a.session_trigger.into_array()))
 }
 
