@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../node/registry/tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -20,12 +20,12 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use common::{ANVIL_KEYS, Anvil, signer};
 use criterion::{Criterion, criterion_group, criterion_main};
-use pars_bridge::DevnetAddresses;
-use pars_bridge::contracts::{SessionGuestbook, SessionTrigger};
 use pars_bridge::relay::core::Policy;
 use pars_bridge::relay::{RelayConfig, Relayer, unix_ms};
 use pars_crypto::SessionId;
 use pars_crypto::mldsa::MlDsaSigningKey;
+use pars_registry::DevnetAddresses;
+use pars_registry::contracts::{SessionGuestbook, SessionTrigger};
 use pars_wire::action::{Action, ContractAction, ReceiptStatus};
 use tokio::sync::watch;
 

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The anvil harness is the registry's (one copy of it for both crates).
+#[path = "../../node/registry/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
@@ -17,11 +19,11 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use common::{ANVIL_KEYS, Anvil, signer};
-use pars_bridge::contracts::{SessionGuestbook, SessionTrigger};
 use pars_bridge::relay::{Answer, Intake, RelayConfig, Relayer, unix_ms};
-use pars_bridge::{DevnetAddresses, EvmSigner};
 use pars_crypto::SessionId;
 use pars_crypto::mldsa::MlDsaSigningKey;
+use pars_registry::contracts::{SessionGuestbook, SessionTrigger};
+use pars_registry::{DevnetAddresses, EvmSigner};
 use pars_wire::action::{Action, ContractAction, ReasonCode, ReceiptStatus};
 use tokio::sync::watch;
 

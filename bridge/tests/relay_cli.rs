@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The anvil harness is the registry's (one copy of it for both crates).
+#[path = "../../node/registry/tests/common/mod.rs"]
 mod common;
 
 use std::process::Command;

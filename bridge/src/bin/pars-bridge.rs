@@ -18,16 +18,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
-use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use pars_bridge::primitives::{Address, U256};
 use pars_bridge::relay::core::Policy;
 use pars_bridge::relay::{Answer, Intake, RelayConfig, RelayStatus, Relayer, unix_ms};
-use pars_bridge::{DevnetAddresses, EvmSigner};
 use pars_crypto::SessionId;
-use pars_rpc::auth;
-use pars_rpc::types::SessionInfo;
+use pars_registry::primitives::{Address, U256};
+use pars_registry::{DevnetAddresses, EvmSigner};
+use pars_rpc::types::{Direction, MessageInfo};
+use pars_rpc::{SessionApiClient, auth};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -189,7 +187,7 @@ fn signer(args: &RunArgs) -> Result<EvmSigner, Failure> {
         None => EvmSigner::from_env().map_err(|e| {
             Failure::Config(format!(
                 "{e}; give the relayer's EVM key with --keystore or {}",
-                pars_bridge::PRIVATE_KEY_ENV
+                pars_registry::PRIVATE_KEY_ENV
             ))
         }),
     }
@@ -315,29 +313,24 @@ impl Cursor {
 /// A message's raw content bytes, from `MessageInfo.contentHex` (`content` is lossy UTF-8 and
 /// cannot carry a binary ContractAction). `None` when the field is missing, empty (a sessiond
 /// older than the field) or not hex.
-fn binary_content(m: &serde_json::Value) -> Option<Vec<u8>> {
-    m.get("contentHex")
-        .and_then(|v| v.as_str())
+fn binary_content(m: &MessageInfo) -> Option<Vec<u8>> {
+    Some(m.content_hex.as_str())
         .filter(|h| !h.is_empty())
         .and_then(|h| hex::decode(h.trim_start_matches("0x")).ok())
 }
 
-fn feed(relayer: &Relayer, m: &serde_json::Value, cursor: &mut Cursor, cursor_path: &Path) {
-    let text = |k: &str| {
-        m.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    if text("direction") != "incoming" || text("contentType") != "contractAction" {
+/// Whether `m` is a new incoming message of `content_type`.
+fn is_new_incoming(m: &MessageInfo, content_type: &str, cursor: &Cursor) -> bool {
+    m.direction == Direction::Incoming
+        && m.content_type == content_type
+        && cursor.is_new(m.local_time, &m.id)
+}
+
+fn feed(relayer: &Relayer, m: &MessageInfo, cursor: &mut Cursor, cursor_path: &Path) {
+    if !is_new_incoming(m, "contractAction", cursor) {
         return;
     }
-    let id = text("id");
-    let local_time = m.get("localTime").and_then(|v| v.as_u64()).unwrap_or(0);
-    if !cursor.is_new(local_time, &id) {
-        return;
-    }
-    let Ok(sender) = text("peer").parse::<SessionId>() else {
+    let Ok(sender) = m.peer.parse::<SessionId>() else {
         tracing::warn!("a contract action without a valid sender; ignored");
         return;
     };
@@ -359,7 +352,7 @@ fn feed(relayer: &Relayer, m: &serde_json::Value, cursor: &mut Cursor, cursor_pa
             return;
         }
     }
-    cursor.advance(local_time, &id, cursor_path);
+    cursor.advance(m.local_time, &m.id, cursor_path);
 }
 
 /// What the bridge answers to a text message: who it is and where its actions go, as JSON
@@ -374,55 +367,45 @@ fn info_text(chain_id: u64, trigger: Address) -> String {
 
 /// The sender of `m` if it is a new incoming text message (which the bridge answers with its
 /// info); advances the cursor past it.
-fn text_sender(m: &serde_json::Value, cursor: &mut Cursor, cursor_path: &Path) -> Option<String> {
-    let text = |k: &str| m.get(k).and_then(|v| v.as_str()).unwrap_or_default();
-    if text("direction") != "incoming" || text("contentType") != "text" {
+fn text_sender(m: &MessageInfo, cursor: &mut Cursor, cursor_path: &Path) -> Option<String> {
+    if !is_new_incoming(m, "text", cursor) {
         return None;
     }
-    let id = text("id").to_owned();
-    let local_time = m.get("localTime").and_then(|v| v.as_u64()).unwrap_or(0);
-    if !cursor.is_new(local_time, &id) {
-        return None;
-    }
-    let peer = text("peer").to_owned();
-    cursor.advance(local_time, &id, cursor_path);
-    peer.parse::<SessionId>().ok().map(|_| peer)
+    cursor.advance(m.local_time, &m.id, cursor_path);
+    m.peer.parse::<SessionId>().ok().map(|_| m.peer.clone())
 }
 
 /// Answers a text message from `peer` with the bridge's info.
 async fn send_info(ws: &WsClient, peer: &str, info: &str) {
-    let r: Result<serde_json::Value, _> = ws
-        .request("sendMessage", rpc_params![peer.to_owned(), info.to_owned()])
-        .await;
-    if let Err(e) = r {
+    if let Err(e) = ws.send_message(peer.to_owned(), info.to_owned()).await {
         tracing::warn!("cannot answer a text message: {e}");
     }
 }
 
 /// Sends `answer` over the session with its sender.
 async fn send_answer(ws: &WsClient, answer: &Answer) -> Result<(), String> {
-    let sessions: Vec<SessionInfo> = ws
-        .request("getSessions", rpc_params![])
+    let sessions = ws
+        .get_sessions()
         .await
         .map_err(|e| format!("getSessions: {e}"))?;
     let peer = answer.sender.to_string();
     let session = match sessions.into_iter().find(|s| s.peer == peer) {
         Some(s) => s.id,
         None => {
-            let s: SessionInfo = ws
-                .request("createSession", rpc_params![peer.clone()])
+            let s = ws
+                .create_session(peer.clone())
                 .await
                 .map_err(|e| format!("createSession: {e}"))?;
             s.id
         }
     };
-    let _: serde_json::Value = ws
-        .request(
-            "sendContent",
-            rpc_params![session, "contractReceipt", hex::encode(&answer.content)],
-        )
-        .await
-        .map_err(|e| format!("sendContent: {e}"))?;
+    ws.send_content(
+        session,
+        "contractReceipt".into(),
+        hex::encode(&answer.content),
+    )
+    .await
+    .map_err(|e| format!("sendContent: {e}"))?;
     Ok(())
 }
 
@@ -451,20 +434,11 @@ async fn run(args: RunArgs, datadir: &Path) -> Result<(), Failure> {
                 }
             }
         };
-        let sub: Result<Subscription<serde_json::Value>, _> = ws
-            .subscribe("subscribeMessages", rpc_params![], "unsubscribeMessages")
-            .await;
-        let mut sub = match sub {
+        let mut sub = match ws.subscribe_messages().await {
             Ok(s) => s,
             Err(e) => break Err(Failure::Session(format!("subscribeMessages: {e}"))),
         };
-        let backlog: Result<Vec<serde_json::Value>, _> = ws
-            .request(
-                "getMessages",
-                rpc_params![Option::<String>::None, Some(cursor.since), Some(1000u32)],
-            )
-            .await;
-        match backlog {
+        match ws.get_messages(None, Some(cursor.since), Some(1000)).await {
             Ok(ms) => {
                 for m in &ms {
                     feed(&relayer, m, &mut cursor, &cursor_path);
@@ -570,7 +544,7 @@ async fn status(datadir: &Path, eth_rpc: Option<String>, json: bool) -> Result<(
             balance
                 .as_deref()
                 .and_then(|b| b.parse::<U256>().ok())
-                .map(|b| format!("{} ETH", pars_bridge::format_ether(b)))
+                .map(|b| format!("{} ETH", pars_registry::format_ether(b)))
                 .unwrap_or_else(|| "unknown (chain unreachable)".into())
         );
         println!("queued      {}", s.queued);
@@ -601,10 +575,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use pars_rpc::types::{DeliveryState, Direction, MessageInfo};
+    use pars_rpc::types::DeliveryState;
 
-    fn info(content: &[u8]) -> serde_json::Value {
-        serde_json::to_value(MessageInfo {
+    fn info(content: &[u8]) -> MessageInfo {
+        MessageInfo {
             id: "00".repeat(16),
             session: "11".repeat(32),
             peer: format!("05{}", "ab".repeat(32)),
@@ -618,31 +592,52 @@ mod tests {
             delivery: DeliveryState::Received,
             read: false,
             error: None,
-        })
-        .unwrap()
+        }
     }
 
     #[test]
     fn binary_content_comes_from_content_hex_of_the_rpc_message() {
         let bytes = [0u8, 0xff, 0x80, 0x7f, 0xc3];
         let m = info(&bytes);
-        assert_ne!(m["content"].as_str().unwrap().as_bytes(), bytes, "lossy");
+        assert_ne!(m.content.as_bytes(), bytes, "lossy");
         assert_eq!(binary_content(&m).unwrap(), bytes);
         let mut prefixed = m.clone();
-        prefixed["contentHex"] = format!("0x{}", hex::encode(bytes)).into();
+        prefixed.content_hex = format!("0x{}", hex::encode(bytes));
         assert_eq!(binary_content(&prefixed).unwrap(), bytes);
     }
 
     #[test]
     fn missing_empty_or_malformed_content_hex_gives_none() {
         let mut m = info(b"x");
-        m["contentHex"] = "".into();
+        m.content_hex = "zz".into();
         assert_eq!(binary_content(&m), None);
-        m["contentHex"] = "zz".into();
+        m.content_hex = "abc".into();
         assert_eq!(binary_content(&m), None);
-        m["contentHex"] = "abc".into();
-        assert_eq!(binary_content(&m), None);
-        m.as_object_mut().unwrap().remove("contentHex");
-        assert_eq!(binary_content(&m), None);
+        // A daemon older than the field: it is missing from the JSON, so it decodes empty.
+        let mut json = serde_json::to_value(info(b"x")).unwrap();
+        json.as_object_mut().unwrap().remove("contentHex");
+        let old: MessageInfo = serde_json::from_value(json).unwrap();
+        assert_eq!(binary_content(&old), None);
+    }
+
+    #[test]
+    fn only_new_incoming_messages_of_the_type_are_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cursor.json");
+        let mut cursor = Cursor::default();
+        let mut text = info(b"hello");
+        text.content_type = "text".into();
+        assert!(!is_new_incoming(&text, "contractAction", &cursor));
+        assert_eq!(
+            text_sender(&text, &mut cursor, &path).as_deref(),
+            Some(text.peer.as_str())
+        );
+        assert_eq!(text_sender(&text, &mut cursor, &path), None, "seen");
+        let mut out = info(b"x");
+        out.id = "22".repeat(16);
+        out.local_time = 3;
+        out.direction = Direction::Outgoing;
+        assert!(!is_new_incoming(&out, "contractAction", &cursor));
+        assert!(Cursor::load(&path).ids.contains(&text.id));
     }
 }

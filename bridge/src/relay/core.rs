@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use alloy::primitives::U256;
 use pars_wire::action::{ACTION_VERSION, Action, ReasonCode};
+pub use pars_wire::relay::Fees;
 
 /// Why an action is refused, as it goes into the receipt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,31 +186,6 @@ impl RateLimiter {
         } else {
             false
         }
-    }
-}
-
-/// EIP-1559 fees of a transaction, in wei per gas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Fees {
-    /// `maxFeePerGas`.
-    #[serde(with = "u128_text")]
-    pub max_fee: u128,
-    /// `maxPriorityFeePerGas`.
-    #[serde(with = "u128_text")]
-    pub priority_fee: u128,
-}
-
-/// `u128` as decimal text (JSON numbers and serde's buffered enums do not carry 128 bits).
-mod u128_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -3,116 +3,44 @@
 //! transaction is stored signed *before* it is broadcast — so a restart at any point resumes
 //! where the last commit left off.
 //!
-//! Two tables, values JSON (small, inspectable with any redb tool):
-//! * `actions`: key = session ID digest (32) ‖ nonce (u64 BE) — the on-chain identity of an action,
-//!   so the same signed action can be queued only once;
-//! * `requests`: key = sender's session ID digest (32) ‖ request ID (16) — one per message
-//!   received, holding the receipt once there is one and whether it has been answered.
+//! Three tables:
+//! * `actions`: [`ActionKey`] (session ID digest ‖ nonce) → [`ActionRecord`] — the on-chain
+//!   identity of an action, so the same signed action can be queued only once;
+//! * `requests`: [`RequestKey`] (sender's session ID digest ‖ request ID) → [`RequestRecord`] —
+//!   one per message received, holding the receipt once there is one and whether it has been
+//!   answered;
+//! * `meta`: `format` → the record format of the two tables (one byte).
+//!
+//! Records are `pars_wire::relay`'s binary format ([`FORMAT`] 1). A store written by the first
+//! relayer (JSON values, no `format`) is migrated when it is opened: every record is rewritten in
+//! one transaction, so a crash leaves either the old or the new store, never a mix. A store of a
+//! newer format is refused rather than misread.
 
 use std::path::Path;
 
+use pars_wire::relay::{ActionKey, ActionRecord, RequestKey, RequestRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
 use super::RelayError;
-use super::core::Fees;
+use super::legacy;
 
 const ACTIONS: TableDefinition<'static, &'static [u8], &'static [u8]> =
     TableDefinition::new("actions");
 const REQUESTS: TableDefinition<'static, &'static [u8], &'static [u8]> =
     TableDefinition::new("requests");
+const META: TableDefinition<'static, &'static str, &'static [u8]> = TableDefinition::new("meta");
+const FORMAT_KEY: &str = "format";
 
-/// `actions` key.
-pub(crate) type ActionKey = [u8; 40];
-/// `requests` key.
-pub(crate) type RequestKey = [u8; 48];
-
-pub(crate) fn action_key(session_id: &[u8; 32], nonce: u64) -> ActionKey {
-    let mut k = [0u8; 40];
-    k[..32].copy_from_slice(session_id);
-    k[32..].copy_from_slice(&nonce.to_be_bytes());
-    k
-}
-
-pub(crate) fn request_key(sender: &[u8; 32], request_id: &[u8; 16]) -> RequestKey {
-    let mut k = [0u8; 48];
-    k[..32].copy_from_slice(sender);
-    k[32..].copy_from_slice(request_id);
-    k
-}
-
-/// A transaction as signed and (to be) broadcast.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SentTx {
-    /// Transaction hash, hex.
-    pub hash: String,
-    /// Its fees.
-    pub fees: Fees,
-    /// The signed EIP-2718 bytes, hex: rebroadcast after a restart or a dropped mempool entry.
-    pub raw: String,
-    /// Unix milliseconds when it was signed.
-    pub sent_at_ms: u64,
-}
-
-/// Where an action stands. `received → verified → submitted → finished`; any state may go to
-/// `finished` with a refusal, and `submitted` goes back to `verified` only if its account nonce
-/// was consumed by a transaction that is not ours (the trigger nonce still being unused).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
-pub(crate) enum ActionState {
-    /// Stored, not yet checked.
-    Received,
-    /// Signature, checks, policy and simulation passed.
-    Verified {
-        /// Gas limit (estimate plus margin).
-        gas_limit: u64,
-    },
-    /// Signed with `account_nonce` and broadcast; `txs` are the original and its replacements.
-    Submitted {
-        /// Gas limit.
-        gas_limit: u64,
-        /// The relayer account's nonce used by every tx in `txs`.
-        account_nonce: u64,
-        /// Newest last.
-        txs: Vec<SentTx>,
-    },
-    /// Done; the receipt (hex of its encoding) was copied to the request.
-    Finished {
-        /// ContractReceipt bytes, hex.
-        receipt: String,
-    },
-}
-
-/// One action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ActionRecord {
-    /// The request it came with (sender digest ‖ request ID), hex.
-    pub request: String,
-    /// The ContractAction bytes as received, hex.
-    pub content: String,
-    /// Unix milliseconds of receipt.
-    pub received_at_ms: u64,
-    /// Its state.
-    pub state: ActionState,
-}
-
-/// One request (one received ContractAction message).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RequestRecord {
-    /// The sender's Session ID (text form), to answer.
-    pub sender: String,
-    /// The action it carries (hex of the action key), if it decoded and was accepted.
-    pub action: Option<String>,
-    /// The final receipt (hex of its encoding), once there is one.
-    pub receipt: Option<String>,
-    /// Whether the receipt was handed to the session layer.
-    pub answered: bool,
-    /// Unix milliseconds of receipt.
-    pub received_at_ms: u64,
-}
+/// The record format this build writes: `pars_wire::relay` version 1. (Format 0, implied by a
+/// store without the `format` entry, is the first relayer's JSON.)
+pub(crate) const FORMAT: u8 = 1;
 
 fn storage(e: impl std::fmt::Display) -> RelayError {
     RelayError::Storage(e.to_string())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> RelayError {
+    RelayError::Storage(format!("a stored {what} is corrupt: {e}"))
 }
 
 /// A batch written in one durable transaction.
@@ -128,7 +56,7 @@ pub(crate) struct RelayStore {
 }
 
 impl RelayStore {
-    /// Opens or creates `path`.
+    /// Opens or creates `path`, migrating a store of the first relayer's JSON format.
     pub fn open(path: &Path) -> Result<Self, RelayError> {
         let db = Database::create(path).map_err(|e| {
             RelayError::Storage(format!(
@@ -136,13 +64,48 @@ impl RelayStore {
                 path.display()
             ))
         })?;
-        let tx = db.begin_write().map_err(storage)?;
-        {
-            tx.open_table(ACTIONS).map_err(storage)?;
-            tx.open_table(REQUESTS).map_err(storage)?;
+        let store = Self { db };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Brings the tables to [`FORMAT`] in one transaction.
+    fn migrate(&self) -> Result<(), RelayError> {
+        let mut tx = self.db.begin_write().map_err(storage)?;
+        tx.set_durability(redb::Durability::Immediate)
+            .map_err(storage)?;
+        let format = {
+            let meta = tx.open_table(META).map_err(storage)?;
+            let v = meta.get(FORMAT_KEY).map_err(storage)?;
+            v.map(|v| v.value().first().copied().unwrap_or(0))
+                .unwrap_or(0)
+        };
+        if format > FORMAT {
+            return Err(RelayError::Storage(format!(
+                "the relayer state has record format {format}, written by a newer pars-bridge; this build reads format {FORMAT} (upgrade pars-bridge)"
+            )));
         }
-        tx.commit().map_err(storage)?;
-        Ok(Self { db })
+        if format < FORMAT {
+            let (actions, requests) = {
+                let mut t = tx.open_table(ACTIONS).map_err(storage)?;
+                let actions = migrate_table(&mut t, legacy::action)?;
+                let mut t = tx.open_table(REQUESTS).map_err(storage)?;
+                let requests = migrate_table(&mut t, legacy::request)?;
+                (actions, requests)
+            };
+            tx.open_table(META)
+                .map_err(storage)?
+                .insert(FORMAT_KEY, [FORMAT].as_slice())
+                .map_err(storage)?;
+            if actions + requests > 0 {
+                tracing::info!(
+                    actions,
+                    requests,
+                    "relayer state migrated from JSON records to record format {FORMAT}"
+                );
+            }
+        }
+        tx.commit().map_err(storage)
     }
 
     /// Writes `batch` durably and atomically.
@@ -153,62 +116,94 @@ impl RelayStore {
         {
             let mut t = tx.open_table(ACTIONS).map_err(storage)?;
             for (k, v) in &batch.actions {
-                let json = serde_json::to_vec(v).map_err(storage)?;
-                t.insert(k.as_slice(), json.as_slice()).map_err(storage)?;
+                t.insert(k.0.as_slice(), v.encode().as_slice())
+                    .map_err(storage)?;
             }
             let mut t = tx.open_table(REQUESTS).map_err(storage)?;
             for (k, v) in &batch.requests {
-                let json = serde_json::to_vec(v).map_err(storage)?;
-                t.insert(k.as_slice(), json.as_slice()).map_err(storage)?;
+                t.insert(k.0.as_slice(), v.encode().as_slice())
+                    .map_err(storage)?;
             }
         }
         tx.commit().map_err(storage)
     }
 
-    fn get<T: for<'de> Deserialize<'de>>(
+    fn get<T>(
         &self,
         table: TableDefinition<'static, &'static [u8], &'static [u8]>,
         key: &[u8],
+        decode: fn(&[u8]) -> Result<T, pars_wire::WireError>,
+        what: &str,
     ) -> Result<Option<T>, RelayError> {
         let tx = self.db.begin_read().map_err(storage)?;
         let t = tx.open_table(table).map_err(storage)?;
         match t.get(key).map_err(storage)? {
-            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(storage)?)),
+            Some(v) => Ok(Some(decode(v.value()).map_err(|e| corrupt(what, e))?)),
             None => Ok(None),
         }
     }
 
-    fn all<T: for<'de> Deserialize<'de>, const N: usize>(
+    fn all<K, T>(
         &self,
         table: TableDefinition<'static, &'static [u8], &'static [u8]>,
-    ) -> Result<Vec<([u8; N], T)>, RelayError> {
+        key: fn(&[u8]) -> Result<K, pars_wire::WireError>,
+        decode: fn(&[u8]) -> Result<T, pars_wire::WireError>,
+        what: &str,
+    ) -> Result<Vec<(K, T)>, RelayError> {
         let tx = self.db.begin_read().map_err(storage)?;
         let t = tx.open_table(table).map_err(storage)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(storage)? {
             let (k, v) = item.map_err(storage)?;
-            let key: [u8; N] = k
-                .value()
-                .try_into()
-                .map_err(|_| RelayError::Storage("a key of the wrong length".into()))?;
-            out.push((key, serde_json::from_slice(v.value()).map_err(storage)?));
+            let k = key(k.value()).map_err(|e| corrupt(what, e))?;
+            out.push((k, decode(v.value()).map_err(|e| corrupt(what, e))?));
         }
         Ok(out)
     }
 
     pub fn action(&self, key: &ActionKey) -> Result<Option<ActionRecord>, RelayError> {
-        self.get(ACTIONS, key)
+        self.get(ACTIONS, &key.0, ActionRecord::decode, "action")
     }
 
     pub fn request(&self, key: &RequestKey) -> Result<Option<RequestRecord>, RelayError> {
-        self.get(REQUESTS, key)
+        self.get(REQUESTS, &key.0, RequestRecord::decode, "request")
     }
 
     pub fn actions(&self) -> Result<Vec<(ActionKey, ActionRecord)>, RelayError> {
-        self.all(ACTIONS)
+        self.all(
+            ACTIONS,
+            ActionKey::from_bytes,
+            ActionRecord::decode,
+            "action",
+        )
     }
 
     pub fn requests(&self) -> Result<Vec<(RequestKey, RequestRecord)>, RelayError> {
-        self.all(REQUESTS)
+        self.all(
+            REQUESTS,
+            RequestKey::from_bytes,
+            RequestRecord::decode,
+            "request",
+        )
     }
+}
+
+/// Rewrites every JSON value of `table` with `convert`; returns how many it rewrote. Values
+/// already binary (a migration interrupted before its commit never leaves any, but a hand-made
+/// store might) are kept.
+fn migrate_table(
+    table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    convert: fn(&[u8]) -> Result<Vec<u8>, RelayError>,
+) -> Result<usize, RelayError> {
+    let mut rewritten = Vec::new();
+    for item in table.iter().map_err(storage)? {
+        let (k, v) = item.map_err(storage)?;
+        if v.value().first() == Some(&b'{') {
+            rewritten.push((k.value().to_vec(), convert(v.value())?));
+        }
+    }
+    for (k, v) in &rewritten {
+        table.insert(k.as_slice(), v.as_slice()).map_err(storage)?;
+    }
+    Ok(rewritten.len())
 }

@@ -1,6 +1,6 @@
 //! `parsctl node …`: the local service node's registration in `ServiceNodeRegistry`.
 //!
-//! These commands talk to the EVM chain (through `pars-bridge`), not to `sessiond`: they work
+//! These commands talk to the EVM chain (through `pars-registry`), not to `sessiond`: they work
 //! before the node ever ran. The node is the one whose key is `<datadir>/net/node_key` (created by
 //! `register` if missing, exactly as `sessiond` would create it). The EVM key signing the
 //! transactions comes from an encrypted keystore file (`--keystore`, password from
@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pars_bridge::primitives::{Address, U256};
-use pars_bridge::{
-    BridgeError, ChainTarget, ErrorKind, EvmSigner, NodeStatus, NodeStatusReport, Operator,
-    OperatorConfig, Progress, ServiceNodeIdentity, TxOutcome, format_ether, format_unix_time,
+use pars_registry::primitives::{Address, U256};
+use pars_registry::{
+    ChainTarget, EvmSigner, HasKind, NodeStatus, NodeStatusReport, Operator, OperatorConfig,
+    Progress, RegistryError, ServiceNodeIdentity, TxOutcome, format_ether, format_unix_time,
     parse_amount,
 };
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub struct ChainArgs {
         global = true,
         env = "PARS_ADDRESSES_FILE",
         value_name = "FILE",
-        default_value = pars_bridge::DEVNET_ADDRESSES_FILE
+        default_value = pars_registry::DEVNET_ADDRESSES_FILE
     )]
     addresses_file: PathBuf,
     /// Confirmations to wait for (default: 1 on local chains, 12 elsewhere).
@@ -102,22 +102,11 @@ pub enum NodeCommand {
 }
 
 impl CliError {
-    /// Maps a bridge error onto the workspace's error kinds, so the exit codes are: 3
-    /// unreachable, 4 bad input or configuration, 5 a transaction that did not confirm, 6 refused
-    /// by the registry, 1 anything else.
-    fn from_bridge(e: BridgeError) -> Self {
-        use pars_error::ErrorKind as Kind;
-        let kind = match (&e, e.kind()) {
-            (BridgeError::ConfirmationTimeout { .. }, _) => Kind::Timeout,
-            (_, ErrorKind::Unavailable) => Kind::ChainUnavailable,
-            (_, ErrorKind::Config) => Kind::Config,
-            (_, ErrorKind::WrongChain) => Kind::WrongChain,
-            (_, ErrorKind::Rejected | ErrorKind::Transaction) => Kind::Rejected,
-            (_, ErrorKind::InsufficientFunds) => Kind::InsufficientFunds,
-            (_, ErrorKind::Storage) => Kind::Storage,
-            _ => Kind::Internal,
-        };
-        CliError::failed(kind, e.to_string())
+    /// Maps a registry error onto its kind, so the exit codes are: 3 unreachable, 4 bad input or
+    /// configuration, 5 a transaction that did not confirm, 6 refused by the registry, 1 anything
+    /// else.
+    fn from_bridge(e: RegistryError) -> Self {
+        CliError::failed(e.kind(), e.to_string())
     }
 }
 
@@ -453,7 +442,7 @@ fn progress_printer(json: bool) -> impl FnMut(Progress) + Send {
 /// The EVM key: a keystore if given (password from the environment, a file or a prompt), else
 /// `PARS_EVM_PRIVATE_KEY`.
 fn load_signer(key: &KeyArgs) -> Result<EvmSigner, CliError> {
-    let bad = |e: BridgeError| CliError::from_bridge(e);
+    let bad = |e: RegistryError| CliError::from_bridge(e);
     let Some(path) = &key.keystore else {
         return EvmSigner::from_env().map_err(bad);
     };

@@ -11,7 +11,7 @@ use crate::commands::CliError;
 use alloy::dyn_abi::{DynSolType, DynSolValue, JsonAbiExt, Specifier};
 use alloy::json_abi::Function;
 use clap::Args;
-use pars_bridge::primitives::U256;
+use pars_registry::primitives::U256;
 use pars_rpc::types::{TriggerRequest, TriggerResult};
 use std::path::Path;
 
@@ -78,7 +78,7 @@ pub fn parse_value(s: &str) -> Result<U256, String> {
             .parse::<U256>()
             .map_err(|_| format!("'{s}' does not fit 256 bits"));
     }
-    pars_bridge::parse_amount(t)
+    pars_registry::parse_amount(t)
 }
 
 /// ABI-encodes a call of `sig` (e.g. `sign(string)`) with `args`.

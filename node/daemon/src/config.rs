@@ -8,7 +8,7 @@
 //! keys are an error, so a typo is not silently ignored.
 
 use clap::Parser;
-use pars_bridge::primitives::Address;
+use pars_registry::primitives::Address;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -370,7 +370,7 @@ impl Config {
                 registry,
                 addresses_file: explicit_addresses.or_else(|| {
                     (network == Network::Devnet)
-                        .then(|| PathBuf::from(pars_bridge::DEVNET_ADDRESSES_FILE))
+                        .then(|| PathBuf::from(pars_registry::DEVNET_ADDRESSES_FILE))
                 }),
                 confirmations: flags.confirmations.or(file.confirmations),
                 chain_id: flags.chain_id.or(file.chain_id),
@@ -538,7 +538,7 @@ mod tests {
         );
         assert_eq!(
             chain.addresses_file,
-            Some(PathBuf::from(pars_bridge::DEVNET_ADDRESSES_FILE))
+            Some(PathBuf::from(pars_registry::DEVNET_ADDRESSES_FILE))
         );
     }
 }

@@ -38,7 +38,7 @@ pub struct NodeFacts {
     /// Listen addresses.
     pub listen_addrs: Vec<String>,
     /// The on-chain registry set, for `getStatus`'s registry health (None: static set).
-    pub registry: Option<Arc<pars_bridge::RegistrySet>>,
+    pub registry: Option<Arc<pars_registry::RegistrySet>>,
     /// Where `triggerAction` finds the chain ID and trigger a request leaves out.
     pub trigger: crate::trigger::TriggerDefaults,
 }

@@ -11,7 +11,7 @@
 //!
 //! In both modes the service-node set is the static `--node-set` file, or, with `--eth-rpc` /
 //! `--registry` / `--addresses-file`, the Active nodes of the on-chain `ServiceNodeRegistry`
-//! (`pars_bridge::open_registry_set`, cached in `<datadir>/registry-cache.json`).
+//! (`pars_registry::open_registry_set`, cached in `<datadir>/registry-cache.json`).
 
 use crate::app::Core;
 use crate::config::{Config, Network};
@@ -22,10 +22,10 @@ use crate::rpc::{Api, Daemon, NodeFacts};
 use crate::workers::{self, WorkerSettings};
 use jsonrpsee::server::Server;
 use libp2p::{Multiaddr, PeerId};
-use pars_bridge::{
+use pars_net::{ClientConfig, NetError, NodeConfig, ServiceNodeSet, StaticSet};
+use pars_registry::{
     REGISTRY_CACHE_FILE, RegistrySetConfig, RegistrySetTask, SyncState, open_registry_set,
 };
-use pars_net::{ClientConfig, NetError, NodeConfig, ServiceNodeSet, StaticSet};
 use pars_rpc::SessionApiServer;
 use pars_rpc::auth;
 use pars_store::client::{ClientStore, ClientStoreError, KdfParams, Unlock};
@@ -99,7 +99,7 @@ pub enum RunError {
     /// The on-chain service-node registry could not be opened (bad settings, or an unreachable
     /// RPC with no cached set to start from).
     #[error("service-node registry: {0}")]
-    Registry(#[from] pars_bridge::BridgeError),
+    Registry(#[from] pars_registry::RegistryError),
     /// A listen or bootstrap address is not a valid multiaddr.
     #[error("invalid multiaddr '{addr}': {reason}")]
     Multiaddr {
@@ -361,7 +361,7 @@ pub async fn run(cfg: Config, stop: impl std::future::Future<Output = ()>) -> Re
 type RegistryParts = (
     RegistrySetTask,
     tokio::task::JoinHandle<()>,
-    Arc<pars_bridge::RegistrySet>,
+    Arc<pars_registry::RegistrySet>,
 );
 
 /// The service-node set: the on-chain registry's active nodes when a chain is configured (with
@@ -414,7 +414,7 @@ async fn write_node_status(
     cfg: &Config,
     net: &pars_net::NetworkHandle,
     set: &Arc<dyn ServiceNodeSet>,
-    chain_set: Option<&pars_bridge::RegistrySet>,
+    chain_set: Option<&pars_registry::RegistrySet>,
 ) {
     let connected = net.connected_peers().await.map(|p| p.len()).ok();
     let members = set.members();
@@ -464,8 +464,8 @@ async fn write_node_status(
 /// Logs every change of the registry reader's state: synced (with the block and member count),
 /// degraded (with the error and the retry delay; the last known set is still served).
 async fn log_registry_health(
-    mut rx: tokio::sync::watch::Receiver<pars_bridge::Health>,
-    set: Arc<pars_bridge::RegistrySet>,
+    mut rx: tokio::sync::watch::Receiver<pars_registry::Health>,
+    set: Arc<pars_registry::RegistrySet>,
 ) {
     let mut last: Option<SyncState> = None;
     loop {
@@ -505,7 +505,7 @@ async fn log_registry_health(
 async fn run_service_node(
     cfg: &Config,
     set: Arc<dyn ServiceNodeSet>,
-    chain_set: Option<Arc<pars_bridge::RegistrySet>>,
+    chain_set: Option<Arc<pars_registry::RegistrySet>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     let net = start_node(cfg, set.clone()).await?;
@@ -540,7 +540,7 @@ async fn run_service_node(
 async fn run_user(
     cfg: &Config,
     set: Arc<dyn ServiceNodeSet>,
-    chain_set: Option<Arc<pars_bridge::RegistrySet>>,
+    chain_set: Option<Arc<pars_registry::RegistrySet>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), RunError> {
     remove_rpc_files(&cfg.datadir);

@@ -20,10 +20,10 @@ use crate::net::NetSlot;
 use crate::ops::{self, rpc_error};
 use pars_crypto::SessionId;
 
-use pars_bridge::primitives::{Address, U256};
 use pars_crypto::CryptoRng;
 use pars_crypto::identity::IdentityKeys;
 use pars_rpc::types::{TriggerRequest, TriggerResult};
+use pars_registry::primitives::{Address, U256};
 use pars_rpc::{ErrorCode, RpcError};
 use pars_wire::action::{
     ACTION_VERSION, Action, ContractAction, ContractReceipt, MAX_CALLDATA_LEN, REQUEST_ID_LEN,
@@ -88,7 +88,7 @@ pub fn bridge_info(messages: &[MessageRecord]) -> Option<(u64, [u8; 20])> {
 }
 
 fn read_addresses(path: &Path) -> Option<(u64, [u8; 20])> {
-    let a = pars_bridge::DevnetAddresses::load(path).ok()?;
+    let a = pars_registry::DevnetAddresses::load(path).ok()?;
     Some((a.chain_id, a.session_trigger.into_array()))
 }
 

@@ -20,6 +20,7 @@ pub mod node_record;
 pub mod onion;
 pub mod onion_state;
 pub mod records;
+pub mod relay;
 pub mod swarm;
 
 pub use codec::{Reader, Writer};

@@ -26,7 +26,8 @@ fn session_id(r: &mut Reader<'_>, what: &'static str) -> Result<SessionId, WireE
     })
 }
 
-fn flag(r: &mut Reader<'_>, what: &'static str) -> Result<bool, WireError> {
+/// A boolean byte: 0 or 1, anything else refused (so encodings stay canonical).
+pub(crate) fn flag(r: &mut Reader<'_>, what: &'static str) -> Result<bool, WireError> {
     match r.u8(what)? {
         0 => Ok(false),
         1 => Ok(true),

@@ -3,7 +3,7 @@
 //!
 //! The EVM key comes from an encrypted JSON keystore file or the environment variable
 //! [`PRIVATE_KEY_ENV`], never from the command line. Each transaction is estimated first, so a
-//! registry rejection comes back as the matching [`BridgeError`] (stake too low, already
+//! registry rejection comes back as the matching [`RegistryError`] (stake too low, already
 //! registered, still unbonding, …) before anything is sent; then it is submitted and followed to
 //! the configured number of confirmations, reporting [`Progress`] on the way.
 
@@ -17,9 +17,9 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
 use crate::contracts::{NodeRecord, RegistryContract, RegistryParameters};
-use crate::error::{BridgeError, InvalidRegistration};
+use crate::deployment::{default_confirmations, parse_rpc_url, read_provider};
+use crate::error::{InvalidRegistration, RegistryError};
 use crate::error::{rpc_call, within};
-use crate::reader::{default_confirmations, parse_rpc_url, read_provider};
 use crate::types::{MldsaKeyHash, NodeStatus, RegistryNodeId};
 
 /// The environment variable an EVM private key (hex, with or without `0x`) may be given in.
@@ -36,38 +36,38 @@ impl fmt::Debug for EvmSigner {
 }
 
 impl EvmSigner {
-    /// The key in [`PRIVATE_KEY_ENV`]; [`BridgeError::MissingSigner`] if it is not set.
-    pub fn from_env() -> Result<Self, BridgeError> {
+    /// The key in [`PRIVATE_KEY_ENV`]; [`RegistryError::MissingSigner`] if it is not set.
+    pub fn from_env() -> Result<Self, RegistryError> {
         match std::env::var(PRIVATE_KEY_ENV) {
             Ok(v) => Self::from_hex(&v).map_err(|_| {
-                BridgeError::Signer(format!(
+                RegistryError::Signer(format!(
                     "{PRIVATE_KEY_ENV} is not a 32-byte hex private key"
                 ))
             }),
-            Err(std::env::VarError::NotPresent) => Err(BridgeError::MissingSigner),
-            Err(std::env::VarError::NotUnicode(_)) => Err(BridgeError::Signer(format!(
+            Err(std::env::VarError::NotPresent) => Err(RegistryError::MissingSigner),
+            Err(std::env::VarError::NotUnicode(_)) => Err(RegistryError::Signer(format!(
                 "{PRIVATE_KEY_ENV} is not valid text"
             ))),
         }
     }
 
     /// A key from hex (64 digits, optional `0x`).
-    pub fn from_hex(hex_key: &str) -> Result<Self, BridgeError> {
+    pub fn from_hex(hex_key: &str) -> Result<Self, RegistryError> {
         let text = hex_key.trim();
         let text = text.strip_prefix("0x").unwrap_or(text);
         let mut bytes = hex::decode(text)
-            .map_err(|_| BridgeError::Signer("the private key is not hex".into()))?;
+            .map_err(|_| RegistryError::Signer("the private key is not hex".into()))?;
         let signer = PrivateKeySigner::from_slice(&bytes).map_err(|_| {
-            BridgeError::Signer("the private key is not a valid secp256k1 key".into())
+            RegistryError::Signer("the private key is not a valid secp256k1 key".into())
         });
         bytes.iter_mut().for_each(|b| *b = 0);
         signer.map(Self)
     }
 
     /// Decrypts an encrypted JSON keystore (Web3 Secret Storage, as written by geth, `cast wallet`).
-    pub fn from_keystore(path: &Path, password: &[u8]) -> Result<Self, BridgeError> {
+    pub fn from_keystore(path: &Path, password: &[u8]) -> Result<Self, RegistryError> {
         if !path.is_file() {
-            return Err(BridgeError::Signer(format!(
+            return Err(RegistryError::Signer(format!(
                 "keystore file {} does not exist",
                 path.display()
             )));
@@ -81,7 +81,7 @@ impl EvmSigner {
                 } else {
                     reason
                 };
-                BridgeError::Signer(format!(
+                RegistryError::Signer(format!(
                     "cannot decrypt the keystore {}: {hint}",
                     path.display()
                 ))
@@ -94,7 +94,7 @@ impl EvmSigner {
     }
 
     /// A wallet over this key, for signing transactions.
-    pub(crate) fn wallet(&self) -> EthereumWallet {
+    pub fn wallet(&self) -> EthereumWallet {
         EthereumWallet::from(self.0.clone())
     }
 }
@@ -116,8 +116,8 @@ pub struct Registration {
 
 impl Registration {
     /// The registry's checks, locally, so a bad registration fails before any RPC.
-    pub fn validate(&self) -> Result<(), BridgeError> {
-        let bad = |what| Err(BridgeError::InvalidRegistration(what));
+    pub fn validate(&self) -> Result<(), RegistryError> {
+        let bad = |what| Err(RegistryError::InvalidRegistration(what));
         if self.peer_id.is_empty() || self.peer_id.len() > 128 {
             return bad(InvalidRegistration::PeerId);
         }
@@ -272,7 +272,7 @@ impl Operator {
     pub async fn connect(
         config: OperatorConfig,
         signer: Option<EvmSigner>,
-    ) -> Result<Self, BridgeError> {
+    ) -> Result<Self, RegistryError> {
         let url = parse_rpc_url(&config.rpc_url)?;
         let (provider, address) = match signer {
             Some(s) => {
@@ -294,14 +294,14 @@ impl Operator {
         let t = config.rpc_timeout;
         let chain_id = rpc_call("eth_chainId", t, provider.get_chain_id()).await?;
         if chain_id != config.chain_id {
-            return Err(BridgeError::WrongChain {
+            return Err(RegistryError::WrongChain {
                 expected: config.chain_id,
                 actual: chain_id,
             });
         }
         let code = rpc_call("eth_getCode", t, provider.get_code_at(config.registry)).await?;
         if code.is_empty() {
-            return Err(BridgeError::NoContract {
+            return Err(RegistryError::NoContract {
                 address: config.registry,
                 chain_id,
             });
@@ -319,12 +319,12 @@ impl Operator {
         self.signer
     }
 
-    fn signer(&self) -> Result<Address, BridgeError> {
-        self.signer.ok_or(BridgeError::MissingSigner)
+    fn signer(&self) -> Result<Address, RegistryError> {
+        self.signer.ok_or(RegistryError::MissingSigner)
     }
 
     /// Minimum stake and unbonding period.
-    pub async fn parameters(&self) -> Result<RegistryParameters, BridgeError> {
+    pub async fn parameters(&self) -> Result<RegistryParameters, RegistryError> {
         within(
             "registry parameters",
             self.config.rpc_timeout,
@@ -334,7 +334,7 @@ impl Operator {
     }
 
     /// The record of `peer_id`'s node.
-    pub async fn node(&self, peer_id: &[u8]) -> Result<NodeRecord, BridgeError> {
+    pub async fn node(&self, peer_id: &[u8]) -> Result<NodeRecord, RegistryError> {
         within(
             "getNode",
             self.config.rpc_timeout,
@@ -344,7 +344,7 @@ impl Operator {
     }
 
     /// Registration, stake and exit state of `peer_id`'s node.
-    pub async fn status(&self, peer_id: &[u8]) -> Result<NodeStatusReport, BridgeError> {
+    pub async fn status(&self, peer_id: &[u8]) -> Result<NodeStatusReport, RegistryError> {
         let record = self.node(peer_id).await?;
         let parameters = self.parameters().await?;
         let chain_time = self.chain_time().await?;
@@ -362,7 +362,7 @@ impl Operator {
         })
     }
 
-    async fn chain_time(&self) -> Result<u64, BridgeError> {
+    async fn chain_time(&self) -> Result<u64, RegistryError> {
         let block = rpc_call(
             "eth_getBlockByNumber",
             self.config.rpc_timeout,
@@ -379,7 +379,7 @@ impl Operator {
         registration: &Registration,
         stake: U256,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         registration.validate()?;
         let from = self.signer()?;
         self.check_funds(from, stake).await?;
@@ -402,10 +402,10 @@ impl Operator {
         peer_id: &[u8],
         amount: U256,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         let from = self.signer()?;
         if amount.is_zero() {
-            return Err(BridgeError::InvalidRegistration(
+            return Err(RegistryError::InvalidRegistration(
                 InvalidRegistration::ZeroAmount,
             ));
         }
@@ -421,7 +421,7 @@ impl Operator {
         &self,
         peer_id: &[u8],
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         let from = self.signer()?;
         let node_id = RegistryNodeId::of_peer_id(peer_id);
         let send = self.registry.send_request_exit(node_id);
@@ -434,7 +434,7 @@ impl Operator {
         &self,
         peer_id: &[u8],
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         let from = self.signer()?;
         let node_id = RegistryNodeId::of_peer_id(peer_id);
         let send = self.registry.send_withdraw(node_id);
@@ -450,7 +450,7 @@ impl Operator {
         amount: U256,
         reason: &str,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         let from = self.signer()?;
         let node_id = RegistryNodeId::of_peer_id(peer_id);
         let send = self.registry.send_slash(node_id, amount, reason);
@@ -466,15 +466,15 @@ impl Operator {
         peer_id: &[u8],
         node_id: RegistryNodeId,
         from: Address,
-        send: impl std::future::Future<Output = Result<B256, BridgeError>>,
+        send: impl std::future::Future<Output = Result<B256, RegistryError>>,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         let sent = within(what, self.config.rpc_timeout, send).await;
         let tx_hash = self.refine(sent, peer_id, from).await?;
         self.confirm(tx_hash, node_id, progress).await
     }
 
-    async fn check_funds(&self, from: Address, value: U256) -> Result<(), BridgeError> {
+    async fn check_funds(&self, from: Address, value: U256) -> Result<(), RegistryError> {
         let balance = rpc_call(
             "eth_getBalance",
             self.config.rpc_timeout,
@@ -482,32 +482,32 @@ impl Operator {
         )
         .await?;
         if balance < value {
-            return Err(BridgeError::InsufficientFunds { address: from });
+            return Err(RegistryError::InsufficientFunds { address: from });
         }
         Ok(())
     }
 
     /// Sharpens errors the contract cannot phrase well: the `onlyOperator` check fires before the
     /// status checks, so an unregistered node surfaces as `NotOperator`; the node's "insufficient
-    /// funds" text becomes [`BridgeError::InsufficientFunds`].
+    /// funds" text becomes [`RegistryError::InsufficientFunds`].
     async fn refine<T>(
         &self,
-        result: Result<T, BridgeError>,
+        result: Result<T, RegistryError>,
         peer_id: &[u8],
         from: Address,
-    ) -> Result<T, BridgeError> {
+    ) -> Result<T, RegistryError> {
         match result {
             Ok(v) => Ok(v),
-            Err(BridgeError::NotOperator { node_id, caller }) => match self.node(peer_id).await {
+            Err(RegistryError::NotOperator { node_id, caller }) => match self.node(peer_id).await {
                 Ok(r) if r.status == NodeStatus::NotRegistered => {
-                    Err(BridgeError::NotRegistered { node_id })
+                    Err(RegistryError::NotRegistered { node_id })
                 }
-                _ => Err(BridgeError::NotOperator { node_id, caller }),
+                _ => Err(RegistryError::NotOperator { node_id, caller }),
             },
-            Err(BridgeError::Rpc { message, .. } | BridgeError::Rejected { reason: message })
-                if message.to_ascii_lowercase().contains("insufficient funds") =>
-            {
-                Err(BridgeError::InsufficientFunds { address: from })
+            Err(
+                RegistryError::Rpc { message, .. } | RegistryError::Rejected { reason: message },
+            ) if message.to_ascii_lowercase().contains("insufficient funds") => {
+                Err(RegistryError::InsufficientFunds { address: from })
             }
             Err(e) => Err(e),
         }
@@ -518,7 +518,7 @@ impl Operator {
         tx_hash: B256,
         node_id: RegistryNodeId,
         progress: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<TxOutcome, BridgeError> {
+    ) -> Result<TxOutcome, RegistryError> {
         progress(Progress::Submitted { tx_hash });
         let started = Instant::now();
         let deadline = self.config.confirmation_timeout;
@@ -527,7 +527,7 @@ impl Operator {
         let mut last_reported = None;
         loop {
             if started.elapsed() > deadline {
-                return Err(BridgeError::ConfirmationTimeout {
+                return Err(RegistryError::ConfirmationTimeout {
                     tx_hash,
                     waited: started.elapsed(),
                 });
@@ -549,7 +549,7 @@ impl Operator {
             };
             if let Some(receipt) = receipt {
                 if !receipt.status() {
-                    return Err(BridgeError::Reverted { tx_hash });
+                    return Err(RegistryError::Reverted { tx_hash });
                 }
                 let block = receipt.block_number.unwrap_or_default();
                 let head = rpc_call("eth_blockNumber", t, self.provider.get_block_number())
@@ -601,7 +601,7 @@ mod tests {
             let mut r = registration();
             f(&mut r);
             match r.validate() {
-                Err(BridgeError::InvalidRegistration(got)) => assert_eq!(got, want),
+                Err(RegistryError::InvalidRegistration(got)) => assert_eq!(got, want),
                 other => panic!("{other:?}"),
             }
         };

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Anvil, ether, operator, signer};
-use pars_bridge::{
-    RegistrySet, RegistrySetConfig, RegistrySetTask, ServiceNodeIdentity, open_registry_set,
-};
 use pars_crypto::SessionId;
 use pars_net::{NetworkHandle, NodeConfig, ServiceNodeSet, unix_ms};
+use pars_registry::{
+    RegistrySet, RegistrySetConfig, RegistrySetTask, ServiceNodeIdentity, open_registry_set,
+};
 use pars_wire::swarm::Mailbox;
 
 struct Node {
@@ -52,7 +52,7 @@ async fn only_staked_nodes_hold_mail_and_an_exiting_node_hands_off() {
     for _ in 0..7 {
         let dir = tempfile::tempdir().unwrap();
         let (set, task) = open_registry_set(
-            RegistrySetConfig::new(dir.path().join(pars_bridge::REGISTRY_CACHE_FILE))
+            RegistrySetConfig::new(dir.path().join(pars_registry::REGISTRY_CACHE_FILE))
                 .with_eth_rpc(&anvil.url)
                 .with_registry(registry)
                 .with_addresses_file(dir.path().join("no-addresses.json"))

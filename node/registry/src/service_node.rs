@@ -37,7 +37,7 @@ use pars_crypto::SessionId;
 use pars_crypto::mldsa::{MlDsaSigningKey, SEED_LEN};
 use zeroize::Zeroize;
 
-use crate::error::BridgeError;
+use crate::error::RegistryError;
 use crate::operator::Registration;
 use crate::types::{MldsaKeyHash, RegistryNodeId};
 
@@ -62,9 +62,9 @@ pub struct ServiceNodeIdentity {
 
 impl ServiceNodeIdentity {
     /// The identity of the node whose key is `keypair` (Ed25519 only, as `pars-net` creates).
-    pub fn from_keypair(keypair: &Keypair) -> Result<Self, BridgeError> {
+    pub fn from_keypair(keypair: &Keypair) -> Result<Self, RegistryError> {
         let ed = keypair.clone().try_into_ed25519().map_err(|_| {
-            BridgeError::Config(
+            RegistryError::Config(
                 "the node key is not an Ed25519 key; service nodes use the Ed25519 key sessiond creates"
                     .into(),
             )
@@ -80,10 +80,10 @@ impl ServiceNodeIdentity {
     }
 
     /// The identity of the node key in `datadir` (`<datadir>/node_key`), which must exist.
-    pub fn load(datadir: &Path) -> Result<Self, BridgeError> {
+    pub fn load(datadir: &Path) -> Result<Self, RegistryError> {
         let path = datadir.join(pars_net::identity::NODE_KEY_FILE);
         if !path.is_file() {
-            return Err(BridgeError::Config(format!(
+            return Err(RegistryError::Config(format!(
                 "no node key at {}: this data directory has never held a service node; pass the --datadir of the node (parsctl node register creates the key if needed)",
                 path.display()
             )));
@@ -93,9 +93,9 @@ impl ServiceNodeIdentity {
 
     /// The identity of the node key in `datadir`, creating the key (mode 0600) if there is none,
     /// exactly as `sessiond` would at its first start.
-    pub fn load_or_create(datadir: &Path) -> Result<Self, BridgeError> {
+    pub fn load_or_create(datadir: &Path) -> Result<Self, RegistryError> {
         let keypair = pars_net::identity::load_or_create_keypair(datadir)
-            .map_err(|e| BridgeError::Config(format!("node key: {e}")))?;
+            .map_err(|e| RegistryError::Config(format!("node key: {e}")))?;
         Self::from_keypair(&keypair)
     }
 
@@ -115,22 +115,22 @@ impl ServiceNodeIdentity {
         &self,
         multiaddrs: &[String],
         name: &str,
-    ) -> Result<Registration, BridgeError> {
+    ) -> Result<Registration, RegistryError> {
         let mut addrs = Vec::with_capacity(multiaddrs.len());
         for text in multiaddrs {
             let addr: Multiaddr = text
                 .parse()
-                .map_err(|e| BridgeError::Config(format!("{text:?} is not a multiaddr ({e})")))?;
+                .map_err(|e| RegistryError::Config(format!("{text:?} is not a multiaddr ({e})")))?;
             if let Some(other) = p2p_of(&addr)
                 && other != self.peer_id
             {
-                return Err(BridgeError::Config(format!(
+                return Err(RegistryError::Config(format!(
                     "{text} names the peer {other}, but this node is {}",
                     self.peer_id
                 )));
             }
             if is_unspecified(&addr) {
-                return Err(BridgeError::Config(format!(
+                return Err(RegistryError::Config(format!(
                     "{text} is a wildcard listen address; register the address other nodes reach this node at (e.g. /ip4/<public IP>/tcp/<port>)"
                 )));
             }
@@ -217,6 +217,7 @@ fn is_unspecified(addr: &Multiaddr) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use pars_error::HasKind;
 
     #[test]
     fn identity_is_derived_from_the_node_key_and_stable() {
@@ -281,11 +282,11 @@ mod tests {
             let e = id
                 .registration(std::slice::from_ref(&bad), "op")
                 .unwrap_err();
-            assert_eq!(e.kind(), crate::ErrorKind::Config, "{bad}: {e}");
+            assert_eq!(e.kind(), pars_error::ErrorKind::Config, "{bad}: {e}");
         }
         assert!(matches!(
             id.registration(&[], "op").unwrap_err(),
-            BridgeError::InvalidRegistration(_)
+            RegistryError::InvalidRegistration(_)
         ));
     }
 }

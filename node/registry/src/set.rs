@@ -29,11 +29,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cache;
-use crate::error::{BridgeError, rpc_call};
-use crate::reader::{
-    DevnetAddresses, Health, RegistryConfig, RegistryHandle, RegistryReader, parse_rpc_url,
-    read_provider,
-};
+use crate::deployment::{DevnetAddresses, parse_rpc_url, read_provider};
+use crate::error::{RegistryError, rpc_call};
+use crate::health::{Health, RegistryHandle};
+use crate::reader::{RegistryConfig, RegistryReader};
 use crate::service_node::{EntryError, check_identity_key, p2p_of};
 use crate::types::{RegistryNodeId, RegistrySnapshot};
 
@@ -68,16 +67,16 @@ impl ChainTarget {
         registry: Option<Address>,
         chain_id: Option<u64>,
         addresses_file: &Path,
-    ) -> Result<Self, BridgeError> {
+    ) -> Result<Self, RegistryError> {
         let no_rpc = || {
-            BridgeError::Config(
+            RegistryError::Config(
                 "no EVM RPC endpoint: pass --eth-rpc <url> (e.g. http://127.0.0.1:8545)".into(),
             )
         };
         let target = match registry {
             None => {
                 if !addresses_file.is_file() {
-                    return Err(BridgeError::Config(format!(
+                    return Err(RegistryError::Config(format!(
                         "no --registry given and no deployment address file at {}; pass --registry <address> and --eth-rpc <url>, or deploy the devnet contracts first",
                         addresses_file.display()
                     )));
@@ -110,13 +109,15 @@ impl ChainTarget {
         };
         parse_rpc_url(&target.rpc_url)?;
         if target.registry == Address::ZERO {
-            return Err(BridgeError::Config("--registry is the zero address".into()));
+            return Err(RegistryError::Config(
+                "--registry is the zero address".into(),
+            ));
         }
         Ok(target)
     }
 
     /// The chain ID the RPC serves (one request).
-    pub async fn query_chain_id(&self, timeout: Duration) -> Result<u64, BridgeError> {
+    pub async fn query_chain_id(&self, timeout: Duration) -> Result<u64, RegistryError> {
         let provider = read_provider(&self.rpc_url)?;
         rpc_call("eth_chainId", timeout, provider.get_chain_id()).await
     }
@@ -348,7 +349,7 @@ impl RegistrySetTask {
 /// [`RegistrySet::health`] and retried with backoff while the cached set (if any) is served.
 pub async fn open_registry_set(
     cfg: RegistrySetConfig,
-) -> Result<(Arc<RegistrySet>, RegistrySetTask), BridgeError> {
+) -> Result<(Arc<RegistrySet>, RegistrySetTask), RegistryError> {
     let target = ChainTarget::resolve(
         cfg.eth_rpc.as_deref(),
         cfg.registry,
@@ -368,7 +369,7 @@ pub async fn open_registry_set(
                     id
                 }
                 _ => {
-                    return Err(BridgeError::Config(format!(
+                    return Err(RegistryError::Config(format!(
                         "cannot learn the registry's chain ID: {e}; and there is no cached set of this registry yet. Start the EVM node, or give the expected chain ID"
                     )));
                 }

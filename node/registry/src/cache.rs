@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
-use crate::error::BridgeError;
+use crate::error::RegistryError;
 use crate::types::RegistrySnapshot;
 
 const FORMAT_VERSION: u32 = 1;
@@ -22,15 +22,15 @@ struct CacheFile {
     snapshot: RegistrySnapshot,
 }
 
-fn cache_error(path: &Path, message: impl Into<String>) -> BridgeError {
-    BridgeError::Cache {
+fn cache_error(path: &Path, message: impl Into<String>) -> RegistryError {
+    RegistryError::Cache {
         path: path.to_path_buf(),
         message: message.into(),
     }
 }
 
 /// Writes `snapshot` to `path` atomically (temp file, fsync, rename, fsync of the directory).
-pub fn save(path: &Path, snapshot: &RegistrySnapshot) -> Result<(), BridgeError> {
+pub fn save(path: &Path, snapshot: &RegistrySnapshot) -> Result<(), RegistryError> {
     let json = serde_json::to_vec_pretty(&CacheFile {
         version: FORMAT_VERSION,
         snapshot: snapshot.clone(),

@@ -6,6 +6,8 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256, U256};
 use alloy::transports::{RpcError, TransportErrorKind, TransportResult};
 
+use pars_error::{ErrorKind, HasKind};
+
 use crate::types::{NodeStatus, RegistryNodeId, format_ether, format_unix_time};
 
 /// A registration field the registry rejected.
@@ -39,32 +41,11 @@ impl std::fmt::Display for InvalidRegistration {
     }
 }
 
-/// Broad classes of [`BridgeError`], for JSON-RPC error codes and CLI exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The configuration (URL, address, chain ID, keystore, …) is wrong: fix it and retry.
-    Config,
-    /// The EVM RPC cannot be reached or timed out: transient, retried.
-    Unavailable,
-    /// The RPC serves another chain than the configured one.
-    WrongChain,
-    /// The chain returned data this crate cannot interpret (wrong contract, bad RPC).
-    Protocol,
-    /// The registry rejected the operation (stake too low, already registered, still bonded, …).
-    Rejected,
-    /// The operator account cannot pay for the transaction.
-    InsufficientFunds,
-    /// A transaction was not confirmed in time or reverted on chain.
-    Transaction,
-    /// The cache file could not be read or written.
-    Storage,
-}
-
-/// Errors of the bridge crate. Messages never contain keys or passwords.
+/// Errors of the registry crate (reading the chain, operator actions). Messages never contain keys
+/// or passwords.
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BridgeError {
+pub enum RegistryError {
     /// A configuration value is unusable.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -229,16 +210,15 @@ pub enum BridgeError {
     },
 }
 
-impl BridgeError {
-    /// The error's class.
-    pub fn kind(&self) -> ErrorKind {
+impl HasKind for RegistryError {
+    fn kind(&self) -> ErrorKind {
         match self {
             Self::Config(_) | Self::NoContract { .. } | Self::MissingSigner | Self::Signer(_) => {
                 ErrorKind::Config
             }
-            Self::Rpc { .. } | Self::Timeout { .. } => ErrorKind::Unavailable,
+            Self::Rpc { .. } | Self::Timeout { .. } => ErrorKind::ChainUnavailable,
             Self::WrongChain { .. } => ErrorKind::WrongChain,
-            Self::Decode { .. } => ErrorKind::Protocol,
+            Self::Decode { .. } => ErrorKind::PeerMalformed,
             Self::Cache { .. } => ErrorKind::Storage,
             Self::StakeTooLow { .. }
             | Self::AlreadyRegistered { .. }
@@ -248,21 +228,24 @@ impl BridgeError {
             | Self::NotWithdrawable { .. }
             | Self::StillBonded { .. }
             | Self::InvalidRegistration(_)
-            | Self::Rejected { .. } => ErrorKind::Rejected,
+            | Self::Rejected { .. }
+            | Self::Reverted { .. } => ErrorKind::Rejected,
             Self::InsufficientFunds { .. } => ErrorKind::InsufficientFunds,
-            Self::Reverted { .. } | Self::ConfirmationTimeout { .. } => ErrorKind::Transaction,
+            Self::ConfirmationTimeout { .. } => ErrorKind::Timeout,
         }
     }
+}
 
+impl RegistryError {
     /// Whether retrying the same request later may succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(self.kind(), ErrorKind::Unavailable)
+        matches!(self.kind(), ErrorKind::ChainUnavailable)
     }
 
     /// Maps a transport error; URLs in its text are reduced to scheme, host and port. An error
     /// answer of the node (rate limits, "header not found" behind a load balancer, …) counts as
     /// unavailability and is retried; a revert that is not one of the registry's errors becomes
-    /// [`BridgeError::Rejected`].
+    /// [`RegistryError::Rejected`].
     pub(crate) fn from_transport(what: &'static str, e: &RpcError<TransportErrorKind>) -> Self {
         if let RpcError::ErrorResp(payload) = e {
             let message = redact_urls(&payload.message);
@@ -283,34 +266,34 @@ impl BridgeError {
     }
 }
 
-/// Runs `fut` with a timeout, mapping the elapsed case to [`BridgeError::Timeout`].
+/// Runs `fut` with a timeout, mapping the elapsed case to [`RegistryError::Timeout`].
 pub(crate) async fn within<T>(
     what: &'static str,
     after: Duration,
-    fut: impl Future<Output = Result<T, BridgeError>>,
-) -> Result<T, BridgeError> {
+    fut: impl Future<Output = Result<T, RegistryError>>,
+) -> Result<T, RegistryError> {
     tokio::time::timeout(after, fut)
         .await
-        .unwrap_or(Err(BridgeError::Timeout { what, after }))
+        .unwrap_or(Err(RegistryError::Timeout { what, after }))
 }
 
-/// One RPC request with a timeout, its transport error mapped by [`BridgeError::from_transport`].
+/// One RPC request with a timeout, its transport error mapped by [`RegistryError::from_transport`].
 pub(crate) async fn rpc_call<T>(
     what: &'static str,
     after: Duration,
     request: impl IntoFuture<Output = TransportResult<T>>,
-) -> Result<T, BridgeError> {
+) -> Result<T, RegistryError> {
     within(what, after, async {
         request
             .await
-            .map_err(|e| BridgeError::from_transport(what, &e))
+            .map_err(|e| RegistryError::from_transport(what, &e))
     })
     .await
 }
 
 /// Replaces `scheme://host:port/path?query` by `scheme://host:port/…` in free text, so API keys
 /// that providers put in URL paths or queries do not reach logs.
-pub(crate) fn redact_urls(text: &str) -> String {
+pub fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
@@ -356,7 +339,7 @@ mod tests {
 
     #[test]
     fn messages_say_what_to_do() {
-        let e = BridgeError::StakeTooLow {
+        let e = RegistryError::StakeTooLow {
             sent: U256::from(5u64) * U256::from(10u64).pow(U256::from(17u64)),
             minimum: U256::from(10u64).pow(U256::from(18u64)),
         };
@@ -365,11 +348,97 @@ mod tests {
             "stake 0.5 is below the registry's minimum of 1; register with --stake 1 or more (amounts in the chain's native token)"
         );
         assert_eq!(e.kind(), ErrorKind::Rejected);
-        let e = BridgeError::WrongChain {
+        let e = RegistryError::WrongChain {
             expected: 31337,
             actual: 1,
         };
         assert!(e.to_string().contains("point --eth-rpc"));
         assert!(!e.is_transient());
+    }
+
+    /// `parsctl node` exits as docs/operator-guide.md ("Exit codes and errors") says: 3 the EVM
+    /// RPC is unreachable, 4 bad input or configuration (wrong chain, no contract), 5 a
+    /// transaction not confirmed in time, 6 refused by the registry or the chain (cannot pay).
+    #[test]
+    fn exit_codes_are_the_operator_guides() {
+        let node_id = RegistryNodeId([1; 32]);
+        let cases = [
+            (
+                RegistryError::Rpc {
+                    what: "x",
+                    message: "down".into(),
+                },
+                3,
+            ),
+            (
+                RegistryError::Timeout {
+                    what: "x",
+                    after: Duration::from_secs(1),
+                },
+                3,
+            ),
+            (RegistryError::Config("bad".into()), 4),
+            (RegistryError::MissingSigner, 4),
+            (RegistryError::Signer("wrong password".into()), 4),
+            (
+                RegistryError::WrongChain {
+                    expected: 1,
+                    actual: 2,
+                },
+                4,
+            ),
+            (
+                RegistryError::NoContract {
+                    address: Address::ZERO,
+                    chain_id: 1,
+                },
+                4,
+            ),
+            (
+                RegistryError::ConfirmationTimeout {
+                    tx_hash: B256::ZERO,
+                    waited: Duration::from_secs(1),
+                },
+                5,
+            ),
+            (
+                RegistryError::StakeTooLow {
+                    sent: U256::ZERO,
+                    minimum: U256::from(1u8),
+                },
+                6,
+            ),
+            (RegistryError::AlreadyRegistered { node_id }, 6),
+            (RegistryError::NotRegistered { node_id }, 6),
+            (
+                RegistryError::StillBonded {
+                    node_id,
+                    unlock_time: 0,
+                },
+                6,
+            ),
+            (
+                RegistryError::InsufficientFunds {
+                    address: Address::ZERO,
+                },
+                6,
+            ),
+            (
+                RegistryError::Reverted {
+                    tx_hash: B256::ZERO,
+                },
+                6,
+            ),
+            (
+                RegistryError::Cache {
+                    path: PathBuf::from("x"),
+                    message: "disk full".into(),
+                },
+                1,
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.kind().exit_code(), code, "{e}");
+        }
     }
 }

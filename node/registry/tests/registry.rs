@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Anvil, ether, operator, register, registration, signer, wait_for};
-use pars_bridge::{
-    BridgeError, ErrorKind, Progress, RegistryConfig, RegistryHandle, RegistryNodeId,
+use pars_registry::{
+    ErrorKind, HasKind, Progress, RegistryConfig, RegistryError, RegistryHandle, RegistryNodeId,
     RegistryReader, SyncState, primitives::Address,
 };
 
@@ -153,7 +153,7 @@ async fn wrong_chain_or_address_is_a_clear_error() {
     assert!(
         matches!(
             err,
-            BridgeError::WrongChain {
+            RegistryError::WrongChain {
                 expected: 7,
                 actual: 31337
             }
@@ -172,13 +172,15 @@ async fn wrong_chain_or_address_is_a_clear_error() {
         .wait_synced(Duration::from_secs(30))
         .await
         .unwrap_err();
-    assert!(matches!(err, BridgeError::NoContract { .. }), "{err}");
+    assert!(matches!(err, RegistryError::NoContract { .. }), "{err}");
     assert!(err.to_string().contains("check --registry"), "{err}");
 
-    let cfg = pars_bridge::OperatorConfig::new(&anvil.url, registry, 1);
-    let err = pars_bridge::Operator::connect(cfg, None).await.unwrap_err();
+    let cfg = pars_registry::OperatorConfig::new(&anvil.url, registry, 1);
+    let err = pars_registry::Operator::connect(cfg, None)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, BridgeError::WrongChain { expected: 1, .. }),
+        matches!(err, RegistryError::WrongChain { expected: 1, .. }),
         "{err}"
     );
 
@@ -221,7 +223,7 @@ async fn outage_serves_the_cache_and_catches_up() {
         h.state == SyncState::Degraded
             && h.last_error
                 .as_ref()
-                .is_some_and(|e| e.error.kind() == ErrorKind::Unavailable)
+                .is_some_and(|e| e.error.kind() == ErrorKind::ChainUnavailable)
     })
     .await;
     assert_eq!(running.snapshot().nodes.len(), 2);

@@ -1,4 +1,4 @@
-//! The committed ABIs (`bridge/abi/*.json`, what the bindings are generated from) must be exactly
+//! The committed ABIs (`node/registry/abi/*.json`, what the bindings are generated from) must be exactly
 //! the `abi` of the forge artifacts of the current contracts. Fix a failure with
 //! `scripts/sync-abi` and commit the result.
 
@@ -9,7 +9,10 @@ use std::process::Command;
 
 #[test]
 fn committed_abis_match_the_contracts() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap();
     let forge = root.join(".tools/bin/forge");
     assert!(
         forge.exists(),
@@ -31,7 +34,7 @@ fn committed_abis_match_the_contracts() {
         let artifact = root.join(format!("out/{name}.sol/{name}.json"));
         let artifact: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&artifact).unwrap()).unwrap();
-        let committed = root.join(format!("bridge/abi/{name}.json"));
+        let committed = root.join(format!("node/registry/abi/{name}.json"));
         let committed: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&committed).unwrap()).unwrap();
         if artifact["abi"] != committed {
@@ -40,6 +43,6 @@ fn committed_abis_match_the_contracts() {
     }
     assert!(
         stale.is_empty(),
-        "bridge/abi is out of date for {stale:?}: run scripts/sync-abi and commit the result"
+        "node/registry/abi is out of date for {stale:?}: run scripts/sync-abi and commit the result"
     );
 }

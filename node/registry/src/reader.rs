@@ -4,8 +4,8 @@
 //! # How it follows the chain
 //!
 //! 1. **Startup**: the cache file (if it belongs to the configured chain ID and registry) is served
-//!    at once; then `eth_chainId` is checked ([`BridgeError::WrongChain`]) and the registry address
-//!    must hold code ([`BridgeError::NoContract`]).
+//!    at once; then `eth_chainId` is checked ([`RegistryError::WrongChain`]) and the registry address
+//!    must hold code ([`RegistryError::NoContract`]).
 //! 2. **Initial load**: the whole active set through the paged `activeNodes` view, every page read
 //!    at the same block — the *safe* block `head − confirmations`, pinned by hash (EIP-1898).
 //! 3. **Polling**: the logs of the registry's membership events (`NodeRegistered`, `NodeUpdated`,
@@ -28,105 +28,27 @@
 //! The cache is written after every change of the set and at least every
 //! [`RegistryConfig::cache_interval`] while the block advances.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::primitives::{Address, B256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::transports::http::reqwest::Url;
-use serde::Deserialize;
+use alloy::providers::{DynProvider, Provider};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cache;
 use crate::contracts::{RegistryContract, decode_registry_log, registry_filter};
-use crate::error::{BridgeError, ErrorKind, rpc_call};
+use crate::deployment::{
+    DevnetAddresses, LOCAL_CHAIN_IDS, default_confirmations, parse_rpc_url, read_provider,
+};
+use crate::error::{RegistryError, rpc_call};
 use crate::events::{
     ActiveSet, Backoff, NextStep, apply_events, plan, safe_block, still_canonical,
 };
+use crate::health::{Health, HealthError, RegistryHandle, SyncState};
 use crate::types::{BlockRef, RegistrySnapshot};
-
-/// Chain IDs of local development chains (anvil/hardhat 31337, geth --dev 1337).
-pub const LOCAL_CHAIN_IDS: [u64; 2] = [31_337, 1_337];
-
-/// Default confirmation lag: 1 block on a local chain, 12 elsewhere.
-pub fn default_confirmations(chain_id: u64) -> u64 {
-    if LOCAL_CHAIN_IDS.contains(&chain_id) {
-        1
-    } else {
-        12
-    }
-}
-
-/// Parses and checks an RPC URL (http or https).
-pub(crate) fn parse_rpc_url(url: &str) -> Result<Url, BridgeError> {
-    let parsed: Url = url.parse().map_err(|e| {
-        BridgeError::Config(format!(
-            "--eth-rpc {:?} is not a URL ({e}); expected e.g. http://127.0.0.1:8545",
-            crate::error::redact_urls(url)
-        ))
-    })?;
-    match parsed.scheme() {
-        "http" | "https" => Ok(parsed),
-        other => Err(BridgeError::Config(format!(
-            "--eth-rpc uses the scheme {other:?}; only http and https are supported"
-        ))),
-    }
-}
-
-/// A read-only provider over HTTP(S).
-pub(crate) fn read_provider(url: &str) -> Result<DynProvider, BridgeError> {
-    let url = parse_rpc_url(url)?;
-    Ok(ProviderBuilder::new()
-        .disable_recommended_fillers()
-        .connect_http(url)
-        .erased())
-}
-
-/// The addresses file `contracts/script/Deploy.s.sol` writes (default `.devnet/addresses.json`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct DevnetAddresses {
-    /// Chain ID deployed to.
-    pub chain_id: u64,
-    /// RPC URL recorded by the deploy script, if it was given one.
-    #[serde(default)]
-    pub rpc_url: Option<String>,
-    /// A block at or before the deployment.
-    #[serde(default)]
-    pub deploy_block: u64,
-    /// `ServiceNodeRegistry`.
-    pub service_node_registry: Address,
-    /// `SessionTrigger`.
-    pub session_trigger: Address,
-    /// `SessionGuestbook` (the example target).
-    #[serde(default)]
-    pub session_guestbook: Option<Address>,
-    /// The verifier adapter SessionTrigger calls.
-    #[serde(default)]
-    pub verifier_adapter: Option<Address>,
-}
-
-impl DevnetAddresses {
-    /// Reads an addresses file.
-    pub fn load(path: &Path) -> Result<Self, BridgeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            BridgeError::Config(format!(
-                "cannot read the devnet address file {}: {e}; deploy the contracts first (contracts/script/Deploy.s.sol) or pass --registry",
-                path.display()
-            ))
-        })?;
-        serde_json::from_str(&text).map_err(|e| {
-            BridgeError::Config(format!(
-                "{} is not a deployment address file: {e}",
-                path.display()
-            ))
-        })
-    }
-}
 
 /// Settings of a [`RegistryReader`].
 #[derive(Clone, Debug)]
@@ -184,12 +106,12 @@ impl RegistryConfig {
     pub fn from_devnet(
         addresses: &DevnetAddresses,
         rpc_url: Option<&str>,
-    ) -> Result<Self, BridgeError> {
+    ) -> Result<Self, RegistryError> {
         let url = rpc_url
             .map(str::to_owned)
             .or_else(|| addresses.rpc_url.clone())
             .ok_or_else(|| {
-                BridgeError::Config("the address file records no rpcUrl; pass --eth-rpc".into())
+                RegistryError::Config("the address file records no rpcUrl; pass --eth-rpc".into())
             })?;
         Ok(Self::new(
             url,
@@ -235,167 +157,22 @@ impl RegistryConfig {
         self
     }
 
-    fn validate(&self) -> Result<(), BridgeError> {
+    fn validate(&self) -> Result<(), RegistryError> {
         parse_rpc_url(&self.rpc_url)?;
         if self.registry == Address::ZERO {
-            return Err(BridgeError::Config("--registry is the zero address".into()));
+            return Err(RegistryError::Config(
+                "--registry is the zero address".into(),
+            ));
         }
         if self.poll_interval.is_zero()
             || self.rpc_timeout.is_zero()
             || self.backoff_initial.is_zero()
         {
-            return Err(BridgeError::Config(
+            return Err(RegistryError::Config(
                 "poll interval, RPC timeout and backoff must be more than zero".into(),
             ));
         }
         Ok(())
-    }
-}
-
-/// Where the reader stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncState {
-    /// No step has succeeded yet (the served set, if any, is the cache's).
-    Starting,
-    /// Following the chain but more than one log range behind the safe block.
-    CatchingUp,
-    /// Up to date: the set is the registry's at [`Health::synced_block`], the safe block.
-    Synced,
-    /// The last step failed: the last known set is served while retrying.
-    Degraded,
-}
-
-/// A failure with the time it happened.
-#[derive(Clone, Debug)]
-pub struct HealthError {
-    /// When.
-    pub at: SystemTime,
-    /// What.
-    pub error: BridgeError,
-}
-
-/// The reader's health, for logs, `parsctl status` and tests.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Health {
-    /// Current state.
-    pub state: SyncState,
-    /// The served set came from the cache file and has not been confirmed by the chain since.
-    pub from_cache: bool,
-    /// The last block whose state the set reflects.
-    pub synced_block: Option<u64>,
-    /// The chain head at the last successful step.
-    pub head: Option<u64>,
-    /// When a step last succeeded.
-    pub last_success: Option<SystemTime>,
-    /// The most recent failure (kept after recovery, see `state`).
-    pub last_error: Option<HealthError>,
-    /// Failures since the last success.
-    pub consecutive_failures: u32,
-    /// The wait before the next retry, while degraded.
-    pub retry_in: Option<Duration>,
-    /// Full reloads after a reorg or a changed chain history.
-    pub reloads: u64,
-    /// The last cache write failure, cleared by a successful write.
-    pub cache_error: Option<BridgeError>,
-}
-
-impl Health {
-    fn new() -> Self {
-        Self {
-            state: SyncState::Starting,
-            from_cache: false,
-            synced_block: None,
-            head: None,
-            last_success: None,
-            last_error: None,
-            consecutive_failures: 0,
-            retry_in: None,
-            reloads: 0,
-            cache_error: None,
-        }
-    }
-}
-
-/// A cloneable handle on a running reader: the current set, change notifications, health.
-/// The reader stops when [`RegistryHandle::shutdown`] is called or every handle is dropped.
-#[derive(Clone, Debug)]
-pub struct RegistryHandle {
-    snapshot: watch::Receiver<Arc<RegistrySnapshot>>,
-    health: watch::Receiver<Health>,
-    shutdown: Arc<watch::Sender<bool>>,
-}
-
-impl RegistryHandle {
-    /// The current active set (cheap: shared).
-    pub fn snapshot(&self) -> Arc<RegistrySnapshot> {
-        self.snapshot.borrow().clone()
-    }
-
-    /// Notified whenever the set changes (not on every new block).
-    pub fn subscribe(&self) -> watch::Receiver<Arc<RegistrySnapshot>> {
-        self.snapshot.clone()
-    }
-
-    /// The reader's current health.
-    pub fn health(&self) -> Health {
-        self.health.borrow().clone()
-    }
-
-    /// Notified on every health change (each step).
-    pub fn subscribe_health(&self) -> watch::Receiver<Health> {
-        self.health.clone()
-    }
-
-    /// Asks the reader to stop; its task ends at the next await point.
-    pub fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
-    }
-
-    /// Waits until the reader has synced with the chain once, and returns the set. Fails at once
-    /// on errors that need the operator (wrong chain, no contract at the address); otherwise
-    /// waits up to `timeout` and returns the last error (or a timeout) if it did not sync.
-    pub async fn wait_synced(
-        &self,
-        timeout: Duration,
-    ) -> Result<Arc<RegistrySnapshot>, BridgeError> {
-        let mut rx = self.health.clone();
-        let outcome = tokio::time::timeout(timeout, async {
-            loop {
-                {
-                    let h = rx.borrow_and_update();
-                    if h.state == SyncState::Synced {
-                        return Ok(());
-                    }
-                    if let Some(e) = &h.last_error
-                        && matches!(e.error.kind(), ErrorKind::Config | ErrorKind::WrongChain)
-                        && h.state == SyncState::Degraded
-                    {
-                        return Err(e.error.clone());
-                    }
-                }
-                if rx.changed().await.is_err() {
-                    return Err(BridgeError::Config(
-                        "the registry reader has stopped".into(),
-                    ));
-                }
-            }
-        })
-        .await;
-        match outcome {
-            Ok(Ok(())) => Ok(self.snapshot()),
-            Ok(Err(e)) => Err(e),
-            Err(_) => {
-                Err(self
-                    .health()
-                    .last_error
-                    .map(|e| e.error)
-                    .unwrap_or(BridgeError::Timeout {
-                        what: "the first registry sync",
-                        after: timeout,
-                    }))
-            }
-        }
     }
 }
 
@@ -407,10 +184,12 @@ impl RegistryReader {
     /// Loads the cache (if configured and matching) and spawns the reader on the current tokio
     /// runtime. Fails only on an unusable configuration (or outside a runtime); an unreachable or
     /// wrong RPC is reported through [`RegistryHandle::health`] and retried.
-    pub fn start(config: RegistryConfig) -> Result<(RegistryHandle, JoinHandle<()>), BridgeError> {
+    pub fn start(
+        config: RegistryConfig,
+    ) -> Result<(RegistryHandle, JoinHandle<()>), RegistryError> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            BridgeError::Config(
+            RegistryError::Config(
                 "RegistryReader::start must be called inside a tokio runtime".into(),
             )
         })?;
@@ -552,7 +331,7 @@ impl Worker {
         });
     }
 
-    fn on_failure(&mut self, error: BridgeError) -> Duration {
+    fn on_failure(&mut self, error: RegistryError) -> Duration {
         if error.is_transient() {
             // The URL may reach another node when it comes back: check the chain again.
             self.chain_checked = false;
@@ -585,18 +364,18 @@ impl Worker {
         self.config.rpc_timeout
     }
 
-    async fn step(&mut self) -> Result<Stepped, BridgeError> {
+    async fn step(&mut self) -> Result<Stepped, RegistryError> {
         let t = self.timeout();
         if !self.chain_checked {
             let chain_id = rpc_call("eth_chainId", t, self.provider.get_chain_id()).await?;
             if chain_id != self.config.chain_id {
-                return Err(BridgeError::WrongChain {
+                return Err(RegistryError::WrongChain {
                     expected: self.config.chain_id,
                     actual: chain_id,
                 });
             }
             if self.code_at(BlockId::latest()).await?.is_empty() {
-                return Err(BridgeError::NoContract {
+                return Err(RegistryError::NoContract {
                     address: self.config.registry,
                     chain_id,
                 });
@@ -641,7 +420,7 @@ impl Worker {
         }
     }
 
-    async fn code_at(&self, block: BlockId) -> Result<alloy::primitives::Bytes, BridgeError> {
+    async fn code_at(&self, block: BlockId) -> Result<alloy::primitives::Bytes, RegistryError> {
         rpc_call(
             "eth_getCode",
             self.timeout(),
@@ -652,7 +431,7 @@ impl Worker {
         .await
     }
 
-    async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, BridgeError> {
+    async fn block_hash(&self, number: u64) -> Result<Option<[u8; 32]>, RegistryError> {
         let block = rpc_call(
             "eth_getBlockByNumber",
             self.timeout(),
@@ -663,11 +442,11 @@ impl Worker {
         Ok(block.map(|b| b.header.hash.0))
     }
 
-    async fn full_load(&mut self, at: u64) -> Result<(), BridgeError> {
+    async fn full_load(&mut self, at: u64) -> Result<(), RegistryError> {
         let hash = self
             .block_hash(at)
             .await?
-            .ok_or_else(|| BridgeError::Decode {
+            .ok_or_else(|| RegistryError::Decode {
                 what: "eth_getBlockByNumber",
                 message: format!("the RPC reported head {at} or later but has no block {at}"),
             })?;
@@ -694,7 +473,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn poll(&mut self, from: u64, to: u64) -> Result<(), BridgeError> {
+    async fn poll(&mut self, from: u64, to: u64) -> Result<(), RegistryError> {
         let before = self.block_hash(to).await?;
         let filter = registry_filter(self.config.registry, from, to);
         let logs = match rpc_call(
@@ -733,7 +512,7 @@ impl Worker {
             }
             let number = log.block_number.unwrap_or_default();
             if number < from || number > to {
-                return Err(BridgeError::Decode {
+                return Err(RegistryError::Decode {
                     what: "eth_getLogs",
                     message: format!("asked for blocks {from}..={to}, got a log of block {number}"),
                 });
@@ -826,6 +605,7 @@ impl Worker {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use pars_error::{ErrorKind, HasKind};
 
     #[test]
     fn configuration_is_checked_up_front() {

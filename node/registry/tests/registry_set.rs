@@ -14,12 +14,12 @@ use std::time::Duration;
 use common::{Anvil, ether, operator, signer};
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
-use pars_bridge::primitives::Address;
-use pars_bridge::{
-    DevnetAddresses, ErrorKind, RegistrySet, RegistrySetConfig, ServiceNodeIdentity, SyncState,
-    open_registry_set,
-};
 use pars_net::{Membership, ServiceNodeSet};
+use pars_registry::primitives::Address;
+use pars_registry::{
+    DevnetAddresses, ErrorKind, HasKind, RegistrySet, RegistrySetConfig, ServiceNodeIdentity,
+    SyncState, open_registry_set,
+};
 use tokio::sync::watch;
 
 fn node() -> ServiceNodeIdentity {
@@ -178,7 +178,7 @@ async fn the_set_survives_outages_and_restarts() {
         h.state == SyncState::Degraded
             && h.last_error
                 .as_ref()
-                .is_some_and(|e| e.error.kind() == ErrorKind::Unavailable)
+                .is_some_and(|e| e.error.kind() == ErrorKind::ChainUnavailable)
     })
     .await;
     assert_eq!(peers(&running), sorted(vec![a.peer_id, b.peer_id]));
@@ -270,7 +270,7 @@ async fn the_address_file_and_a_wrong_chain() {
     task.shutdown().await;
 }
 
-async fn wait_for_health(set: &RegistrySet, pred: impl Fn(&pars_bridge::Health) -> bool) {
+async fn wait_for_health(set: &RegistrySet, pred: impl Fn(&pars_registry::Health) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !pred(&set.health()) {
         assert!(

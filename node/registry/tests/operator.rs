@@ -9,7 +9,9 @@ use std::process::Command;
 
 use alloy::primitives::U256;
 use common::{Anvil, ether, operator, register, registration, repo_root, signer};
-use pars_bridge::{BridgeError, ErrorKind, EvmSigner, InvalidRegistration, NodeStatus};
+use pars_registry::{
+    ErrorKind, EvmSigner, HasKind, InvalidRegistration, NodeStatus, RegistryError,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_rejections_map_to_clear_errors() {
@@ -26,7 +28,7 @@ async fn registry_rejections_map_to_clear_errors() {
         .await
         .unwrap_err();
     match &err {
-        BridgeError::StakeTooLow { sent, minimum } => {
+        RegistryError::StakeTooLow { sent, minimum } => {
             assert_eq!(*sent, ether(1) / U256::from(2u64));
             assert_eq!(*minimum, ether(1));
         }
@@ -42,18 +44,18 @@ async fn registry_rejections_map_to_clear_errors() {
     assert_eq!(status.parameters.unbonding_period, 3600);
     assert!(matches!(
         op.request_exit(&r.peer_id, noop).await.unwrap_err(),
-        BridgeError::NotRegistered { .. }
+        RegistryError::NotRegistered { .. }
     ));
     assert!(matches!(
         op.withdraw(&r.peer_id, noop).await.unwrap_err(),
-        BridgeError::NotRegistered { .. }
+        RegistryError::NotRegistered { .. }
     ));
 
     // Registered; a second registration of the same peer ID is refused, by anyone.
     op.register(&r, ether(1), noop).await.unwrap();
     let err = other.register(&r, ether(1), noop).await.unwrap_err();
     assert!(
-        matches!(err, BridgeError::AlreadyRegistered { node_id } if node_id == r.node_id()),
+        matches!(err, RegistryError::AlreadyRegistered { node_id } if node_id == r.node_id()),
         "{err}"
     );
     assert!(err.to_string().contains("parsctl node status"));
@@ -66,7 +68,7 @@ async fn registry_rejections_map_to_clear_errors() {
     // Someone else's node.
     let err = other.request_exit(&r.peer_id, noop).await.unwrap_err();
     assert!(
-        matches!(err, BridgeError::NotOperator { caller, .. } if caller == signer(2).address()),
+        matches!(err, RegistryError::NotOperator { caller, .. } if caller == signer(2).address()),
         "{err}"
     );
     // Withdraw before exiting, zero stake, invalid fields (checked locally, nothing sent).
@@ -74,7 +76,7 @@ async fn registry_rejections_map_to_clear_errors() {
     assert!(
         matches!(
             err,
-            BridgeError::NotWithdrawable {
+            RegistryError::NotWithdrawable {
                 status: NodeStatus::Active,
                 ..
             }
@@ -86,13 +88,13 @@ async fn registry_rejections_map_to_clear_errors() {
         op.add_stake(&r.peer_id, U256::ZERO, noop)
             .await
             .unwrap_err(),
-        BridgeError::InvalidRegistration(InvalidRegistration::ZeroAmount)
+        RegistryError::InvalidRegistration(InvalidRegistration::ZeroAmount)
     ));
     let mut bad = registration(9);
     bad.name = "x".repeat(65);
     assert!(matches!(
         op.register(&bad, ether(1), noop).await.unwrap_err(),
-        BridgeError::InvalidRegistration(InvalidRegistration::Name)
+        RegistryError::InvalidRegistration(InvalidRegistration::Name)
     ));
 
     // Exit, then withdraw too early: still unbonding, with the unlock time.
@@ -102,7 +104,7 @@ async fn registry_rejections_map_to_clear_errors() {
     assert!(!status.withdrawable_now);
     let err = op.withdraw(&r.peer_id, noop).await.unwrap_err();
     match &err {
-        BridgeError::StillBonded { unlock_time, .. } => {
+        RegistryError::StillBonded { unlock_time, .. } => {
             assert_eq!(*unlock_time, status.record.unlock_time)
         }
         other => panic!("{other:?}"),
@@ -110,7 +112,7 @@ async fn registry_rejections_map_to_clear_errors() {
     assert!(err.to_string().contains("still unbonding until"), "{err}");
     assert!(matches!(
         op.add_stake(&r.peer_id, ether(1), noop).await.unwrap_err(),
-        BridgeError::NotActive {
+        RegistryError::NotActive {
             status: NodeStatus::Exiting,
             ..
         }
@@ -172,7 +174,7 @@ async fn keys_from_a_keystore_or_the_environment() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, BridgeError::InsufficientFunds { address } if address == key.address()),
+        matches!(err, RegistryError::InsufficientFunds { address } if address == key.address()),
         "{err}"
     );
     assert_eq!(err.kind(), ErrorKind::InsufficientFunds);
@@ -204,7 +206,7 @@ async fn keys_from_a_keystore_or_the_environment() {
         ro.request_exit(&registration(4).peer_id, &mut |_| {})
             .await
             .unwrap_err(),
-        BridgeError::MissingSigner
+        RegistryError::MissingSigner
     ));
 }
 
@@ -215,8 +217,8 @@ fn probe_env_key(value: Option<&str>, expect: &str) {
     cmd.args(["--exact", "env_signer_probe", "--test-threads", "1"])
         .env("PARS_BRIDGE_TEST_EXPECT", expect);
     match value {
-        Some(v) => cmd.env(pars_bridge::PRIVATE_KEY_ENV, v),
-        None => cmd.env_remove(pars_bridge::PRIVATE_KEY_ENV),
+        Some(v) => cmd.env(pars_registry::PRIVATE_KEY_ENV, v),
+        None => cmd.env_remove(pars_registry::PRIVATE_KEY_ENV),
     };
     let out = cmd.output().unwrap();
     assert!(
@@ -234,8 +236,8 @@ fn env_signer_probe() {
     };
     let got = match EvmSigner::from_env() {
         Ok(s) => s.address().to_string(),
-        Err(BridgeError::MissingSigner) => "missing".into(),
-        Err(e @ BridgeError::Signer(_)) => {
+        Err(RegistryError::MissingSigner) => "missing".into(),
+        Err(e @ RegistryError::Signer(_)) => {
             assert!(e.to_string().contains("PARS_EVM_PRIVATE_KEY"), "{e}");
             assert!(
                 !e.to_string().contains("not a key"),
@@ -266,10 +268,11 @@ fn keys_from_the_environment() {
 async fn progress_until_the_required_confirmations() {
     let anvil = Anvil::start().await;
     let addresses = anvil.deploy();
-    let cfg = pars_bridge::OperatorConfig::new(&anvil.url, addresses.service_node_registry, 31337)
-        .with_confirmations(3)
-        .with_poll_interval(std::time::Duration::from_millis(20));
-    let op = pars_bridge::Operator::connect(cfg, Some(signer(1)))
+    let cfg =
+        pars_registry::OperatorConfig::new(&anvil.url, addresses.service_node_registry, 31337)
+            .with_confirmations(3)
+            .with_poll_interval(std::time::Duration::from_millis(20));
+    let op = pars_registry::Operator::connect(cfg, Some(signer(1)))
         .await
         .unwrap();
     // anvil mines only on demand: a block every 100 ms stands in for other traffic.
@@ -297,7 +300,7 @@ async fn progress_until_the_required_confirmations() {
     let confirmations: Vec<u64> = seen
         .iter()
         .filter_map(|p| match p {
-            pars_bridge::Progress::Confirming {
+            pars_registry::Progress::Confirming {
                 confirmations,
                 required: 3,
                 block,
@@ -310,11 +313,11 @@ async fn progress_until_the_required_confirmations() {
         })
         .collect();
     assert!(
-        matches!(seen.first(), Some(pars_bridge::Progress::Submitted { tx_hash }) if *tx_hash == outcome.tx_hash)
+        matches!(seen.first(), Some(pars_registry::Progress::Submitted { tx_hash }) if *tx_hash == outcome.tx_hash)
     );
     assert!(matches!(
         seen.last(),
-        Some(pars_bridge::Progress::Confirmed { .. })
+        Some(pars_registry::Progress::Confirmed { .. })
     ));
     assert_eq!(confirmations.last(), Some(&3));
     assert!(

@@ -1,5 +1,6 @@
 //! Test harness: a real anvil on a loopback port, the real deploy script, helpers to drive the
 //! chain (mine, snapshot/revert, time travel) and to wait on the reader's watch channels.
+//! `pars-bridge`'s relayer tests and bench use it too (through `#[path]`).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,13 +9,13 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use pars_bridge::{
+use pars_registry::{
     DevnetAddresses, EvmSigner, MldsaKeyHash, Operator, OperatorConfig, Progress, Registration,
     TxOutcome,
 };
 use tokio::sync::watch;
 
-/// The repository root (the crate is `bridge/`).
+/// The repository root.
 pub fn repo_root() -> PathBuf {
     pars_testkit::repo_root()
 }

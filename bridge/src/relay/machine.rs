@@ -1,0 +1,502 @@
+//! The driver's pass over the stored actions: `Received → Verified` (off-chain checks, signature,
+//! simulation, gas), `Verified → Submitted` (sign, store, broadcast), `Submitted → Finished`
+//! (receipts, confirmations, rebroadcast, fee bumps, a lost account nonce), every transition
+//! written to the store before it has an effect outside.
+
+use alloy::primitives::B256;
+use alloy::sol_types::SolInterface;
+use pars_crypto::mldsa::MlDsaPublicKey;
+use pars_registry::contracts::SessionTrigger::SessionTriggerErrors as TE;
+use pars_wire::action::{
+    ActionAuthError, ContractAction, ContractReceipt, ReasonCode, ReceiptStatus, ReceiptTx,
+    SignerKey,
+};
+use pars_wire::relay::{ActionKey, ActionRecord, ActionState, SentTx};
+
+use super::chain::{ChainError, Mined, Outcome, RelayChain};
+use super::core::{Fees, Refusal, bump_fees, expired, gas_with_margin, is_confirmed, precheck};
+use super::store::Batch;
+use super::{RelayError, Relayer, refused};
+
+/// Maps a revert of the trigger (simulation or estimate) to a refusal.
+fn revert_refusal(data: &[u8]) -> Refusal {
+    let Ok(err) = TE::abi_decode(data) else {
+        return Refusal::new(
+            ReasonCode::Rejected,
+            format!(
+                "the trigger rejected the action (revert data 0x{})",
+                hex::encode(data)
+            ),
+        );
+    };
+    let code = match &err {
+        TE::MalformedAction(_) => ReasonCode::Malformed,
+        TE::UnsupportedVersion(_) => ReasonCode::UnsupportedVersion,
+        TE::WrongChain(_) => ReasonCode::WrongChain,
+        TE::WrongTrigger(_) => ReasonCode::WrongTrigger,
+        TE::Expired(_) => ReasonCode::Expired,
+        TE::NonceUsed(_) => ReasonCode::NonceUsed,
+        TE::KeyMismatch(_) => ReasonCode::KeyMismatch,
+        TE::KeyNotRegistered(_) => ReasonCode::KeyNotRegistered,
+        TE::InvalidSignature(_) => ReasonCode::BadSignature,
+        _ => ReasonCode::Rejected,
+    };
+    Refusal::new(code, format!("the trigger rejected the action: {err:?}"))
+}
+
+impl<C: RelayChain> Relayer<C> {
+    /// One pass of the driver at `now_ms`: verifies received actions, follows submitted ones,
+    /// submits verified ones. Stops at the first unreachable-chain error (the state is kept).
+    pub async fn step(&self, now_ms: u64) -> Result<(), RelayError> {
+        let mut actions = self.inner.store.actions()?;
+        actions.sort_by_key(|(_, a)| a.received_at_ms);
+        let mut in_flight = 0usize;
+        for (key, rec) in &actions {
+            match &rec.state {
+                ActionState::Received => self.verify(key, rec, now_ms).await?,
+                ActionState::Submitted {
+                    gas_limit,
+                    account_nonce,
+                    txs,
+                } => {
+                    in_flight += 1;
+                    self.follow(key, rec, *gas_limit, *account_nonce, txs, now_ms)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        let mut actions = self.inner.store.actions()?;
+        actions.sort_by_key(|(_, a)| a.received_at_ms);
+        for (key, rec) in &actions {
+            if in_flight >= self.inner.config.max_in_flight {
+                break;
+            }
+            if let ActionState::Verified { gas_limit } = rec.state {
+                self.submit(key, rec, gas_limit, now_ms).await?;
+                in_flight += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_action(rec: &ActionRecord) -> Result<ContractAction, RelayError> {
+        ContractAction::decode(&rec.content)
+            .map_err(|e| RelayError::Storage(format!("a stored action is corrupt: {e}")))
+    }
+
+    /// Signs the transaction that executes `ca`: its hash, its raw bytes (to broadcast) and the
+    /// record kept of it (stored before it is broadcast, so a restart finds it).
+    async fn sign_tx(
+        &self,
+        ca: &ContractAction,
+        account_nonce: u64,
+        gas_limit: u64,
+        fees: Fees,
+        now_ms: u64,
+    ) -> Result<(B256, Vec<u8>, SentTx), RelayError> {
+        let (hash, raw) = self
+            .inner
+            .chain
+            .sign(ca, account_nonce, gas_limit, fees)
+            .await?;
+        let sent = SentTx {
+            hash: hash.0,
+            fees,
+            raw: raw.clone(),
+            sent_at_ms: now_ms,
+        };
+        Ok((hash, raw, sent))
+    }
+
+    /// Finishes `key` with `receipt` (its request ID is set from the request) in one write.
+    fn finish(
+        &self,
+        key: &ActionKey,
+        rec: &ActionRecord,
+        mut receipt: ContractReceipt,
+    ) -> Result<(), RelayError> {
+        let rkey = rec.request;
+        receipt.request_id = rkey.request_id();
+        let _guard = self.lock();
+        let mut batch = Batch::default();
+        let mut rec = rec.clone();
+        rec.state = ActionState::Finished {
+            receipt: receipt.clone(),
+        };
+        batch.actions.push((*key, rec));
+        if let Some(mut req) = self.inner.store.request(&rkey)? {
+            req.receipt = Some(receipt.clone());
+            req.answered = false;
+            batch.requests.push((rkey, req));
+        }
+        self.inner.store.write(batch)?;
+        tracing::info!(
+            status = ?receipt.status,
+            reason = ?receipt.reason,
+            "action finished"
+        );
+        self.inner.answers.notify_one();
+        Ok(())
+    }
+
+    fn refuse(&self, key: &ActionKey, rec: &ActionRecord, r: Refusal) -> Result<(), RelayError> {
+        self.finish(key, rec, refused([0; 16], &r))
+    }
+
+    fn set_state(
+        &self,
+        key: &ActionKey,
+        rec: &ActionRecord,
+        state: ActionState,
+    ) -> Result<(), RelayError> {
+        let mut rec = rec.clone();
+        rec.state = state;
+        let _guard = self.lock();
+        self.inner.store.write(Batch {
+            actions: vec![(*key, rec)],
+            ..Batch::default()
+        })
+    }
+
+    async fn verify(
+        &self,
+        key: &ActionKey,
+        rec: &ActionRecord,
+        now_ms: u64,
+    ) -> Result<(), RelayError> {
+        let cfg = &self.inner.config;
+        let chain = &self.inner.chain;
+        let ca = Self::decode_action(rec)?;
+        if let Err(r) = precheck(
+            &ca.action,
+            cfg.chain_id,
+            cfg.trigger.into_array(),
+            now_ms / 1000,
+            &cfg.policy,
+        ) {
+            return self.refuse(key, rec, r);
+        }
+        let pk = match &ca.key {
+            SignerKey::Inline(pk) => pk.clone(),
+            SignerKey::Registered => {
+                let bytes = chain.registered_key(ca.action.session_id).await?;
+                match MlDsaPublicKey::from_bytes(&bytes) {
+                    Ok(pk) => pk,
+                    Err(_) => {
+                        return self.refuse(
+                            key,
+                            rec,
+                            Refusal::new(
+                                ReasonCode::KeyNotRegistered,
+                                "no key is registered for this session ID; register it with SessionTrigger.registerKey or send the key with the action",
+                            ),
+                        );
+                    }
+                }
+            }
+        };
+        match ca.verify(Some(&pk)) {
+            Ok(()) => {}
+            Err(ActionAuthError::KeyMismatch) => {
+                return self.refuse(
+                    key,
+                    rec,
+                    Refusal::new(
+                        ReasonCode::KeyMismatch,
+                        "the public key does not hash to the action's session ID",
+                    ),
+                );
+            }
+            Err(_) => {
+                return self.refuse(
+                    key,
+                    rec,
+                    Refusal::new(
+                        ReasonCode::BadSignature,
+                        "the ML-DSA-87 signature does not verify for this action and key (context lux-evm-precompile-mldsa-v1)",
+                    ),
+                );
+            }
+        }
+        if chain
+            .nonce_used(ca.action.session_id, ca.action.nonce)
+            .await?
+        {
+            return self.refuse(key, rec, nonce_used(ca.action.nonce));
+        }
+        match chain.simulate(&ca).await {
+            Ok(None) => {}
+            Ok(Some(reason)) => {
+                return self.refuse(
+                    key,
+                    rec,
+                    Refusal::new(
+                        ReasonCode::TargetWouldRevert,
+                        format!(
+                            "the target call would revert (0x{}); nothing was sent",
+                            hex::encode(reason)
+                        ),
+                    ),
+                );
+            }
+            Err(ChainError::Reverted { data, .. }) => {
+                return self.refuse(key, rec, revert_refusal(&data));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let estimate = match chain.estimate_gas(&ca).await {
+            Ok(g) => g,
+            Err(ChainError::Reverted { data, .. }) => {
+                return self.refuse(key, rec, revert_refusal(&data));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let gas_limit = gas_with_margin(estimate, cfg.gas_margin_percent);
+        if gas_limit > cfg.policy.max_gas {
+            return self.refuse(
+                key,
+                rec,
+                Refusal::new(
+                    ReasonCode::GasLimitExceeded,
+                    format!(
+                        "the action needs {gas_limit} gas; this bridge pays for at most {}",
+                        cfg.policy.max_gas
+                    ),
+                ),
+            );
+        }
+        self.set_state(key, rec, ActionState::Verified { gas_limit })
+    }
+
+    /// The next account nonce: the node's pending count, but never below what our own stored
+    /// transactions already use.
+    async fn take_nonce(&self) -> Result<u64, RelayError> {
+        let cached = *self
+            .inner
+            .next_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let nonce = match cached {
+            Some(n) => n,
+            None => {
+                let pending = self.inner.chain.account_nonce(true).await?;
+                let ours = self
+                    .inner
+                    .store
+                    .actions()?
+                    .into_iter()
+                    .filter_map(|(_, a)| match a.state {
+                        ActionState::Submitted { account_nonce, .. } => Some(account_nonce + 1),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                pending.max(ours)
+            }
+        };
+        Ok(nonce)
+    }
+
+    fn set_next_nonce(&self, n: Option<u64>) {
+        *self
+            .inner
+            .next_nonce
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = n;
+    }
+
+    async fn submit(
+        &self,
+        key: &ActionKey,
+        rec: &ActionRecord,
+        gas_limit: u64,
+        now_ms: u64,
+    ) -> Result<(), RelayError> {
+        let ca = Self::decode_action(rec)?;
+        if now_ms / 1000 > ca.action.deadline {
+            return self.refuse(key, rec, expired(ca.action.deadline, now_ms / 1000));
+        }
+        let chain = &self.inner.chain;
+        let account_nonce = self.take_nonce().await?;
+        let fees = chain.fees().await?;
+        let (hash, raw, sent) = self
+            .sign_tx(&ca, account_nonce, gas_limit, fees, now_ms)
+            .await?;
+        // Stored before it is broadcast: after a crash here, the restart finds the hash.
+        self.set_state(
+            key,
+            rec,
+            ActionState::Submitted {
+                gas_limit,
+                account_nonce,
+                txs: vec![sent],
+            },
+        )?;
+        self.set_next_nonce(Some(account_nonce + 1));
+        tracing::info!(tx = %hash, account_nonce, "action submitted");
+        chain.broadcast(&raw).await?;
+        Ok(())
+    }
+
+    async fn follow(
+        &self,
+        key: &ActionKey,
+        rec: &ActionRecord,
+        gas_limit: u64,
+        account_nonce: u64,
+        txs: &[SentTx],
+        now_ms: u64,
+    ) -> Result<(), RelayError> {
+        let chain = &self.inner.chain;
+        let hashes: Vec<B256> = txs.iter().map(|t| B256::from(t.hash)).collect();
+        if self.check_mined(key, rec, &hashes).await? {
+            return Ok(());
+        }
+        let latest = chain.account_nonce(false).await?;
+        if latest > account_nonce {
+            // The account nonce is spent. Mined between the two reads?
+            if self.check_mined(key, rec, &hashes).await? {
+                return Ok(());
+            }
+            // A node may report the new account nonce a moment before the receipt: conclude
+            // that the nonce went to someone else only once that has lasted a while.
+            let last_sent = txs.iter().map(|t| t.sent_at_ms).max().unwrap_or(0);
+            if now_ms.saturating_sub(last_sent) < NONCE_GAP_GRACE_MS {
+                return Ok(());
+            }
+            let ca = Self::decode_action(rec)?;
+            self.set_next_nonce(None);
+            if chain
+                .nonce_used(ca.action.session_id, ca.action.nonce)
+                .await?
+            {
+                return self.refuse(key, rec, nonce_used(ca.action.nonce));
+            }
+            tracing::warn!(
+                account_nonce,
+                "account nonce used by another transaction; resubmitting"
+            );
+            return self.set_state(key, rec, ActionState::Verified { gas_limit });
+        }
+        let Some(last) = txs.last() else {
+            return self.set_state(key, rec, ActionState::Verified { gas_limit });
+        };
+        let last_hash = hashes.last().copied().unwrap_or_default();
+        if !chain.knows(last_hash).await? {
+            tracing::info!(tx = %last_hash, "transaction unknown to the node; broadcasting again");
+            chain.broadcast(&last.raw).await?;
+            return Ok(());
+        }
+        let stuck_ms = u64::try_from(self.inner.config.stuck_after.as_millis()).unwrap_or(u64::MAX);
+        if now_ms.saturating_sub(last.sent_at_ms) >= stuck_ms {
+            let ca = Self::decode_action(rec)?;
+            let current = chain.fees().await?;
+            let fees = bump_fees(last.fees, current, self.inner.config.fee_bump_percent);
+            let (hash, raw, sent) = self
+                .sign_tx(&ca, account_nonce, gas_limit, fees, now_ms)
+                .await?;
+            let mut txs = txs.to_vec();
+            txs.push(sent);
+            self.set_state(
+                key,
+                rec,
+                ActionState::Submitted {
+                    gas_limit,
+                    account_nonce,
+                    txs,
+                },
+            )?;
+            tracing::info!(tx = %hash, account_nonce, max_fee = fees.max_fee, "stuck transaction replaced with higher fees");
+            chain.broadcast(&raw).await?;
+        }
+        Ok(())
+    }
+
+    /// Looks for a mined transaction among `hashes`; finishes the action once it is confirmed.
+    /// `true` if one was mined (confirmed or not yet).
+    async fn check_mined(
+        &self,
+        key: &ActionKey,
+        rec: &ActionRecord,
+        hashes: &[B256],
+    ) -> Result<bool, RelayError> {
+        let chain = &self.inner.chain;
+        for hash in hashes.iter().rev() {
+            let Some(mined) = chain.mined(*hash).await? else {
+                continue;
+            };
+            let head = chain.head().await?;
+            if is_confirmed(head, mined.block, self.inner.config.confirmations) {
+                let receipt = self.mined_receipt(rec, &mined).await?;
+                self.finish(key, rec, receipt)?;
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn mined_receipt(
+        &self,
+        rec: &ActionRecord,
+        m: &Mined,
+    ) -> Result<ContractReceipt, RelayError> {
+        let tx = Some(ReceiptTx {
+            tx_hash: m.hash.0,
+            block: m.block,
+            gas_used: m.gas_used,
+        });
+        let (status, reason, text) = match &m.outcome {
+            Outcome::Executed => (ReceiptStatus::Confirmed, ReasonCode::None, String::new()),
+            Outcome::TargetFailed(data) => (
+                ReceiptStatus::Reverted,
+                ReasonCode::TargetReverted,
+                format!(
+                    "executed, but the target call reverted (0x{}); the nonce is spent",
+                    hex::encode(data)
+                ),
+            ),
+            Outcome::TxReverted | Outcome::NoEvent => {
+                let ca = Self::decode_action(rec)?;
+                let used = self
+                    .inner
+                    .chain
+                    .nonce_used(ca.action.session_id, ca.action.nonce)
+                    .await?;
+                if used {
+                    (
+                        ReceiptStatus::Reverted,
+                        ReasonCode::NonceUsed,
+                        "another transaction used this action's nonce first".into(),
+                    )
+                } else {
+                    (
+                        ReceiptStatus::Reverted,
+                        ReasonCode::TransactionReverted,
+                        "the transaction reverted on chain (the deadline may have passed); the nonce is unused, sign and send the action again".into(),
+                    )
+                }
+            }
+        };
+        Ok(ContractReceipt {
+            request_id: [0; 16],
+            status,
+            reason,
+            reason_text: text,
+            tx,
+        })
+    }
+}
+
+/// How long an account nonce may look spent without a receipt of ours before the relayer
+/// concludes that another transaction took it.
+const NONCE_GAP_GRACE_MS: u64 = 15_000;
+
+fn nonce_used(nonce: u64) -> Refusal {
+    Refusal::new(
+        ReasonCode::NonceUsed,
+        format!(
+            "nonce {nonce} of this session was already used on chain; sign the action again with a fresh nonce"
+        ),
+    )
+}
