@@ -1,10 +1,10 @@
 //! Status views shared by `getStatus` and the service node's status file.
 
-use pars_bridge::SyncState;
+use pars_registry::SyncState;
 use pars_net::ServiceNodeSet;
 
 /// The registry reader's health as `getStatus` and the service node's status file report it.
-pub fn registry_status(set: &pars_bridge::RegistrySet) -> pars_rpc::types::RegistryStatus {
+pub fn registry_status(set: &pars_registry::RegistrySet) -> pars_rpc::types::RegistryStatus {
     use pars_rpc::types::{RegistryState, RegistryStatus};
     let h = set.health();
     let snap = set.snapshot();
