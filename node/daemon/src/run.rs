@@ -595,7 +595,9 @@ async fn run_user(
             addresses_file: cfg.chain.as_ref().and_then(|c| c.addresses_file.clone()),
             chain_id: cfg.chain.as_ref().and_then(|c| c.chain_id),
         },
+        paths: Default::default(),
     };
+    let paths = facts.paths.clone();
     let slot = NetSlot::default();
     let courier = Arc::new(NetCourier::new(slot.clone(), set.clone()));
     let daemon = Daemon::new(engine, os_rng()?, Some(courier), facts);
@@ -626,6 +628,7 @@ async fn run_user(
             let client =
                 pars_net::start_client(cc, set, vec![Mailbox::Inbox(id), Mailbox::Bundle(id)])
                     .await?;
+            let _ = paths.set(client.clone());
             let net: Arc<dyn Transport> = Arc::new(client);
             slot.set(net.clone());
             tracing::info!("joined the network over onion paths");
