@@ -85,6 +85,35 @@ pub fn status(s: &DaemonStatus) {
             println!("  last error:    {e}");
         }
     }
+    if let Some(p) = &s.paths {
+        let state = if p.degraded {
+            "DEGRADED (retrying around failing nodes)"
+        } else {
+            "ok"
+        };
+        println!("onion paths:     {state}");
+        println!(
+            "  failures:      {} of {} attempts in the last minute",
+            p.recent_failures, p.recent_attempts
+        );
+        println!(
+            "  guard:         {}{}",
+            p.guard.as_deref().unwrap_or("none yet"),
+            if p.guard_failures > 0 {
+                format!(" ({} failures in a row)", p.guard_failures)
+            } else {
+                String::new()
+            }
+        );
+        match p.directory_age_secs {
+            Some(a) => println!("  directory:     {} nodes, {a}s old", p.directory_nodes),
+            None => println!("  directory:     none held"),
+        }
+        println!("  timeout:       {} ms per attempt", p.attempt_timeout_ms);
+        for n in &p.failing_nodes {
+            println!("  failing node:  {n}");
+        }
+    }
 }
 
 pub fn peers(p: &[PeerInfo]) {

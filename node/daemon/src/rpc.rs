@@ -41,6 +41,8 @@ pub struct NodeFacts {
     pub registry: Option<Arc<pars_registry::RegistrySet>>,
     /// Where `triggerAction` finds the chain ID and trigger a request leaves out.
     pub trigger: crate::trigger::TriggerDefaults,
+    /// The onion client, once started, for `getStatus`'s path health.
+    pub paths: Arc<std::sync::OnceLock<pars_net::OnionClient>>,
 }
 
 /// What the RPC server serves from: the daemon core, the network seam and static facts.
@@ -330,6 +332,20 @@ impl SessionApiServer for Api {
                 .registry
                 .as_deref()
                 .map(crate::status::registry_status),
+            paths: self.0.facts.paths.get().map(|c| {
+                let h = c.health();
+                pars_rpc::types::PathStatus {
+                    degraded: h.degraded,
+                    failing_nodes: h.failing_nodes.iter().map(|p| p.to_string()).collect(),
+                    recent_failures: h.recent_failures,
+                    recent_attempts: h.recent_attempts,
+                    guard: h.guard.map(|p| p.to_string()),
+                    guard_failures: h.guard_failures,
+                    directory_age_secs: h.directory_age.map(|d| d.as_secs()),
+                    directory_nodes: h.directory_nodes as u32,
+                    attempt_timeout_ms: h.attempt_timeout.as_millis() as u64,
+                }
+            }),
         })
     }
 

@@ -574,7 +574,9 @@ async fn run_user(
             addresses_file: cfg.chain.as_ref().and_then(|c| c.addresses_file.clone()),
             chain_id: cfg.chain.as_ref().and_then(|c| c.chain_id),
         },
+        paths: Default::default(),
     };
+    let paths = facts.paths.clone();
     let slot = NetSlot::new(set.clone());
     let core = Arc::new(Core::start(engine, os_rng()?).map_err(|e| RunError::Core(e.to_string()))?);
     let daemon = Daemon::new(core.clone(), slot.clone(), facts);
@@ -615,6 +617,7 @@ async fn run_user(
             let client =
                 pars_net::start_client(cc, set, vec![Mailbox::Inbox(id), Mailbox::Bundle(id)])
                     .await?;
+            let _ = paths.set(client.clone());
             let net: Arc<dyn crate::net::Network> = Arc::new(OnionNetwork(client));
             slot.set(net.clone());
             tracing::info!("joined the network over onion paths");

@@ -175,6 +175,36 @@ pub struct DaemonStatus {
     /// The on-chain service-node registry's health; absent with a static `--node-set`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistryStatus>,
+    /// The onion client's path health; absent on a service node and before the client runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<PathStatus>,
+}
+
+/// The onion client's path health, as `getStatus` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathStatus {
+    /// Whether paths are failing now (a node avoided, a recent attempt failed, or the guard
+    /// failing); requests are then retried around the failing nodes.
+    pub degraded: bool,
+    /// Peer IDs of the service nodes avoided now because paths through them failed.
+    pub failing_nodes: Vec<String>,
+    /// Attempts that failed in the last minute.
+    pub recent_failures: u32,
+    /// Attempts in the last minute.
+    pub recent_attempts: u32,
+    /// The guard's peer ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<String>,
+    /// The guard's consecutive failures.
+    pub guard_failures: u32,
+    /// Age of the directory fetched from the guard, in seconds (absent: none held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_age_secs: Option<u64>,
+    /// Service nodes with usable onion keys in that directory.
+    pub directory_nodes: u32,
+    /// How long a new request's first attempt waits for its reply, in milliseconds.
+    pub attempt_timeout_ms: u64,
 }
 
 /// Where the daemon's view of the on-chain service-node registry stands.

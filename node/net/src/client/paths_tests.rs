@@ -1,0 +1,433 @@
+//! Mock-time tests of the path manager: every case the client's policy handles, driven by
+//! calls with explicit `now_ms` and a seeded RNG.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use pars_crypto::hybrid_kem768::Hybrid768SecretKey;
+use pars_crypto::random_array;
+use pars_onion::{Operator, PathHop};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::net::{IpAddr, Ipv4Addr};
+
+const T0: u64 = 1_790_000_000_000;
+const DAY_S: u64 = 24 * 3600;
+
+struct World {
+    rng: ChaCha20Rng,
+    nodes: Vec<Candidate>,
+    ids: Vec<NodeId>,
+    pm: PathManager,
+}
+
+fn world(n: usize) -> World {
+    world_with(n, PolicyConfig::default())
+}
+
+fn world_with(n: usize, cfg: PolicyConfig) -> World {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let key = Hybrid768SecretKey::generate(&mut rng).public_key().clone();
+    let nodes: Vec<Candidate> = (0..n)
+        .map(|i| {
+            let node = NodeId(random_array(&mut rng));
+            Candidate {
+                node,
+                operator: Operator(format!("op{i}")),
+                ip: IpAddr::V4(Ipv4Addr::new(10, i as u8, 1, 2)),
+                keys: vec![PathHop {
+                    node,
+                    key_id: i as u32,
+                    public_key: key.clone(),
+                    valid_until: T0 / 1000 + 2 * DAY_S,
+                }],
+                in_set: true,
+            }
+        })
+        .collect();
+    let ids = nodes.iter().map(|c| c.node).collect();
+    World {
+        rng,
+        nodes,
+        ids,
+        pm: PathManager::new(cfg, PathConfig::default(), GuardState::default()),
+    }
+}
+
+impl World {
+    /// Plans and, when asked to fetch, answers with the whole directory. Returns the guard.
+    fn ready(&mut self, now: u64) -> NodeId {
+        match self.pm.plan(&self.ids, 1, &[], now, &mut self.rng).unwrap() {
+            DirectoryPlan::Cached { guard, .. } => guard,
+            DirectoryPlan::Fetch { guard } => {
+                self.pm
+                    .directory_fetched(guard, 1, &self.ids, self.nodes.clone(), now);
+                guard
+            }
+        }
+    }
+
+    fn plan_fetches(&mut self, now: u64) -> bool {
+        matches!(
+            self.pm.plan(&self.ids, 1, &[], now, &mut self.rng).unwrap(),
+            DirectoryPlan::Fetch { .. }
+        )
+    }
+
+    fn path_to(&mut self, dest: &[NodeId], now: u64) -> Path {
+        self.ready(now);
+        let c = self.nodes.clone();
+        self.pm.select(&c, dest, &[], now, &mut self.rng).unwrap()
+    }
+}
+
+#[test]
+fn directory_is_cached_until_it_expires_or_the_epoch_changes() {
+    let mut w = world(10);
+    assert!(w.plan_fetches(T0), "no directory yet");
+    w.ready(T0);
+    assert!(!w.plan_fetches(T0 + 1_000));
+    let max = w.pm.config().directory_max_age_ms;
+    assert!(!w.plan_fetches(T0 + max - 1));
+    assert!(w.plan_fetches(T0 + max), "expired");
+    w.ready(T0 + max);
+    let other_epoch = w.pm.plan(&w.ids, 2, &[], T0 + max + 1, &mut w.rng).unwrap();
+    assert!(matches!(other_epoch, DirectoryPlan::Fetch { .. }));
+}
+
+#[test]
+fn a_timed_out_path_marks_its_hops_and_refreshes_the_directory() {
+    let mut w = world(10);
+    let dest = [w.ids[0], w.ids[1], w.ids[2]];
+    let path = w.path_to(&dest, T0);
+    w.pm.path_timed_out(&path, T0 + 4_000);
+    let guard = path.guard();
+    for n in path.nodes() {
+        assert_eq!(
+            w.pm.suspected(&n, T0 + 4_001),
+            n != guard,
+            "guard not blamed"
+        );
+    }
+    assert_eq!(w.pm.guard_state().failures, 0);
+    // Refreshed, but not sooner than the minimum interval after the last fetch.
+    assert!(w.plan_fetches(T0 + 4_001));
+    w.ready(T0 + 4_001);
+    assert!(!w.plan_fetches(T0 + 4_002), "one refresh per request");
+}
+
+#[test]
+fn forced_refreshes_are_rate_limited() {
+    let mut w = world(10);
+    let dest = [w.ids[0]];
+    let path = w.path_to(&dest, T0);
+    w.pm.path_timed_out(&path, T0 + 100);
+    assert!(!w.plan_fetches(T0 + 1_000), "fetched 1 s ago");
+    assert!(w.plan_fetches(T0 + 2_000));
+}
+
+#[test]
+fn paths_avoid_suspected_nodes_and_fall_back_when_nothing_else_is_left() {
+    let mut w = world(12);
+    let dest: Vec<NodeId> = w.ids[0..5].to_vec();
+    let first = w.path_to(&dest, T0);
+    w.pm.path_timed_out(&first, T0 + 10);
+    let bad: Vec<NodeId> = first.nodes()[1..].to_vec();
+    for i in 0..50 {
+        let p = w.path_to(&dest, T0 + 2_000 + i);
+        for n in &p.nodes()[1..] {
+            assert!(!bad.contains(n), "suspected node chosen");
+        }
+    }
+    // Only suspected members left in a one-member destination: still used.
+    let last = first.forward[2].node;
+    let p = w.path_to(&[last], T0 + 3_000);
+    assert_eq!(p.forward[2].node, last);
+}
+
+#[test]
+fn suspicion_decays_doubles_with_strikes_and_is_forgotten() {
+    let mut w = world(10);
+    let dest = [w.ids[0]];
+    let p = w.path_to(&dest, T0);
+    let n = p.forward[2].node;
+    let base = w.pm.config().suspect_base_ms;
+    w.pm.path_timed_out(&p, T0);
+    assert!(w.pm.suspected(&n, T0 + base - 1));
+    assert!(!w.pm.suspected(&n, T0 + base), "decayed");
+    // A second strike soon after: avoided twice as long.
+    w.pm.path_timed_out(&p, T0 + base);
+    assert!(w.pm.suspected(&n, T0 + base + 2 * base - 1));
+    assert!(!w.pm.suspected(&n, T0 + 3 * base));
+    // Strikes older than the maximum are forgotten: back to the base period.
+    let late = T0 + 3 * base + w.pm.config().suspect_max_ms + 1;
+    w.pm.path_timed_out(&p, late);
+    assert!(!w.pm.suspected(&n, late + base));
+}
+
+#[test]
+fn avoidance_is_capped() {
+    let mut w = world(10);
+    let p = w.path_to(&[w.ids[0]], T0);
+    let n = p.forward[2].node;
+    let max = w.pm.config().suspect_max_ms;
+    for i in 0..20 {
+        w.pm.path_timed_out(&p, T0 + i);
+    }
+    assert!(w.pm.suspected(&n, T0 + 19 + max - 1));
+    assert!(!w.pm.suspected(&n, T0 + 19 + max));
+}
+
+#[test]
+fn a_success_clears_the_path() {
+    let mut w = world(10);
+    let p = w.path_to(&[w.ids[0]], T0);
+    w.pm.path_timed_out(&p, T0);
+    w.pm.path_succeeded(&p, Some(Duration::from_millis(30)), T0 + 10);
+    for n in p.nodes() {
+        assert!(!w.pm.suspected(&n, T0 + 11));
+    }
+}
+
+#[test]
+fn fresh_onion_keys_forgive_a_restarted_node() {
+    let mut w = world(10);
+    let p = w.path_to(&[w.ids[0]], T0);
+    let n = p.forward[2].node;
+    w.pm.path_timed_out(&p, T0 + 1);
+    assert!(w.pm.suspected(&n, T0 + 2_000));
+    // Same keys in the refreshed directory: still avoided.
+    w.ready(T0 + 2_000);
+    assert!(w.pm.suspected(&n, T0 + 2_001));
+    // The node restarted and announced a fresh key: its strikes are gone.
+    let i = w.ids.iter().position(|x| *x == n).unwrap();
+    w.nodes[i].keys[0].key_id += 1000;
+    w.pm.path_timed_out(&p, T0 + 2_002);
+    let guard = w.ready(T0 + 5_000);
+    assert_eq!(guard, p.guard());
+    assert!(!w.pm.suspected(&n, T0 + 5_001));
+}
+
+#[test]
+fn an_unreachable_guard_is_replaced_after_its_failures() {
+    let mut w = world(10);
+    let g = w.ready(T0);
+    let max = PathConfig::default().guard_max_failures;
+    let mut op = w.pm.operation(false);
+    for i in 0..max {
+        assert!(w.plan_fetches(T0 + 1) || i == 0);
+        w.pm.guard_failed(g, T0 + 1);
+        assert!(
+            w.plan_fetches(T0 + 2),
+            "directory dropped with the guard failure"
+        );
+        assert!(
+            op.retry_after(Failure::Guard),
+            "budget covers the guard's failures"
+        );
+    }
+    let next = match w.pm.plan(&w.ids, 1, &[], T0 + 3, &mut w.rng).unwrap() {
+        DirectoryPlan::Fetch { guard } => guard,
+        DirectoryPlan::Cached { .. } => panic!("stale directory"),
+    };
+    assert_ne!(next, g, "replaced");
+    assert!(!op.retry_after(Failure::Guard), "one more, then out");
+    // The path budget is untouched by guard failures.
+    assert!(op.retry_after(Failure::Timeout));
+}
+
+#[test]
+fn a_guard_that_recovers_keeps_its_place() {
+    let mut w = world(10);
+    let g = w.ready(T0);
+    w.pm.guard_failed(g, T0 + 1);
+    let p = w.path_to(&[w.ids[0]], T0 + 2);
+    assert_eq!(p.guard(), g);
+    w.pm.path_succeeded(&p, None, T0 + 3);
+    assert_eq!(w.pm.guard_state().failures, 0);
+}
+
+#[test]
+fn a_guard_withholding_known_members_is_replaced() {
+    let mut w = world(12);
+    let g = match w.pm.plan(&w.ids, 1, &[], T0, &mut w.rng).unwrap() {
+        DirectoryPlan::Fetch { guard } => guard,
+        DirectoryPlan::Cached { .. } => panic!(),
+    };
+    // Only the guard and three others: 8 of 11 known members withheld.
+    let short: Vec<Candidate> = w
+        .nodes
+        .iter()
+        .filter(|c| c.node == g)
+        .chain(w.nodes.iter().filter(|c| c.node != g).take(3))
+        .cloned()
+        .collect();
+    let max = PathConfig::default().guard_max_failures;
+    let mut now = T0;
+    for _ in 0..max {
+        let got = w.pm.directory_fetched(g, 1, &w.ids, short.clone(), now);
+        assert_eq!(got.len(), 4, "used meanwhile");
+        now += w.pm.config().withheld_refetch_ms;
+    }
+    match w.pm.plan(&w.ids, 1, &[], now, &mut w.rng).unwrap() {
+        DirectoryPlan::Fetch { guard } => assert_ne!(guard, g),
+        DirectoryPlan::Cached { .. } => panic!("the withholding guard's directory kept"),
+    }
+}
+
+#[test]
+fn a_partial_directory_is_refetched_soon_and_a_small_gap_is_tolerated() {
+    let mut w = world(12);
+    let g = match w.pm.plan(&w.ids, 1, &[], T0, &mut w.rng).unwrap() {
+        DirectoryPlan::Fetch { guard } => guard,
+        DirectoryPlan::Cached { .. } => panic!(),
+    };
+    // A guard just started knows only itself: the answer is fetched again soon, not kept for
+    // ten minutes.
+    let own: Vec<Candidate> = w.nodes.iter().filter(|c| c.node == g).cloned().collect();
+    w.pm.directory_fetched(g, 1, &w.ids, own, T0);
+    let again = w.pm.config().withheld_refetch_ms;
+    assert!(!w.plan_fetches(T0 + again - 1));
+    assert!(w.plan_fetches(T0 + again));
+    // One member missing of eleven: fine, cached.
+    let most: Vec<Candidate> = w.nodes[..11].to_vec();
+    let most = if most.iter().any(|c| c.node == g) {
+        most
+    } else {
+        w.nodes[1..].to_vec()
+    };
+    w.pm.directory_fetched(g, 1, &w.ids, most, T0 + again);
+    assert!(!w.plan_fetches(T0 + 3 * again));
+    assert_eq!(w.pm.guard_state().guard, Some(g));
+}
+
+#[test]
+fn timeouts_start_short_adapt_to_round_trips_and_back_off() {
+    let mut w = world(10);
+    let cfg = *w.pm.config();
+    let op = w.pm.operation(false);
+    assert_eq!(
+        w.pm.attempt_timeout(&op),
+        Duration::from_millis(cfg.initial_timeout_ms)
+    );
+    let p = w.path_to(&[w.ids[0]], T0);
+    for _ in 0..20 {
+        w.pm.path_succeeded(&p, Some(Duration::from_millis(40)), T0);
+    }
+    // Loopback round trips: the floor.
+    assert_eq!(
+        w.pm.attempt_timeout(&op),
+        Duration::from_millis(cfg.min_timeout_ms)
+    );
+    // Slow round trips: well above them.
+    for _ in 0..40 {
+        w.pm.path_succeeded(&p, Some(Duration::from_millis(3_000)), T0);
+    }
+    let t = w.pm.attempt_timeout(&op);
+    assert!(t >= Duration::from_millis(5_000) && t <= Duration::from_millis(cfg.max_timeout_ms));
+    // Each timeout of an operation doubles the next attempt's wait, up to the maximum.
+    let mut op = w.pm.operation(false);
+    let first = w.pm.attempt_timeout(&op);
+    op.retry_after(Failure::Timeout);
+    assert_eq!(
+        w.pm.attempt_timeout(&op),
+        (first * 2).min(Duration::from_millis(cfg.max_timeout_ms))
+    );
+    for _ in 0..10 {
+        op.retry_after(Failure::Timeout);
+    }
+    assert_eq!(
+        w.pm.attempt_timeout(&op),
+        Duration::from_millis(cfg.max_timeout_ms)
+    );
+}
+
+#[test]
+fn the_retry_budget_counts_paths_and_pins_apart() {
+    let w = world(10);
+    let cfg = *w.pm.config();
+    let mut op = w.pm.operation(false);
+    let mut tries = 1;
+    while op.retry_after(Failure::Timeout) {
+        tries += 1;
+    }
+    assert_eq!(tries, cfg.attempts);
+    let mut pinned = w.pm.operation(true);
+    let mut tries = 1;
+    while pinned.retry_after(Failure::NoPath) {
+        tries += 1;
+    }
+    assert_eq!(tries, cfg.pinned_attempts);
+}
+
+#[test]
+fn worst_case_wait_of_an_operation_is_bounded() {
+    // The old client waited 20 s × 4 on a dead hop. Now, with round trips measured, the
+    // whole budget of one operation through dead hops stays under 25 s, and the first retry
+    // comes after the floor.
+    let mut w = world(10);
+    let p = w.path_to(&[w.ids[0]], T0);
+    for _ in 0..10 {
+        w.pm.path_succeeded(&p, Some(Duration::from_millis(50)), T0);
+    }
+    let mut op = w.pm.operation(false);
+    let mut total = Duration::ZERO;
+    loop {
+        total += w.pm.attempt_timeout(&op);
+        if !op.retry_after(Failure::Timeout) {
+            break;
+        }
+    }
+    assert_eq!(total, Duration::from_millis(1_500 * (1 + 2 + 4 + 8)));
+}
+
+#[test]
+fn health_reports_degradation_and_recovery_once_each() {
+    let mut w = world(10);
+    let p = w.path_to(&[w.ids[0]], T0);
+    assert!(!w.pm.health(T0).degraded);
+    assert!(w.pm.health_transition(T0).is_none());
+    w.pm.path_timed_out(&p, T0 + 10);
+    let h = w.pm.health_transition(T0 + 11).expect("turned degraded");
+    assert!(h.degraded);
+    assert_eq!(h.failing_nodes.len(), 3);
+    assert_eq!(h.recent_failures, 1);
+    assert!(h.directory_age_ms.is_some());
+    assert_eq!(h.directory_nodes, 10);
+    assert!(w.pm.health_transition(T0 + 12).is_none(), "reported once");
+    // Other paths work again, and the suspicion runs out.
+    let later = T0 + 10 + w.pm.config().suspect_base_ms;
+    let q = w.path_to(&[w.ids[1]], later);
+    for i in 0..3 {
+        w.pm.path_succeeded(&q, None, later + i);
+    }
+    let h = w.pm.health_transition(later + 5).expect("recovered");
+    assert!(!h.degraded);
+    assert_eq!(h.recent_failures, 1, "still counted in the window");
+    let gone = later + w.pm.config().health_window_ms + 10;
+    assert_eq!(w.pm.health(gone).recent_failures, 0);
+}
+
+#[test]
+fn a_failing_guard_shows_in_health() {
+    let mut w = world(10);
+    let g = w.ready(T0);
+    w.pm.guard_failed(g, T0 + 1);
+    let h = w.pm.health(T0 + 2);
+    assert!(h.degraded);
+    assert_eq!((h.guard, h.guard_failures), (Some(g), 1));
+    assert_eq!(h.directory_age_ms, None);
+}
+
+#[test]
+fn a_path_on_another_guard_drops_the_directory() {
+    let mut w = world(10);
+    let g = w.ready(T0);
+    // The guard's own record disappears from the directory: the selector moves on.
+    let without: Vec<Candidate> = w.nodes.iter().filter(|c| c.node != g).cloned().collect();
+    let p =
+        w.pm.select(&without, &[w.ids[0], w.ids[1]], &[], T0 + 1, &mut w.rng)
+            .unwrap();
+    assert_ne!(p.guard(), g);
+    assert!(w.plan_fetches(T0 + 2));
+}
