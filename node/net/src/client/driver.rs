@@ -12,7 +12,7 @@ use super::stats::bump;
 use super::{GUARD_STATE_FILE, MAX_ONION_STORE_PAYLOAD, OnionClient, State, lock_err};
 use crate::NetError;
 use crate::identity::write_private;
-use crate::node::unix_ms;
+use crate::config::unix_ms;
 use crate::set::{Membership, node_id};
 use libp2p::PeerId;
 use pars_onion::{Candidate, CoverSchedule, Path, Reply, build_loop, build_request};

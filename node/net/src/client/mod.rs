@@ -22,8 +22,8 @@ pub use paths::{PathHealth, PolicyConfig};
 pub use stats::ClientStats;
 
 use crate::identity::load_or_create_keypair;
-use crate::node::hop::os_seeded_rng;
-use crate::node::unix_ms;
+use crate::node::os_seeded_rng;
+use crate::config::unix_ms;
 use crate::set::{ServiceNodeSet, node_id};
 use crate::{FrameCodec, NetError};
 use driver::refusal;
@@ -196,7 +196,7 @@ fn setup(e: impl std::fmt::Display) -> NetError {
 }
 
 fn lock_err() -> NetError {
-    NetError::Io("client state lock poisoned".into())
+    NetError::Poisoned("client state lock")
 }
 
 /// Starts a client: loads (or creates) its key and guard state in `cfg.data_dir` and spawns its
