@@ -147,6 +147,15 @@ fn json_of(out: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// What parsctl said went wrong: the message of its JSON error object under `--json` (printed on
+/// standard output), else its standard error.
+fn error_text(out: &std::process::Output) -> String {
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 fn digest_of(a: &ContractAction) -> String {
     format!("0x{}", hex(&a.action.session_id))
 }
@@ -310,7 +319,7 @@ async fn bridge_killed_in_flight_chain_down_and_expired_deadline() {
     //    parsctl gives up waiting (exit 5, the action stays queued); the receipt still comes.
     w.chain.anvil.stop();
     let out = w.send_note("after the outage", &["--timeout", "5s"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = error_text(&out);
     assert_eq!(out.status.code(), Some(5), "{err}");
     assert!(err.contains("stays queued or in flight"), "{err}");
     let sent = w.sent_actions().await;
@@ -405,7 +414,7 @@ fn trigger_send_errors_have_their_exit_codes() {
     ];
     for (args, code, text) in cases {
         let out = run(&args);
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = error_text(&out);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(err.contains(text), "{args:?}: {err}");
     }

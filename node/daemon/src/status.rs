@@ -1,7 +1,7 @@
 //! Status views shared by `getStatus` and the service node's status file.
 
-use pars_registry::SyncState;
 use pars_net::ServiceNodeSet;
+use pars_registry::SyncState;
 
 /// The registry reader's health as `getStatus` and the service node's status file report it.
 pub fn registry_status(set: &pars_registry::RegistrySet) -> pars_rpc::types::RegistryStatus {

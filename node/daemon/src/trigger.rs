@@ -22,8 +22,8 @@ use pars_crypto::SessionId;
 
 use pars_crypto::CryptoRng;
 use pars_crypto::identity::IdentityKeys;
-use pars_rpc::types::{TriggerRequest, TriggerResult};
 use pars_registry::primitives::{Address, U256};
+use pars_rpc::types::{TriggerRequest, TriggerResult};
 use pars_rpc::{ErrorCode, RpcError};
 use pars_wire::action::{
     ACTION_VERSION, Action, ContractAction, ContractReceipt, MAX_CALLDATA_LEN, REQUEST_ID_LEN,

@@ -21,9 +21,9 @@ mod stats;
 pub use paths::{PathHealth, PolicyConfig};
 pub use stats::ClientStats;
 
+use crate::config::unix_ms;
 use crate::identity::load_or_create_keypair;
 use crate::node::os_seeded_rng;
-use crate::config::unix_ms;
 use crate::set::{ServiceNodeSet, node_id};
 use crate::{FrameCodec, NetError};
 use driver::refusal;
