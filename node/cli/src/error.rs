@@ -33,6 +33,16 @@ pub enum CliError {
         /// What went wrong.
         message: String,
     },
+    /// The command printed its result, and the result itself says what failed (a refused or
+    /// reverted contract action): under `--json` that result is the one JSON document on
+    /// standard output, so no error object follows it; for people the message goes to stderr.
+    #[error("{message}")]
+    Answered {
+        /// Its kind.
+        kind: ErrorKind,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl HasKind for CliError {
@@ -41,7 +51,7 @@ impl HasKind for CliError {
             Self::Unreachable { .. } => ErrorKind::DaemonUnreachable,
             Self::BadInput(_) => ErrorKind::BadInput,
             Self::Other(_) => ErrorKind::Internal,
-            Self::Failed { kind, .. } => *kind,
+            Self::Failed { kind, .. } | Self::Answered { kind, .. } => *kind,
         }
     }
 }

@@ -32,7 +32,11 @@ async fn main() -> ExitCode {
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error::ErrorReport::new(&e, doing).print(json);
+            // A result that says what failed was printed already: under --json it stays the one
+            // JSON document on standard output.
+            if !(json && matches!(e, error::CliError::Answered { .. })) {
+                error::ErrorReport::new(&e, doing).print(json);
+            }
             ExitCode::from(e.kind().exit_code())
         }
     }

@@ -222,13 +222,13 @@ pub fn human(r: &TriggerResult) {
 pub fn outcome(r: &TriggerResult) -> Result<(), CliError> {
     match r.status.as_str() {
         "confirmed" | "queued" | "submitted" => Ok(()),
-        other => Err(CliError::failed(
-            pars_error::ErrorKind::Rejected,
-            format!(
+        other => Err(CliError::Answered {
+            kind: pars_error::ErrorKind::Rejected,
+            message: format!(
                 "the bridge answered {other}: {} (reason code {})",
                 r.reason, r.reason_code
             ),
-        )),
+        }),
     }
 }
 

@@ -62,6 +62,8 @@ fn ok(o: &Output) -> &Output {
 }
 
 #[track_caller]
+/// Exit `code` with `needle` in what parsctl said: the message of its JSON error object under
+/// `--json` (on standard output), else its standard error.
 fn fails(o: &Output, code: i32, needle: &str) {
     let stderr = text(&o.stderr);
     assert_eq!(
@@ -70,10 +72,11 @@ fn fails(o: &Output, code: i32, needle: &str) {
         "expected exit {code}:\nstdout: {}\nstderr: {stderr}",
         text(&o.stdout)
     );
-    assert!(
-        stderr.contains(needle),
-        "expected {needle:?} in stderr: {stderr}"
-    );
+    let said = serde_json::from_slice::<Value>(&o.stdout)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or(stderr);
+    assert!(said.contains(needle), "expected {needle:?} in: {said}");
 }
 
 fn json(o: &Output) -> Value {
