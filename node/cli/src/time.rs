@@ -69,25 +69,12 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Formats Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC.
+/// Formats Unix seconds as `YYYY-MM-DD HH:MM:SS` UTC (the calendar arithmetic is
+/// `pars_registry::format_unix_time`'s, without its " UTC" suffix).
 pub fn format_utc(t: u64) -> String {
-    let days = (t / 86_400) as i64;
-    let rem = t % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let mut s = pars_registry::format_unix_time(t);
+    s.truncate(s.len().saturating_sub(" UTC".len()));
+    s
 }
 
 #[cfg(test)]

@@ -40,6 +40,16 @@ pub struct Page {
     pub more: bool,
 }
 
+impl From<pars_net::RetrievedPage> for Page {
+    fn from(p: pars_net::RetrievedPage) -> Self {
+        Self {
+            member: p.member,
+            items: p.items,
+            more: p.more,
+        }
+    }
+}
+
 /// How a network failure should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -187,12 +197,7 @@ impl Network for OnionNetwork {
         after: u64,
         key: Option<&MlDsaSigningKey>,
     ) -> Result<Page, NetFailure> {
-        let p = self.0.retrieve_page(mailbox, via, after, key).await?;
-        Ok(Page {
-            member: p.member,
-            items: p.items,
-            more: p.more,
-        })
+        Ok(self.0.retrieve_page(mailbox, via, after, key).await?.into())
     }
 
     async fn retrieve_wait(
@@ -203,15 +208,11 @@ impl Network for OnionNetwork {
         key: Option<&MlDsaSigningKey>,
         wait: Duration,
     ) -> Result<Page, NetFailure> {
-        let p = self
+        Ok(self
             .0
             .retrieve_wait(mailbox, Some(via), after, key, wait)
-            .await?;
-        Ok(Page {
-            member: p.member,
-            items: p.items,
-            more: p.more,
-        })
+            .await?
+            .into())
     }
 
     async fn delete(
