@@ -44,6 +44,21 @@ async fn network(n: usize, members: usize) -> (Arc<StaticSet>, Vec<Node>) {
     (set, nodes)
 }
 
+/// Starts a node again on the data dir of one that stopped (waiting for the previous
+/// instance's store to close once its background tasks have stopped).
+async fn restart(cfg: NodeConfig, set: Arc<StaticSet>) -> pars_net::NetworkHandle {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match start(cfg.clone(), set.clone()).await {
+            Ok(h) => return h,
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "restart: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 async fn client(
     set: &Arc<StaticSet>,
     own: Vec<Mailbox>,
@@ -480,19 +495,6 @@ async fn onion_keys_persist_across_clean_restarts_and_rotate_with_a_resigned_rec
         c.listen = vec![TCP.parse().unwrap()];
         c
     };
-    async fn restart(cfg: NodeConfig, set: Arc<StaticSet>) -> pars_net::NetworkHandle {
-        // The previous instance's store closes once its background tasks have stopped.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            match start(cfg.clone(), set.clone()).await {
-                Ok(h) => return h,
-                Err(e) => {
-                    assert!(tokio::time::Instant::now() < deadline, "restart: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
     let h = start(cfg(), set.clone()).await.unwrap();
     let keys1 = h.onion_key_ids();
     let rec1 = h.record();
@@ -552,4 +554,49 @@ async fn onion_keys_persist_across_clean_restarts_and_rotate_with_a_resigned_rec
     );
     assert!(ids.len() >= 2, "old and new keys overlap: {ids:?}");
     h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_back_from_a_crash_is_served_with_its_fresh_keys_within_seconds() {
+    // Directory rounds once an hour: only the reconnection can bring the new record in time.
+    let (set, mut nodes) = start_nodes(3, TCP, |_, cfg| {
+        cfg.directory_refresh_interval = Duration::from_secs(3600);
+    })
+    .await;
+    set.replace(nodes.iter().map(|n| n.entry.clone()).collect());
+    eventually(60, "every member's directory is full", || {
+        let ok = nodes.iter().all(|n| n.handle.directory_len() == 2);
+        async move { ok }
+    })
+    .await;
+    let victim = nodes.pop().unwrap();
+    let peer = victim.entry.peer_id;
+    let old = nodes[0].handle.directory_record(&peer).unwrap();
+
+    // A crash: the key file as written while running (not clean), so it comes back with fresh
+    // onion keys, on the same address.
+    let dir = victim._dir;
+    let crash_image = std::fs::read(dir.path().join(pars_net::ONION_KEYS_FILE)).unwrap();
+    victim.handle.shutdown().await;
+    drop(victim.handle);
+    std::fs::write(dir.path().join(pars_net::ONION_KEYS_FILE), &crash_image).unwrap();
+    let mut cfg = NodeConfig::new(dir.path());
+    cfg.listen = victim.entry.addrs.clone();
+    cfg.operator = victim.entry.operator.clone();
+    cfg.directory_refresh_interval = Duration::from_secs(3600);
+    let back = restart(cfg, set.clone()).await;
+    assert_eq!(back.peer_id(), peer);
+    let fresh = back.record();
+    assert_ne!(fresh.onion_keys, old.onion_keys, "fresh keys after a crash");
+
+    eventually(15, "the others serve the fresh record", || {
+        let ok = nodes.iter().all(|n| {
+            n.handle
+                .directory_record(&peer)
+                .is_some_and(|r| r.onion_keys == fresh.onion_keys)
+        });
+        async move { ok }
+    })
+    .await;
+    back.shutdown().await;
 }

@@ -101,6 +101,10 @@ pub struct ServiceNet {
     pub dir: tempfile::TempDir,
     pub set_file: PathBuf,
     nodes: Vec<Child>,
+    /// Each node's peer ID.
+    pub peers: Vec<String>,
+    ports: Vec<u16>,
+    extra: Vec<String>,
 }
 
 impl ServiceNet {
@@ -130,56 +134,86 @@ impl ServiceNet {
                 "operator": format!("op{i}"),
             }));
         }
+        let peers = entries
+            .iter()
+            .map(|e| e["peer_id"].as_str().unwrap().to_string())
+            .collect();
         let set_file = dir.path().join("service-nodes.json");
         std::fs::write(
             &set_file,
             serde_json::json!({ "nodes": entries }).to_string(),
         )
         .unwrap();
-        let mut nodes = Vec::new();
-        for (i, port) in ports.iter().enumerate() {
-            let d = dir.path().join(format!("node{i}"));
-            let log = std::fs::File::create(dir.path().join(format!("node{i}.log"))).unwrap();
-            nodes.push(
-                Command::new(bin("sessiond"))
-                    .arg("--service-node")
-                    .args(["--network", "local", "--log", "info", "--operator"])
-                    .arg(format!("op{i}"))
-                    .arg("--datadir")
-                    .arg(&d)
-                    .arg("--node-set")
-                    .arg(&set_file)
-                    .arg("--listen")
-                    .arg(format!("/ip4/127.0.0.1/tcp/{port}"))
-                    .args(extra)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .unwrap(),
-            );
-        }
-        let start = Instant::now();
-        for (i, port) in ports.iter().enumerate() {
-            while !port_open(*port) {
-                if let Some(st) = nodes[i].try_wait().unwrap() {
-                    panic!(
-                        "service node {i} exited ({st}):\n{}",
-                        log_tail(&dir.path().join(format!("node{i}.log")))
-                    );
-                }
-                assert!(
-                    start.elapsed() < READY_TIMEOUT,
-                    "service node {i} did not listen"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        Self {
+        let mut net = Self {
             dir,
             set_file,
-            nodes,
+            nodes: Vec::new(),
+            peers,
+            ports,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..n {
+            let child = net.spawn(i);
+            net.nodes.push(child);
         }
+        for i in 0..n {
+            net.wait_listening(i);
+        }
+        net
+    }
+
+    fn spawn(&self, i: usize) -> Child {
+        let d = self.dir.path().join(format!("node{i}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node{i}.log")))
+            .unwrap();
+        Command::new(bin("sessiond"))
+            .arg("--service-node")
+            .args(["--network", "local", "--log", "info", "--operator"])
+            .arg(format!("op{i}"))
+            .arg("--datadir")
+            .arg(&d)
+            .arg("--node-set")
+            .arg(&self.set_file)
+            .arg("--listen")
+            .arg(format!("/ip4/127.0.0.1/tcp/{}", self.ports[i]))
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait_listening(&mut self, i: usize) {
+        let start = Instant::now();
+        while !port_open(self.ports[i]) {
+            if let Some(st) = self.nodes[i].try_wait().unwrap() {
+                panic!(
+                    "service node {i} exited ({st}):\n{}",
+                    log_tail(&self.dir.path().join(format!("node{i}.log")))
+                );
+            }
+            assert!(
+                start.elapsed() < READY_TIMEOUT,
+                "service node {i} did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL to service node `i` (a crash: it makes fresh onion keys when it comes back).
+    pub fn kill9(&mut self, i: usize) {
+        let _ = self.nodes[i].kill();
+        let _ = self.nodes[i].wait();
+    }
+
+    /// Starts service node `i` again (same key, address and data) and waits until it listens.
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i] = self.spawn(i);
+        self.wait_listening(i);
     }
 }
 

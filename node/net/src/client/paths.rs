@@ -28,6 +28,12 @@ pub struct PolicyConfig {
     /// A directory that withheld known members is fetched again after this long (default
     /// 10 s: a guard that just started may not know every member yet).
     pub withheld_refetch_ms: u64,
+    /// While some node is avoided, the directory is fetched again when it is this old (default
+    /// 10 s): an avoided node that restarted after a crash announces fresh onion keys, and the
+    /// new directory clears its strikes (see [`PathManager::directory_fetched`]) instead of
+    /// leaving it avoided for up to [`PolicyConfig::suspect_max_ms`] and then failing once more
+    /// on its old keys.
+    pub suspect_refresh_ms: u64,
     /// Per-attempt timeout before any round trip was measured (default 4 s).
     pub initial_timeout_ms: u64,
     /// Shortest per-attempt timeout (default 1.5 s).
@@ -58,6 +64,7 @@ impl Default for PolicyConfig {
             directory_max_age_ms: 600_000,
             directory_min_interval_ms: 2_000,
             withheld_refetch_ms: 10_000,
+            suspect_refresh_ms: 10_000,
             initial_timeout_ms: 4_000,
             min_timeout_ms: 1_500,
             max_timeout_ms: 20_000,
@@ -275,8 +282,9 @@ impl PathManager {
     /// kept while it is a set member outside `own_swarm`, young and not failing (a new one is
     /// not taken from the suspected nodes); the cached
     /// directory is used while it comes from that guard and that set `epoch`, is younger than
-    /// the maximum age, and no refresh was asked for (a forced refresh waits
-    /// [`PolicyConfig::directory_min_interval_ms`] after the last fetch).
+    /// the maximum age (or, while a node is avoided, than
+    /// [`PolicyConfig::suspect_refresh_ms`]), and no refresh was asked for (a forced refresh
+    /// waits [`PolicyConfig::directory_min_interval_ms`] after the last fetch).
     pub fn plan(
         &mut self,
         members: &[NodeId],
@@ -305,7 +313,8 @@ impl PathManager {
             && d.epoch == epoch
         {
             let age = now_ms.saturating_sub(d.fetched_ms);
-            let forced = self.refresh_after_ms.is_some_and(|t| now_ms >= t);
+            let forced = self.refresh_after_ms.is_some_and(|t| now_ms >= t)
+                || (age >= self.cfg.suspect_refresh_ms && self.any_suspected(now_ms));
             if age < self.cfg.directory_max_age_ms && !forced {
                 return Some(DirectoryPlan::Cached {
                     guard,
@@ -435,6 +444,11 @@ impl PathManager {
     /// A path could not be built (a hop's key unusable): the directory is fetched again.
     pub fn build_failed(&mut self) {
         self.directory = None;
+    }
+
+    /// Whether any node is avoided now.
+    fn any_suspected(&self, now_ms: u64) -> bool {
+        self.nodes.keys().any(|n| self.suspected(n, now_ms))
     }
 
     /// Whether `node` is avoided now.

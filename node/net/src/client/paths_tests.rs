@@ -209,6 +209,29 @@ fn fresh_onion_keys_forgive_a_restarted_node() {
 }
 
 #[test]
+fn while_a_node_is_avoided_the_directory_is_refreshed_so_a_restart_is_noticed() {
+    let mut w = world(10);
+    let p = w.path_to(&[w.ids[0]], T0);
+    let n = p.forward[2].node;
+    w.pm.path_timed_out(&p, T0 + 1);
+    w.ready(T0 + 2_000);
+    // Avoided, no further failure: the directory is not fetched again before it is
+    // `suspect_refresh_ms` old, then it is, without any timeout asking for it.
+    let every = w.pm.config().suspect_refresh_ms;
+    assert!(!w.plan_fetches(T0 + 2_000 + every - 1));
+    assert!(w.pm.suspected(&n, T0 + 2_000 + every));
+    assert!(w.plan_fetches(T0 + 2_000 + every));
+    // Meanwhile the node came back with fresh keys: the refresh forgives it at once, long
+    // before its avoidance would have ended.
+    let i = w.ids.iter().position(|x| *x == n).unwrap();
+    w.nodes[i].keys[0].key_id += 1000;
+    w.ready(T0 + 2_000 + every);
+    assert!(!w.pm.suspected(&n, T0 + 2_001 + every));
+    // Nothing avoided any more: back to the long directory lifetime.
+    assert!(!w.plan_fetches(T0 + 2_000 + 3 * every));
+}
+
+#[test]
 fn an_unreachable_guard_is_replaced_after_its_failures() {
     let mut w = world(10);
     let g = w.ready(T0);

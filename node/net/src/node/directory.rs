@@ -86,27 +86,51 @@ async fn refresh_directory(handle: &NetworkHandle) {
         .map(|n| n.peer_id)
         .filter(|p| *p != ctx.local)
         .collect();
-    let fetched = libp2p::futures::future::join_all(peers.iter().map(|p| {
-        let h = handle.clone();
-        let p = *p;
-        async move {
-            match h.request(p, &SwarmRequest::GetRecord).await {
-                Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
-                    .ok()
-                    .filter(|r| verify_record(r).is_ok_and(|q| q == p))
-                    .map(|r| (p, r)),
-                _ => None,
-            }
-        }
-    }))
-    .await;
+    let fetched =
+        libp2p::futures::future::join_all(peers.iter().map(|p| fetch_record(handle, *p))).await;
     if let Ok(mut dir) = ctx.onion.directory.lock() {
         dir.retain(|p, _| members.contains(p));
-        for (p, r) in fetched.into_iter().flatten() {
+    }
+    keep_newer(handle, fetched.into_iter().flatten());
+}
+
+/// Fetches the record of one member that just connected (a node that restarted after a crash
+/// comes back with fresh onion keys: its clients' paths work again as soon as their guard
+/// serves the new record, not at the next directory round).
+pub(super) async fn refresh_member(handle: NetworkHandle, peer: PeerId) {
+    if !handle.ctx.set.members().contains(&peer) {
+        return;
+    }
+    if let Some(r) = fetch_record(&handle, peer).await {
+        keep_newer(&handle, std::iter::once(r));
+    }
+}
+
+/// `peer`'s signed record, if it answers with one that verifies as its own.
+async fn fetch_record(handle: &NetworkHandle, peer: PeerId) -> Option<(PeerId, NodeRecord)> {
+    match handle.request(peer, &SwarmRequest::GetRecord).await {
+        Ok(SwarmResponse::Record { record }) => NodeRecord::decode(&record)
+            .ok()
+            .filter(|r| verify_record(r).is_ok_and(|q| q == peer))
+            .map(|r| (peer, r)),
+        _ => None,
+    }
+}
+
+/// Keeps each fetched record that is at least as new as the one held.
+fn keep_newer(handle: &NetworkHandle, fetched: impl Iterator<Item = (PeerId, NodeRecord)>) {
+    if let Ok(mut dir) = handle.ctx.onion.directory.lock() {
+        for (p, r) in fetched {
             let newer = dir
                 .get(&p)
                 .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
             if newer {
+                if dir
+                    .get(&p)
+                    .is_some_and(|old| old.onion_keys != r.onion_keys)
+                {
+                    tracing::debug!(peer = %p, "member announced new onion keys");
+                }
                 dir.insert(p, r);
             }
         }

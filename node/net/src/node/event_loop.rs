@@ -4,7 +4,7 @@
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::stats::bump;
-use super::{Command, NetworkHandle, onion_keys, serve};
+use super::{Command, NetworkHandle, directory, onion_keys, serve};
 use crate::NetError;
 use crate::identity::verify_record;
 use crate::set::Membership;
@@ -263,6 +263,11 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Onion(e)) => self.on_onion_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Directory(e)) => self.on_directory_event(e),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } if num_established.get() == 1 => self.on_member_connected(peer_id),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -278,6 +283,18 @@ impl EventLoop {
             }
             _ => {}
         }
+    }
+
+    /// A member connected (it may have restarted with fresh onion keys): its record is fetched
+    /// at once, so the directory this node serves to its clients does not wait for the next
+    /// round. Not rate-limited: one small request per connection, which costs the member a
+    /// whole handshake to cause (and a restart right after the last fetch is exactly the case
+    /// this is for).
+    fn on_member_connected(&mut self, peer: PeerId) {
+        if peer == self.handle.ctx.local || !self.members.contains(&peer) {
+            return;
+        }
+        tokio::spawn(directory::refresh_member(self.handle.clone(), peer));
     }
 
     fn on_swarm_protocol(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {

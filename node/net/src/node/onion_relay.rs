@@ -14,9 +14,9 @@ use crate::swarm::BucketKind;
 use libp2p::{PeerId, request_response as rr};
 use pars_crypto::classic::Ed25519SigningKey;
 use pars_onion::{OnionRouter, Processed, reply_packet};
-use pars_wire::NodeId;
 use pars_wire::onion::{MAX_DATA_LEN, PACKET_LEN, ReplyBlock};
 use pars_wire::swarm::{ErrorCode, SwarmRequest, SwarmResponse};
+use pars_wire::{NodeId, NodeRecord};
 use rand_chacha::ChaCha20Rng;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -422,6 +422,16 @@ impl NetworkHandle {
             .lock()
             .map(|d| d.len())
             .unwrap_or(0)
+    }
+
+    /// The verified record of `peer` the node's directory holds (what it serves its clients).
+    pub fn directory_record(&self, peer: &PeerId) -> Option<NodeRecord> {
+        self.ctx
+            .onion
+            .directory
+            .lock()
+            .ok()
+            .and_then(|d| d.get(peer).cloned())
     }
 
     /// The IDs and validity `(key_id, valid_from, valid_until)` of the node's onion keys.
