@@ -811,12 +811,6 @@ fn crate_roots(src: &Path) -> Vec<PathBuf> {
 /// list shrinking; docs/architecture.md names the same ones.
 const KNOWN_CYCLES: &[(&str, &str)] = &[
     (
-        "node/net/src/node/mod.rs ↔ node/net/src/node/directory.rs ↔ node/net/src/node/event_loop.rs ↔ node/net/src/node/handle.rs ↔ node/net/src/node/onion_keys.rs ↔ node/net/src/node/onion_relay.rs ↔ node/net/src/node/rebalance.rs ↔ node/net/src/node/serve.rs ↔ node/net/src/node/stats.rs",
-        "`Command` and `Ctx` live in node/mod.rs, which also starts the children; and the handle \
-         serves local requests through `serve`, which takes the handle: move `Command`/`Ctx` to \
-         their own file, and give `serve` the context rather than the handle",
-    ),
-    (
         "node/net/src/client/mod.rs ↔ node/net/src/client/driver.rs",
         "`GUARD_STATE_FILE` (mod.rs) and `refusal` (driver.rs): move both to client/directory.rs",
     ),
