@@ -13,7 +13,7 @@ use pars_crypto::SessionId;
 use pars_crypto::bundle::IdentityBundle;
 use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_error::{ErrorKind, HasKind};
-use pars_net::{NetError, ServiceNodeSet};
+use pars_net::{NetError, Retry, ServiceNodeSet};
 use pars_rpc::types::PeerInfo;
 use pars_wire::swarm::{ContentHash, Mailbox, MailboxItem};
 use std::collections::HashSet;
@@ -61,7 +61,8 @@ pub enum Failure {
     Unsupported,
     /// The node is busy or rate-limits us and says when to come back.
     RetryAfter(Duration),
-    /// Anything else (no path yet, an unreachable member, a timeout): retry soon.
+    /// Anything else (no path yet, an unreachable member, a timeout, a node error, or a local
+    /// failure such as a stopped network task): retry soon.
     Transient,
 }
 
@@ -105,24 +106,16 @@ impl HasKind for NetFailure {
     }
 }
 
-/// The one place a `pars-net` error is classified (until `pars-net` classifies its own).
+/// The one place a `pars-net` error becomes a [`Failure`]: one to one from pars-net's own
+/// classification ([`NetError::retry`]), with no wire codes looked at here. A local failure
+/// (the network task stopped, a file or the store failed) is transient to the daemon: it keeps
+/// running and its workers try again on their own schedule, as after an unreachable member.
 pub fn classify(e: &NetError) -> Failure {
-    use pars_wire::swarm::ErrorCode;
-    match e {
-        NetError::Refused {
-            code: ErrorCode::TooLarge | ErrorCode::InvalidContent | ErrorCode::BadTtl,
-            ..
-        } => Failure::Permanent,
-        NetError::Refused {
-            code: ErrorCode::Malformed | ErrorCode::Forbidden | ErrorCode::Other(_),
-            ..
-        } => Failure::Unsupported,
-        NetError::Refused {
-            code: ErrorCode::Busy | ErrorCode::RateLimited,
-            value,
-            ..
-        } => Failure::RetryAfter(Duration::from_millis(u64::from(*value))),
-        _ => Failure::Transient,
+    match e.retry() {
+        Retry::Permanent => Failure::Permanent,
+        Retry::Unsupported => Failure::Unsupported,
+        Retry::After(d) => Failure::RetryAfter(d),
+        Retry::Now | Retry::Local => Failure::Transient,
     }
 }
 
@@ -367,4 +360,99 @@ pub fn newest_valid_bundle(
         .filter_map(|p| IdentityBundle::from_bytes(&p).ok())
         .filter(|b| b.verify(id, now).is_ok())
         .max_by_key(|b| b.prekey.created_at)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use pars_wire::swarm::{ErrorCode, SwarmResponse};
+
+    fn refused(code: ErrorCode, value: u32) -> NetError {
+        NetError::from_answer(SwarmResponse::error(code, value, "refused"))
+    }
+
+    #[test]
+    fn each_retry_class_maps_to_one_failure() {
+        let cases = [
+            (refused(ErrorCode::TooLarge, 0), Failure::Permanent),
+            (refused(ErrorCode::InvalidContent, 0), Failure::Permanent),
+            (refused(ErrorCode::BadTtl, 0), Failure::Permanent),
+            (refused(ErrorCode::Malformed, 0), Failure::Unsupported),
+            (refused(ErrorCode::Forbidden, 0), Failure::Unsupported),
+            (refused(ErrorCode::Other(77), 0), Failure::Unsupported),
+            (
+                refused(ErrorCode::Busy, 1_500),
+                Failure::RetryAfter(Duration::from_millis(1_500)),
+            ),
+            (
+                refused(ErrorCode::RateLimited, 20),
+                Failure::RetryAfter(Duration::from_millis(20)),
+            ),
+            (refused(ErrorCode::NotMember, 0), Failure::Transient),
+            (refused(ErrorCode::Unauthorized, 0), Failure::Transient),
+            (refused(ErrorCode::Full, 0), Failure::Transient),
+            (
+                refused(ErrorCode::InsufficientCopies, 1),
+                Failure::Transient,
+            ),
+            (refused(ErrorCode::Internal, 0), Failure::Transient),
+            (refused(ErrorCode::Replay, 0), Failure::Transient),
+            (
+                NetError::Request {
+                    peer: "p".into(),
+                    reason: "timeout".into(),
+                },
+                Failure::Transient,
+            ),
+            (NetError::NoSwarm("no path".into()), Failure::Transient),
+            (NetError::NotFound, Failure::Transient),
+            (NetError::Unexpected("Done".into()), Failure::Transient),
+            // Local failures: the daemon keeps running and tries again later.
+            (NetError::Stopped, Failure::Transient),
+            (NetError::Poisoned("client state lock"), Failure::Transient),
+            (NetError::Setup("no transport".into()), Failure::Transient),
+            (
+                NetError::io("/x/guard_state", std::io::Error::other("disk full")),
+                Failure::Transient,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(classify(&e), want, "{e}");
+            let f = NetFailure::from(e);
+            assert_eq!(f.class, want);
+        }
+    }
+
+    #[test]
+    fn the_mapping_follows_retry_one_to_one() {
+        // Every Retry class, and the Failure the daemon makes of it.
+        let pairs = [
+            (
+                refused(ErrorCode::TooLarge, 0),
+                Retry::Permanent,
+                Failure::Permanent,
+            ),
+            (
+                refused(ErrorCode::Forbidden, 0),
+                Retry::Unsupported,
+                Failure::Unsupported,
+            ),
+            (
+                refused(ErrorCode::Busy, 9),
+                Retry::After(Duration::from_millis(9)),
+                Failure::RetryAfter(Duration::from_millis(9)),
+            ),
+            (
+                refused(ErrorCode::Internal, 0),
+                Retry::Now,
+                Failure::Transient,
+            ),
+            (NetError::Stopped, Retry::Local, Failure::Transient),
+        ];
+        for (e, retry, failure) in pairs {
+            assert_eq!(e.retry(), retry, "{e}");
+            assert_eq!(classify(&e), failure, "{e}");
+        }
+    }
 }

@@ -90,18 +90,33 @@ pub enum NetError {
     Poisoned(&'static str),
 }
 
-/// Whether, and when, an operation that failed with a [`NetError`] is worth trying again.
+/// Whether, and when, an operation that failed with a [`NetError`] is worth trying again. This is
+/// the one classification of network failures: callers (the daemon's workers and scheduler)
+/// map it to what they do and never look inside wire error codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retry {
-    /// No retry changes the outcome: the request itself is unacceptable, or the node stops.
+    /// No retry changes the outcome: the request itself is unacceptable (too large, invalid
+    /// content, a TTL above the maximum).
     Permanent,
-    /// Transient (an unreachable member, a failed path, a node error): retry now, on another
-    /// path or member if there is one, with the caller's own backoff.
+    /// The node does not serve this request: it could not decode it (an older or different
+    /// build), the namespace forbids the operation, or it answered with a code this build does
+    /// not know. Asking it again soon gives the same answer; ask again only much later (the
+    /// daemon's scheduler stops long-polling such a node for a long while).
+    Unsupported,
+    /// Transient, at a node or on the way to it (an unreachable member, a failed path or
+    /// timeout, a node error, a member that does not hold or accept this mailbox, a stale or
+    /// replayed signature): retry now, on another path or member if there is one, with the
+    /// caller's own backoff.
     Now,
-    /// The node asked for a pause: retry after at least this long.
+    /// The node asked for a pause (busy, rate limit): retry after at least this long.
     After(Duration),
+    /// The failure is here, not at a node: the network task stopped, a file, the store or
+    /// the node key failed, libp2p could not be set up, shared state was poisoned. Another
+    /// path or member does not change it; whether and when to try again is the caller's. The
+    /// daemon treats it as transient (it keeps running and tries again on its own schedule),
+    /// a one-shot tool as fatal.
+    Local,
 }
-
 impl NetError {
     /// An I/O error on `path`.
     pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
@@ -152,46 +167,47 @@ impl NetError {
         }
     }
 
-    /// Whether and when to retry.
+    /// Whether and when to retry (see [`Retry`]).
     pub fn retry(&self) -> Retry {
         match self {
             Self::Refused { code, value, .. } => match code {
                 ErrorCode::RateLimited | ErrorCode::Busy => {
                     Retry::After(Duration::from_millis(u64::from(*value)))
                 }
-                // Another member (or a fresh signature) may succeed.
+                // Another member, or a fresh signature, may succeed.
                 ErrorCode::Full
                 | ErrorCode::InsufficientCopies
                 | ErrorCode::Internal
-                | ErrorCode::Replay => Retry::Now,
-                ErrorCode::Malformed
-                | ErrorCode::TooLarge
-                | ErrorCode::BadTtl
+                | ErrorCode::Replay
                 | ErrorCode::Unauthorized
-                | ErrorCode::Forbidden
-                | ErrorCode::NotMember
-                | ErrorCode::InvalidContent => Retry::Permanent,
-                // Codes this build does not know.
-                _ => Retry::Permanent,
+                | ErrorCode::NotMember => Retry::Now,
+                ErrorCode::TooLarge | ErrorCode::BadTtl | ErrorCode::InvalidContent => {
+                    Retry::Permanent
+                }
+                ErrorCode::Malformed | ErrorCode::Forbidden | ErrorCode::Other(_) => {
+                    Retry::Unsupported
+                }
+                // Codes added to the wire crate after this match was written.
+                _ => Retry::Unsupported,
             },
             Self::Request { .. }
             | Self::NoSwarm(_)
             | Self::NotFound
             | Self::Wire(_)
-            | Self::Unexpected(_) => Retry::Now,
+            | Self::Unexpected(_)
+            | Self::BadRecord(_) => Retry::Now,
             Self::Io { .. }
             | Self::Identity(_)
             | Self::Sign { .. }
             | Self::Setup(_)
             | Self::SetupFailed { .. }
             | Self::Store(_)
-            | Self::BadRecord(_)
             | Self::Stopped
-            | Self::Poisoned(_) => Retry::Permanent,
+            | Self::Poisoned(_) => Retry::Local,
         }
     }
 
-    /// Whether no retry can change the outcome.
+    /// Whether no retry can change the outcome (the request itself is unacceptable).
     pub fn is_permanent(&self) -> bool {
         self.retry() == Retry::Permanent
     }
@@ -268,7 +284,73 @@ mod tests {
         };
         assert_eq!(timeout.retry(), Retry::Now);
         assert!(timeout.kind().is_transient());
-        assert!(NetError::Stopped.is_permanent());
+        assert_eq!(NetError::Stopped.retry(), Retry::Local);
+        assert!(!NetError::Stopped.is_permanent());
+    }
+
+    #[test]
+    fn every_refusal_code_has_its_class() {
+        let table = [
+            (ErrorCode::TooLarge, Retry::Permanent),
+            (ErrorCode::InvalidContent, Retry::Permanent),
+            (ErrorCode::BadTtl, Retry::Permanent),
+            (ErrorCode::Malformed, Retry::Unsupported),
+            (ErrorCode::Forbidden, Retry::Unsupported),
+            (ErrorCode::Other(999), Retry::Unsupported),
+            (ErrorCode::NotMember, Retry::Now),
+            (ErrorCode::Unauthorized, Retry::Now),
+            (ErrorCode::Full, Retry::Now),
+            (ErrorCode::InsufficientCopies, Retry::Now),
+            (ErrorCode::Internal, Retry::Now),
+            (ErrorCode::Replay, Retry::Now),
+            (ErrorCode::Busy, Retry::After(Duration::from_millis(7))),
+            (
+                ErrorCode::RateLimited,
+                Retry::After(Duration::from_millis(7)),
+            ),
+        ];
+        for (code, want) in table {
+            assert_eq!(refused(code, 7).retry(), want, "{code:?}");
+            assert_eq!(refused(code, 7).is_permanent(), want == Retry::Permanent);
+        }
+        // A code this build does not know, as it comes off the wire.
+        assert_eq!(
+            refused(ErrorCode::from_u16(60_000), 0).retry(),
+            Retry::Unsupported
+        );
+    }
+
+    #[test]
+    fn failures_on_the_way_are_retried_now_and_local_ones_are_local() {
+        let now = [
+            NetError::Request {
+                peer: "p".into(),
+                reason: "timeout".into(),
+            },
+            NetError::NoSwarm("cannot build a path".into()),
+            NetError::NotFound,
+            NetError::Unexpected("Done".into()),
+            NetError::BadRecord("bad signature".into()),
+            NetError::Wire(pars_wire::WireError::TrailingBytes {
+                what: "response",
+                count: 1,
+            }),
+        ];
+        for e in now {
+            assert_eq!(e.retry(), Retry::Now, "{e}");
+        }
+        let local = [
+            NetError::io("/x", std::io::Error::other("disk full")),
+            NetError::Identity("not Ed25519".into()),
+            NetError::sign("the record", std::io::Error::other("x")),
+            NetError::Setup("no transport".into()),
+            NetError::setup("listen", std::io::Error::other("in use")),
+            NetError::Stopped,
+            NetError::Poisoned("state"),
+        ];
+        for e in local {
+            assert_eq!(e.retry(), Retry::Local, "{e}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! [`RegistryError`] variants, and the calls the operator actions send.
 
 use alloy::eips::BlockId;
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::DynProvider;
 use alloy::rpc::types::{Filter, Log};
 use alloy::sol_types::{SolEvent, SolEventInterface, SolInterface};
@@ -365,21 +365,17 @@ impl RegistryContract {
         })
     }
 
-    /// Sends `register(...)` with `stake` wei; returns the transaction hash once the node accepted
-    /// it. Reverts found by the gas estimate come back as the matching [`RegistryError`].
+    /// Sends `register(registration)` with `stake` wei (an operator's
+    /// [`Registration`](crate::operator::Registration) converts into the call's argument);
+    /// returns the transaction hash once the node accepted it. Reverts found by the gas estimate
+    /// come back as the matching [`RegistryError`].
     pub async fn send_register(
         &self,
-        registration: &crate::operator::Registration,
+        registration: ServiceNodeRegistry::Registration,
         stake: U256,
     ) -> Result<B256, RegistryError> {
-        let r = ServiceNodeRegistry::Registration {
-            peerId: Bytes::copy_from_slice(&registration.peer_id),
-            mldsaKeyHash: B256::from(registration.mldsa_key_hash.0),
-            onionKey: Bytes::copy_from_slice(&registration.onion_key),
-            multiaddrs: registration.multiaddrs.clone(),
-            name: registration.name.clone(),
-        };
-        send_tx("register", self.inner.register(r).value(stake)).await
+        let call = self.inner.register(registration).value(stake);
+        send_tx("register", call).await
     }
 
     /// Sends `addStake(nodeId)` with `amount` wei.

@@ -12,11 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, B256, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 
-use crate::contracts::{NodeRecord, RegistryContract, RegistryParameters};
+use crate::contracts::{NodeRecord, RegistryContract, RegistryParameters, ServiceNodeRegistry};
 use crate::deployment::{default_confirmations, parse_rpc_url, read_provider};
 use crate::error::{InvalidRegistration, RegistryError};
 use crate::error::{rpc_call, within};
@@ -145,6 +145,19 @@ impl Registration {
     /// The registry key of this node.
     pub fn node_id(&self) -> RegistryNodeId {
         RegistryNodeId::of_peer_id(&self.peer_id)
+    }
+}
+
+impl From<&Registration> for ServiceNodeRegistry::Registration {
+    /// The registration as the contract's `register` call takes it.
+    fn from(r: &Registration) -> Self {
+        Self {
+            peerId: Bytes::copy_from_slice(&r.peer_id),
+            mldsaKeyHash: B256::from(r.mldsa_key_hash.0),
+            onionKey: Bytes::copy_from_slice(&r.onion_key),
+            multiaddrs: r.multiaddrs.clone(),
+            name: r.name.clone(),
+        }
     }
 }
 
@@ -384,7 +397,7 @@ impl Operator {
         let from = self.signer()?;
         self.check_funds(from, stake).await?;
         let node_id = registration.node_id();
-        let send = self.registry.send_register(registration, stake);
+        let send = self.registry.send_register(registration.into(), stake);
         self.submit(
             "register",
             &registration.peer_id,

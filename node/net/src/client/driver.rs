@@ -448,48 +448,32 @@ impl OnionClient {
         }
         Ok(())
     }
-}
 
-/// Turns a non-success answer into an error.
-pub(super) fn refusal(resp: SwarmResponse) -> NetError {
-    match resp {
-        SwarmResponse::Error {
-            code,
-            value,
-            detail,
-        } => NetError::Refused {
-            code,
-            value,
-            detail,
-        },
-        other => NetError::Unexpected(format!("{other:?}")),
-    }
-}
-
-/// Cover traffic: loop packets at Poisson intervals, each on its own task so that a slow loop
-/// does not thin out the schedule.
-pub(super) async fn cover_task(client: OnionClient) {
-    let mut stop = client.inner.shutdown.subscribe();
-    let schedule = CoverSchedule::new(client.inner.cfg.cover_rate_per_sec);
-    loop {
-        let delay = {
-            let Ok(mut st) = client.inner.state.lock() else {
-                return;
+    /// Cover traffic: loop packets at Poisson intervals, each on its own task so that a slow
+    /// loop does not thin out the schedule.
+    pub(super) async fn cover_task(self) {
+        let mut stop = self.inner.shutdown.subscribe();
+        let schedule = CoverSchedule::new(self.inner.cfg.cover_rate_per_sec);
+        loop {
+            let delay = {
+                let Ok(mut st) = self.inner.state.lock() else {
+                    return;
+                };
+                match schedule.next_delay(&mut st.rng) {
+                    Some(d) => d,
+                    None => return,
+                }
             };
-            match schedule.next_delay(&mut st.rng) {
-                Some(d) => d,
-                None => return,
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => return,
             }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => return,
+            let c = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = c.send_loop().await {
+                    tracing::debug!(error = %e, "cover loop failed");
+                }
+            });
         }
-        let c = client.clone();
-        tokio::spawn(async move {
-            if let Err(e) = c.send_loop().await {
-                tracing::debug!(error = %e, "cover loop failed");
-            }
-        });
     }
 }

@@ -26,7 +26,6 @@ use crate::identity::load_or_create_keypair;
 use crate::node::os_seeded_rng;
 use crate::set::{ServiceNodeSet, node_id};
 use crate::{FrameCodec, NetError};
-use driver::refusal;
 use event_loop::{ClientBehaviour, ClientLoop, Cmd};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, noise, ping, request_response as rr, tcp, yamux};
 use pars_crypto::mldsa::MlDsaSigningKey;
@@ -287,7 +286,7 @@ pub async fn start_client(
     tokio::spawn(el.run());
     let client = OnionClient { inner };
     if client.inner.cfg.cover_rate_per_sec > 0.0 {
-        tokio::spawn(driver::cover_task(client.clone()));
+        tokio::spawn(client.clone().cover_task());
     }
     Ok(client)
 }
@@ -323,7 +322,7 @@ impl OnionClient {
                 duplicate,
                 expires_at_ms,
             }),
-            other => Err(refusal(other)),
+            other => Err(NetError::from_answer(other)),
         }
     }
 
@@ -383,7 +382,7 @@ impl OnionClient {
                 items,
                 more,
             }),
-            other => Err(refusal(other)),
+            other => Err(NetError::from_answer(other)),
         }
     }
 
@@ -411,7 +410,7 @@ impl OnionClient {
             .await?;
         match resp {
             SwarmResponse::Done { count } => Ok(count),
-            other => Err(refusal(other)),
+            other => Err(NetError::from_answer(other)),
         }
     }
 

@@ -32,7 +32,7 @@ pub struct StoreReceipt {
 impl NetworkHandle {
     /// Sends raw frame bytes on the swarm protocol (the answer is returned undecoded).
     pub async fn request_raw(&self, peer: PeerId, frame: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        self.send_frame(peer, frame).await
+        self.ctx.send_frame(peer, frame).await
     }
 
     /// Stores a message in its swarm through one of the members (following wrong-swarm answers

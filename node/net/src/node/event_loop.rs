@@ -3,8 +3,11 @@
 //! commands. It never waits on disk or on peers.
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::command::Command;
+use super::handle::NetworkHandle;
+use super::serve::serve;
 use super::stats::bump;
-use super::{Command, NetworkHandle, directory, onion_keys, serve};
+use super::{directory, onion_keys};
 use crate::NetError;
 use crate::identity::verify_record;
 use crate::set::Membership;
@@ -244,10 +247,9 @@ impl EventLoop {
             self.respond(channel, resp.encode());
             return;
         }
-        let handle = self.handle.clone();
         tokio::spawn(async move {
-            let resp = serve::serve(&handle, peer, req).await;
-            let _ = handle
+            let resp = serve(&ctx, peer, req).await;
+            let _ = ctx
                 .cmd
                 .send(Command::Respond {
                     channel,

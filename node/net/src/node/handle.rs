@@ -1,21 +1,22 @@
 //! [`NetworkHandle`]: the cloneable handle to a running node. Every method talks to the event
 //! loop over a bounded channel or reads shared state; none blocks the loop.
 
-use super::{Command, Ctx, NodeStats, serve};
+use super::command::Command;
+use super::ctx::Ctx;
+use super::serve::serve;
+use super::stats::NodeStats;
 use crate::NetError;
 use libp2p::{Multiaddr, PeerId};
 use pars_store::MailboxStore;
 use pars_wire::NodeRecord;
-use pars_wire::swarm::{ErrorCode, Mailbox, ReplicaItem, SwarmRequest, SwarmResponse};
+use pars_wire::swarm::{ErrorCode, Mailbox, SwarmRequest, SwarmResponse};
 use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
 
 /// A cloneable handle to a running node. Every method talks to the event loop over a bounded
 /// channel; none blocks it.
 #[derive(Clone)]
 pub struct NetworkHandle {
-    pub(super) cmd: mpsc::Sender<Command>,
     pub(super) ctx: Arc<Ctx>,
 }
 
@@ -53,32 +54,24 @@ impl NetworkHandle {
         self.ctx.set.members().swarm_for(&mailbox.location())
     }
 
-    async fn command<T>(
-        &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, NetError> {
-        let (tx, rx) = oneshot::channel();
-        self.cmd
-            .send(make(tx))
-            .await
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)
-    }
-
     /// The addresses the node listens on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
-        self.command(|reply| Command::ListenAddrs { reply }).await
+        self.ctx
+            .command(|reply| Command::ListenAddrs { reply })
+            .await
     }
 
     /// Peers with an open connection.
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetError> {
-        self.command(|reply| Command::ConnectedPeers { reply })
+        self.ctx
+            .command(|reply| Command::ConnectedPeers { reply })
             .await
     }
 
     /// Teaches the node an address of a peer outside the set (members' come from the set).
     pub async fn add_peer_address(&self, peer: PeerId, addr: Multiaddr) -> Result<(), NetError> {
-        self.cmd
+        self.ctx
+            .cmd
             .send(Command::AddAddress { peer, addr })
             .await
             .map_err(|_| NetError::Stopped)
@@ -90,41 +83,13 @@ impl NetworkHandle {
         peer: PeerId,
         req: &SwarmRequest,
     ) -> Result<SwarmResponse, NetError> {
-        if peer == self.ctx.local {
-            // libp2p does not dial itself: a node that is in the swarm serves its own request,
-            // after the same decoding a remote request gets.
-            return Ok(match SwarmRequest::decode(&req.encode()) {
-                Ok(req) => Box::pin(serve::serve(self, peer, req)).await,
-                Err(e) => SwarmResponse::error(ErrorCode::Malformed, 0, e.to_string()),
-            });
-        }
-        self.send_frame(peer, req.encode())
-            .await
-            .and_then(|b| Ok(SwarmResponse::decode(&b)?))
-    }
-
-    /// Sends frame bytes on the swarm protocol; the answer comes back undecoded.
-    pub(super) async fn send_frame(
-        &self,
-        peer: PeerId,
-        frame: Vec<u8>,
-    ) -> Result<Vec<u8>, NetError> {
-        self.command(|reply| Command::Request { peer, frame, reply })
-            .await?
-    }
-
-    /// Copies items to `peer`; true if it acknowledged holding all of them.
-    pub(super) async fn replicate(&self, peer: PeerId, items: Vec<ReplicaItem>) -> bool {
-        let n = items.len();
-        matches!(
-            self.request(peer, &SwarmRequest::Replicate { items }).await,
-            Ok(SwarmResponse::Done { count }) if count as usize == n
-        )
+        self.ctx.request(peer, req).await
     }
 
     /// Looks a node record up in the DHT and verifies it.
     pub async fn lookup_record(&self, peer: PeerId) -> Result<NodeRecord, NetError> {
-        self.command(|reply| Command::LookupRecord { peer, reply })
+        self.ctx
+            .command(|reply| Command::LookupRecord { peer, reply })
             .await?
     }
 
@@ -133,10 +98,10 @@ impl NetworkHandle {
     /// following wrong-swarm answers and skipping unreachable members.
     pub async fn exit_request(&self, req: SwarmRequest) -> SwarmResponse {
         let Some(mailbox) = req.mailbox().copied() else {
-            return Box::pin(serve::serve(self, self.ctx.local, req)).await;
+            return Box::pin(serve(&self.ctx, self.ctx.local, req)).await;
         };
         if self.swarm_of(&mailbox).contains(&self.ctx.local) {
-            return Box::pin(serve::serve(self, self.ctx.local, req)).await;
+            return Box::pin(serve(&self.ctx, self.ctx.local, req)).await;
         }
         match self.swarm_request(&mailbox, &req).await {
             Ok((_, r)) => r,
@@ -184,6 +149,6 @@ impl NetworkHandle {
     /// Stops the node: the event loop ends, connections close, background tasks stop. The
     /// store closes when the last handle is dropped.
     pub async fn shutdown(&self) {
-        let _ = self.command(|reply| Command::Shutdown { reply }).await;
+        let _ = self.ctx.command(|reply| Command::Shutdown { reply }).await;
     }
 }

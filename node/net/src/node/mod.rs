@@ -1,20 +1,28 @@
 //! The libp2p driver of a service node, split by concern (reth's `crates/net/network` is the
-//! model):
+//! model). This file only declares the parts and starts them:
 //!
 //! - `behaviour`: the one composed libp2p behaviour and the `Swarm` built around it;
+//! - `command` and `ctx`: what the handle and the request tasks ask of the event loop, and the
+//!   state they all share;
 //! - `event_loop`: the one task that owns the `Swarm` (inbound requests, rate limits, Kademlia,
 //!   commands from the handle);
 //! - `handle`: [`NetworkHandle`], cloneable, talking to the loop over a bounded channel;
 //! - `serve`: carries out the effects the sans-IO [`SwarmService`](crate::swarm::SwarmService)
-//!   decides (replicate, forward, hold a long-poll);
-//! - `onion_relay` and `onion_keys`: `/pars/onion/1` (packets peeled on a worker pool) and the
-//!   persisted, rotating onion key ring;
+//!   decides (replicate, forward, hold a long-poll), and sends the node's own swarm requests;
+//! - `onion_relay`, `onion_state` and `onion_keys`: `/pars/onion/1` (packets peeled on a worker
+//!   pool), the onion state and counters, and the persisted, rotating onion key ring;
 //! - `directory`: `/pars/directory/1` and the directory of members' signed records;
 //! - `rebalance`: TTL sweeps and handoff of mailboxes when the set changes;
 //! - `stats`: counters;
 //! - `direct` (feature `test-utils`): the direct, non-onion client API used by tests.
+//!
+//! The files form layers, each using only those below it: `behaviour`, `stats`, `onion_state`,
+//! `command`; `ctx`; `serve`; `handle`; `onion_keys`, `direct`; `event_loop`, `rebalance`;
+//! `onion_relay`, `directory`.
 
 mod behaviour;
+mod command;
+mod ctx;
 #[cfg(feature = "test-utils")]
 mod direct;
 mod directory;
@@ -22,6 +30,7 @@ mod event_loop;
 mod handle;
 mod onion_keys;
 mod onion_relay;
+mod onion_state;
 mod rebalance;
 mod serve;
 mod stats;
@@ -32,113 +41,27 @@ pub use direct::StoreReceipt;
 pub use handle::NetworkHandle;
 pub use onion_keys::ONION_KEYS_FILE;
 pub(crate) use onion_keys::os_seeded_rng;
-pub use onion_relay::{OnionSeen, OnionStats};
+pub use onion_state::{OnionSeen, OnionStats};
 pub use stats::NodeStats;
 
 use crate::codec::FrameCodec;
 use crate::config::{NodeConfig, unix_ms};
 use crate::identity::{load_or_create_keypair, sign_record};
-use crate::set::{Membership, ServiceNodeSet};
+use crate::set::ServiceNodeSet;
 use crate::swarm::{Holds, ServiceConfig, SwarmService};
 use crate::{NetError, SOFTWARE};
 use libp2p::futures::StreamExt;
+use libp2p::kad;
 use libp2p::kad::store::RecordStore;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, kad, request_response as rr};
 use pars_onion::OnionRouter;
 use pars_store::MailboxStore;
 use pars_wire::directory::{DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN};
 use pars_wire::onion::PACKET_LEN;
 use pars_wire::swarm::MAX_FRAME_LEN;
-use pars_wire::{NodeId, NodeRecord};
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, watch};
-
-/// Commands waiting for the event loop.
-const COMMAND_QUEUE: usize = 1024;
-
-/// What the handle and the request tasks ask of the event loop.
-enum Command {
-    Request {
-        peer: PeerId,
-        frame: Vec<u8>,
-        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
-    },
-    Respond {
-        channel: rr::ResponseChannel<Vec<u8>>,
-        frame: Vec<u8>,
-    },
-    AddAddress {
-        peer: PeerId,
-        addr: Multiaddr,
-    },
-    ListenAddrs {
-        reply: oneshot::Sender<Vec<Multiaddr>>,
-    },
-    ConnectedPeers {
-        reply: oneshot::Sender<Vec<PeerId>>,
-    },
-    LookupRecord {
-        peer: PeerId,
-        reply: oneshot::Sender<Result<NodeRecord, NetError>>,
-    },
-    Shutdown {
-        reply: oneshot::Sender<()>,
-    },
-    /// Send an onion packet to the node (or connected client) with this node ID.
-    OnionSend {
-        next: NodeId,
-        frame: Vec<u8>,
-    },
-    /// The node record changed: put it in the DHT.
-    PublishRecord,
-}
-
-/// State shared by the loop, the handle and the request tasks.
-struct Ctx {
-    local: PeerId,
-    cfg: NodeConfig,
-    store: MailboxStore,
-    set: Arc<dyn ServiceNodeSet>,
-    /// Members of the current and the previous set (replication and handoff are accepted from
-    /// both, so a leaving node can hand off).
-    recent: Mutex<HashSet<PeerId>>,
-    record: RwLock<NodeRecord>,
-    /// The node key (re-signs the record when the onion keys change).
-    key: libp2p::identity::Keypair,
-    /// The addresses put in the record.
-    record_addrs: Vec<Multiaddr>,
-    onion: onion_relay::OnionState,
-    codec: FrameCodec,
-    /// The swarm protocol's sans-IO core.
-    service: SwarmService,
-    /// Waiting retrieves held now, with their wake-ups.
-    holds: Mutex<Holds<oneshot::Sender<()>>>,
-    /// The monotonic origin of hold deadlines.
-    started: Instant,
-    counters: stats::Counters,
-    /// The membership the last rebalance round saw.
-    rebalance: tokio::sync::Mutex<Arc<Membership>>,
-    shutdown: watch::Sender<bool>,
-}
-
-impl Ctx {
-    fn record(&self) -> NodeRecord {
-        match self.record.read() {
-            Ok(r) => r.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn is_recent_member(&self, peer: &PeerId) -> bool {
-        self.recent
-            .lock()
-            .map(|r| r.contains(peer))
-            .unwrap_or(false)
-    }
-}
+use tokio::sync::{mpsc, watch};
 
 /// Starts a service node: loads (or creates) its key in `config.data_dir`, opens its mailbox
 /// store, listens, signs its node record, and spawns the event loop, the sweeper and the
@@ -221,15 +144,17 @@ pub async fn start(
     );
     let holds = Holds::new(config.max_waiting_retrieves, config.max_retrieve_wait);
     let peel_workers = config.onion_peel_workers.max(1);
-    let ctx = Arc::new(Ctx {
+    let (cmd_tx, cmd_rx) = mpsc::channel(command::COMMAND_QUEUE);
+    let ctx = Arc::new(ctx::Ctx {
         local,
         store,
         set,
+        cmd: cmd_tx,
         recent: Mutex::new(initial.nodes.iter().map(|n| n.peer_id).collect()),
         record: RwLock::new(record),
         key,
         record_addrs: listen_addrs.clone(),
-        onion: onion_relay::OnionState::new(
+        onion: onion_state::OnionState::new(
             OnionRouter::new(ring),
             identity,
             rng,
@@ -245,8 +170,7 @@ pub async fn start(
         shutdown,
         cfg: config,
     });
-    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-    let handle = NetworkHandle { cmd: cmd_tx, ctx };
+    let handle = NetworkHandle { ctx };
 
     let mut el = event_loop::EventLoop::new(swarm, cmd_rx, handle.clone(), listen_addrs);
     el.apply_membership(&initial);

@@ -2,8 +2,9 @@
 //! "clean" with its replay caches at shutdown), rotated on schedule, and announced in a
 //! re-signed node record.
 
+use super::command::Command;
+use super::handle::NetworkHandle;
 use super::stats::bump;
-use super::{Command, NetworkHandle};
 use crate::NetError;
 use crate::config::unix_ms;
 use crate::identity::{sign_record, write_private};
@@ -150,7 +151,7 @@ impl NetworkHandle {
             *r = rec;
         }
         bump(&ctx.onion.counters.key_rotations, 1);
-        let _ = self.cmd.try_send(Command::PublishRecord);
+        let _ = ctx.cmd.try_send(Command::PublishRecord);
         Ok(())
     }
 }

@@ -122,14 +122,14 @@ impl NetworkHandle {
                     .filter(|p| **p != ctx.local && !old_swarm.contains(p))
                 {
                     for batch in batches(items.clone()) {
-                        self.replicate(*target, batch).await;
+                        ctx.replicate(*target, batch).await;
                     }
                 }
             } else if !new_swarm.is_empty() {
                 let need = MIN_COPIES.min(new_swarm.len());
                 for batch in batches(items) {
                     let acks = libp2p::futures::future::join_all(
-                        new_swarm.iter().map(|p| self.replicate(*p, batch.clone())),
+                        new_swarm.iter().map(|p| ctx.replicate(*p, batch.clone())),
                     )
                     .await;
                     if acks.iter().filter(|a| **a).count() >= need {

@@ -1,23 +1,21 @@
 //! Runs one swarm request: the sans-IO [`SwarmService`](crate::swarm::SwarmService) decides, and
 //! this carries out its effect — replicate to the other members, forward a delete or expiry,
-//! hold a long-poll until a message arrives or the wait ends — and wakes held retrieves.
+//! hold a long-poll until a message arrives or the wait ends — and wakes held retrieves. The
+//! requests a node sends on the swarm protocol are here too: one to itself is served here.
 
+use super::command::Command;
+use super::ctx::Ctx;
 use super::stats::bump;
-use super::{Ctx, NetworkHandle};
+use crate::NetError;
 use crate::config::unix_ms;
 use crate::swarm::{HoldId, PageQuery, Step};
 use libp2p::PeerId;
 use pars_wire::Mailbox;
-use pars_wire::swarm::{ErrorCode, SwarmRequest, SwarmResponse};
+use pars_wire::swarm::{ErrorCode, ReplicaItem, SwarmRequest, SwarmResponse};
 use tokio::sync::oneshot;
 
 /// The answer to one request from `peer`.
-pub(super) async fn serve(
-    handle: &NetworkHandle,
-    peer: PeerId,
-    req: SwarmRequest,
-) -> SwarmResponse {
-    let ctx = &handle.ctx;
+pub(super) async fn serve(ctx: &Ctx, peer: PeerId, req: SwarmRequest) -> SwarmResponse {
     let members = ctx.set.members();
     let out = ctx
         .service
@@ -42,16 +40,15 @@ pub(super) async fn serve(
         },
         Step::Replicate { to, item, pending } => {
             let acks = libp2p::futures::future::join_all(
-                to.iter().map(|p| handle.replicate(*p, vec![item.clone()])),
+                to.iter().map(|p| ctx.replicate(*p, vec![item.clone()])),
             )
             .await;
             ctx.service
                 .stored(pending, acks.iter().filter(|a| **a).count())
         }
         Step::Forward { to, request, then } => {
-            let _ =
-                libp2p::futures::future::join_all(to.iter().map(|p| handle.request(*p, &request)))
-                    .await;
+            let _ = libp2p::futures::future::join_all(to.iter().map(|p| ctx.request(*p, &request)))
+                .await;
             then
         }
         Step::Hold { query, wait_ms } => hold(ctx, query, wait_ms).await,
@@ -104,6 +101,40 @@ async fn hold(ctx: &Ctx, query: PageQuery, wait_ms: u32) -> SwarmResponse {
 }
 
 impl Ctx {
+    /// Sends one swarm-protocol request and decodes the answer.
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        req: &SwarmRequest,
+    ) -> Result<SwarmResponse, NetError> {
+        if peer == self.local {
+            // libp2p does not dial itself: a node that is in the swarm serves its own request,
+            // after the same decoding a remote request gets.
+            return Ok(match SwarmRequest::decode(&req.encode()) {
+                Ok(req) => Box::pin(serve(self, peer, req)).await,
+                Err(e) => SwarmResponse::error(ErrorCode::Malformed, 0, e.to_string()),
+            });
+        }
+        self.send_frame(peer, req.encode())
+            .await
+            .and_then(|b| Ok(SwarmResponse::decode(&b)?))
+    }
+
+    /// Sends frame bytes on the swarm protocol; the answer comes back undecoded.
+    pub async fn send_frame(&self, peer: PeerId, frame: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        self.command(|reply| Command::Request { peer, frame, reply })
+            .await?
+    }
+
+    /// Copies items to `peer`; true if it acknowledged holding all of them.
+    pub async fn replicate(&self, peer: PeerId, items: Vec<ReplicaItem>) -> bool {
+        let n = items.len();
+        matches!(
+            self.request(peer, &SwarmRequest::Replicate { items }).await,
+            Ok(SwarmResponse::Done { count }) if count as usize == n
+        )
+    }
+
     /// A message for `mailbox` was stored here: wake its held retrieves.
     fn wake(&self, mailbox: &Mailbox) {
         let wakers = match self.holds.lock() {

@@ -1,6 +1,5 @@
 //! The node's swarm-protocol counters.
 
-use super::Ctx;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counters of a running node.
@@ -45,21 +44,22 @@ pub(super) fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-impl Ctx {
-    pub(super) fn stats(&self) -> NodeStats {
-        let c = &self.counters;
+impl Counters {
+    /// The counters now, with the two kept elsewhere: frames the codec refused and waiting
+    /// retrieves held.
+    pub(super) fn snapshot(&self, bad_frames: u64, waiting_retrieves: u64) -> NodeStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         NodeStats {
-            requests: g(&c.requests),
-            malformed: g(&c.malformed),
-            bad_frames: self.codec.rejected(),
-            inbound_failures: g(&c.inbound_failures),
-            rate_limited: g(&c.rate_limited),
-            replicas_accepted: g(&c.replicas_accepted),
-            waiting_retrieves: self.holds.lock().map_or(0, |h| h.len() as u64),
-            waits_refused: g(&c.waits_refused),
-            handed_off: g(&c.handed_off),
-            bad_records: g(&c.bad_records),
+            requests: g(&self.requests),
+            malformed: g(&self.malformed),
+            bad_frames,
+            inbound_failures: g(&self.inbound_failures),
+            rate_limited: g(&self.rate_limited),
+            replicas_accepted: g(&self.replicas_accepted),
+            waiting_retrieves,
+            waits_refused: g(&self.waits_refused),
+            handed_off: g(&self.handed_off),
+            bad_records: g(&self.bad_records),
         }
     }
 }

@@ -1,10 +1,10 @@
-//! A mailbox owner's authorisation of a request ([`OwnerAuth`]): what is signed, and how it is
-//! encoded inside a request.
+//! A mailbox owner's authorisation of a request ([`OwnerAuth`]) and how it is encoded inside a
+//! request. What is signed is the request's business: `request.rs` makes the signed message,
+//! signs and verifies ([`auth_message`](super::auth_message),
+//! [`sign_request`](super::sign_request), [`OwnerAuth::verify`]).
 
-use super::SwarmRequest;
 use crate::{Reader, WireError, Writer};
-use pars_crypto::mldsa::{self, MlDsaPublicKey, MlDsaSignature, MlDsaSigningKey};
-use pars_crypto::{CryptoError, CryptoRng, labels, sha3_256};
+use pars_crypto::mldsa::{self, MlDsaPublicKey, MlDsaSignature};
 
 /// A mailbox owner's authorisation of one request.
 ///
@@ -73,71 +73,29 @@ impl OwnerAuth {
         })
     }
 
-    /// Verifies the signature over `request` with `key` (the caller checks that the key belongs
-    /// to the mailbox owner and that the timestamp and nonce are fresh).
-    pub fn verify(&self, key: &MlDsaPublicKey, request: &SwarmRequest) -> Result<(), CryptoError> {
-        let msg = auth_message(request, self.timestamp_ms, &self.nonce);
-        key.verify(labels::SIG_MAILBOX_AUTH, &msg, &self.signature)
-    }
-}
-
-/// The bytes an owner signs for `request` (see [`OwnerAuth`]).
-pub fn auth_message(request: &SwarmRequest, timestamp_ms: u64, nonce: &[u8; 16]) -> Vec<u8> {
-    let unsigned = request.unsigned_encoding();
-    let mut w = Writer::with_capacity(1 + 8 + 16 + 32);
-    w.u8(request.tag())
-        .u64(timestamp_ms)
-        .bytes(nonce)
-        .bytes(&sha3_256(&[&unsigned]));
-    w.into_vec()
-}
-
-/// Signs `request` as the mailbox owner and attaches the authorisation. `include_key` carries
-/// the 2,592-byte public key; leave it out when the owner's bundle is in the swarm.
-pub fn sign_request(
-    request: &mut SwarmRequest,
-    key: &MlDsaSigningKey,
-    timestamp_ms: u64,
-    include_key: bool,
-    rng: &mut impl CryptoRng,
-) -> Result<(), CryptoError> {
-    let nonce: [u8; 16] = pars_crypto::random_array(rng);
-    let msg = auth_message(request, timestamp_ms, &nonce);
-    let signature = key.sign(labels::SIG_MAILBOX_AUTH, &msg, rng)?;
-    let auth = OwnerAuth {
-        timestamp_ms,
-        nonce,
-        public_key: include_key.then(|| key.public_key()),
-        signature,
-    };
-    match request {
-        SwarmRequest::Retrieve { auth: a, .. }
-        | SwarmRequest::Delete { auth: a, .. }
-        | SwarmRequest::Expire { auth: a, .. } => *a = Some(auth),
-        SwarmRequest::Store { .. } | SwarmRequest::Replicate { .. } | SwarmRequest::GetRecord => {}
-    }
-    Ok(())
-}
-
-pub(super) fn write_auth(w: &mut Writer, auth: &Option<OwnerAuth>) {
-    match auth {
-        Some(a) => {
-            w.u8(1);
-            a.write(w);
-        }
-        None => {
-            w.u8(0);
+    /// Writes the auth block of a request: a flag byte (0 none, 1 present), then the
+    /// authorisation.
+    pub(super) fn write_block(w: &mut Writer, auth: &Option<Self>) {
+        match auth {
+            Some(a) => {
+                w.u8(1);
+                a.write(w);
+            }
+            None => {
+                w.u8(0);
+            }
         }
     }
-}
 
-pub(super) fn read_auth(r: &mut Reader<'_>) -> Result<Option<OwnerAuth>, WireError> {
-    match r.u8("auth flag")? {
-        0 => Ok(None),
-        1 => Ok(Some(OwnerAuth::read(r)?)),
-        v => Err(WireError::UnknownVariant {
-            what: "auth flag",
-            value: u64::from(v),
-        }),
+    /// Reads the auth block [`write_block`](Self::write_block) writes.
+    pub(super) fn read_block(r: &mut Reader<'_>) -> Result<Option<Self>, WireError> {
+        match r.u8("auth flag")? {
+            0 => Ok(None),
+            1 => Ok(Some(Self::read(r)?)),
+            v => Err(WireError::UnknownVariant {
+                what: "auth flag",
+                value: u64::from(v),
+            }),
+        }
     }
 }

@@ -20,8 +20,8 @@
 //! mailbox's owner digest (the Session ID digest, or the [`GroupId`](crate::GroupId) for groups).
 //!
 //! The module is split by concern: [`Mailbox`] and its namespaces (`mailbox.rs`), the owner's
-//! authorisation (`auth.rs`), requests (`request.rs`), responses (`response.rs`) and the
-//! refusal codes (`error_code.rs`). Every item is re-exported here, so its path is
+//! authorisation and its encoding (`auth.rs`), requests and what an owner signs of them
+//! (`request.rs`), responses (`response.rs`) and the refusal codes (`error_code.rs`). Every item is re-exported here, so its path is
 //! `pars_wire::swarm::…` whichever file defines it.
 
 use crate::{Reader, WireError};
@@ -33,10 +33,10 @@ mod mailbox;
 mod request;
 mod response;
 
-pub use auth::{OwnerAuth, auth_message, sign_request};
+pub use auth::OwnerAuth;
 pub use error_code::ErrorCode;
 pub use mailbox::Mailbox;
-pub use request::{ReplicaItem, SwarmRequest};
+pub use request::{ReplicaItem, SwarmRequest, auth_message, sign_request};
 pub use response::{MAX_WRONG_SWARM_PEERS, MailboxItem, SwarmResponse};
 
 /// Version byte of every swarm frame.

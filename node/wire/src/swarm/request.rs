@@ -1,11 +1,14 @@
-//! Requests on the swarm protocol ([`SwarmRequest`]) and their encoding.
+//! Requests on the swarm protocol ([`SwarmRequest`]), their encoding, and what a mailbox owner
+//! signs of them ([`auth_message`], [`sign_request`], [`OwnerAuth::verify`]).
 
-use super::auth::{read_auth, write_auth};
+use super::auth::OwnerAuth;
 use super::{
-    ContentHash, MAX_HASHES, MAX_PAYLOAD_LEN, MAX_REPLICA_ITEMS, MAX_WAIT_MS, Mailbox, OwnerAuth,
+    ContentHash, MAX_HASHES, MAX_PAYLOAD_LEN, MAX_REPLICA_ITEMS, MAX_WAIT_MS, Mailbox,
     SWARM_VERSION, read_bool, read_version,
 };
 use crate::{Reader, WireError, Writer};
+use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
+use pars_crypto::{CryptoError, CryptoRng, labels, sha3_256};
 
 /// One message copied between swarm members (replication and handoff).
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -194,7 +197,7 @@ impl SwarmRequest {
                 if *wait_ms > 0 {
                     w.u32(*wait_ms);
                 }
-                write_auth(&mut w, auth);
+                OwnerAuth::write_block(&mut w, auth);
             }
             SwarmRequest::Delete {
                 mailbox,
@@ -205,7 +208,7 @@ impl SwarmRequest {
                 mailbox.write(&mut w);
                 write_hashes(&mut w, hashes);
                 w.u8(u8::from(*forwarded));
-                write_auth(&mut w, auth);
+                OwnerAuth::write_block(&mut w, auth);
             }
             SwarmRequest::Expire {
                 mailbox,
@@ -217,7 +220,7 @@ impl SwarmRequest {
                 mailbox.write(&mut w);
                 write_hashes(&mut w, hashes);
                 w.u64(*expires_at_ms).u8(u8::from(*forwarded));
-                write_auth(&mut w, auth);
+                OwnerAuth::write_block(&mut w, auth);
             }
             SwarmRequest::Replicate { items } => {
                 w.u16(u16::try_from(items.len()).unwrap_or(u16::MAX));
@@ -247,7 +250,7 @@ impl SwarmRequest {
                 max_count: r.u16("max count")?,
                 max_bytes: r.u32("max bytes")?,
                 wait_ms: 0,
-                auth: read_auth(&mut r)?,
+                auth: OwnerAuth::read_block(&mut r)?,
             },
             tag::RETRIEVE_WAIT => SwarmRequest::Retrieve {
                 mailbox: Mailbox::read(&mut r)?,
@@ -271,20 +274,20 @@ impl SwarmRequest {
                     }
                     w => w,
                 },
-                auth: read_auth(&mut r)?,
+                auth: OwnerAuth::read_block(&mut r)?,
             },
             tag::DELETE => SwarmRequest::Delete {
                 mailbox: Mailbox::read(&mut r)?,
                 hashes: read_hashes(&mut r)?,
                 forwarded: read_bool(&mut r, "forwarded flag")?,
-                auth: read_auth(&mut r)?,
+                auth: OwnerAuth::read_block(&mut r)?,
             },
             tag::EXPIRE => SwarmRequest::Expire {
                 mailbox: Mailbox::read(&mut r)?,
                 hashes: read_hashes(&mut r)?,
                 expires_at_ms: r.u64("expiry")?,
                 forwarded: read_bool(&mut r, "forwarded flag")?,
-                auth: read_auth(&mut r)?,
+                auth: OwnerAuth::read_block(&mut r)?,
             },
             tag::REPLICATE => {
                 let n = usize::from(r.u16("replica count")?);
@@ -316,4 +319,51 @@ impl SwarmRequest {
         r.finish("swarm request")?;
         Ok(req)
     }
+}
+
+impl OwnerAuth {
+    /// Verifies the signature over `request` with `key` (the caller checks that the key belongs
+    /// to the mailbox owner and that the timestamp and nonce are fresh).
+    pub fn verify(&self, key: &MlDsaPublicKey, request: &SwarmRequest) -> Result<(), CryptoError> {
+        let msg = auth_message(request, self.timestamp_ms, &self.nonce);
+        key.verify(labels::SIG_MAILBOX_AUTH, &msg, &self.signature)
+    }
+}
+
+/// The bytes an owner signs for `request` (see [`OwnerAuth`]).
+pub fn auth_message(request: &SwarmRequest, timestamp_ms: u64, nonce: &[u8; 16]) -> Vec<u8> {
+    let unsigned = request.unsigned_encoding();
+    let mut w = Writer::with_capacity(1 + 8 + 16 + 32);
+    w.u8(request.tag())
+        .u64(timestamp_ms)
+        .bytes(nonce)
+        .bytes(&sha3_256(&[&unsigned]));
+    w.into_vec()
+}
+
+/// Signs `request` as the mailbox owner and attaches the authorisation. `include_key` carries
+/// the 2,592-byte public key; leave it out when the owner's bundle is in the swarm.
+pub fn sign_request(
+    request: &mut SwarmRequest,
+    key: &MlDsaSigningKey,
+    timestamp_ms: u64,
+    include_key: bool,
+    rng: &mut impl CryptoRng,
+) -> Result<(), CryptoError> {
+    let nonce: [u8; 16] = pars_crypto::random_array(rng);
+    let msg = auth_message(request, timestamp_ms, &nonce);
+    let signature = key.sign(labels::SIG_MAILBOX_AUTH, &msg, rng)?;
+    let auth = OwnerAuth {
+        timestamp_ms,
+        nonce,
+        public_key: include_key.then(|| key.public_key()),
+        signature,
+    };
+    match request {
+        SwarmRequest::Retrieve { auth: a, .. }
+        | SwarmRequest::Delete { auth: a, .. }
+        | SwarmRequest::Expire { auth: a, .. } => *a = Some(auth),
+        SwarmRequest::Store { .. } | SwarmRequest::Replicate { .. } | SwarmRequest::GetRecord => {}
+    }
+    Ok(())
 }
