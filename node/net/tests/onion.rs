@@ -357,9 +357,19 @@ async fn killed_hops_and_a_dead_guard_are_routed_around() {
     assert!(log.len() <= 3, "{log:?}");
 
     // A new own mailbox whose swarm holds the current guard: the client leaves that guard.
+    // (Chosen so that a live node stays outside both own swarms: with 12 nodes the two swarms
+    // can leave only the two dead ones, and a client never takes a guard from its own swarm.)
+    let dead = [guard, victim.entry.peer_id];
     let extra = (1000..)
         .map(mb)
-        .find(|m| c.swarm_of(m).contains(&new_guard))
+        .find(|m| {
+            let s = c.swarm_of(m);
+            s.contains(&new_guard)
+                && nodes.iter().any(|n| {
+                    let p = n.entry.peer_id;
+                    !dead.contains(&p) && !s.contains(&p) && !own_swarm.contains(&p)
+                })
+        })
         .unwrap();
     c.set_own_mailboxes(vec![own, extra]);
     c.store(&mb(i), 0, vec![4; 100]).await.unwrap();

@@ -7,7 +7,7 @@ use super::command::Command;
 use super::handle::NetworkHandle;
 use super::serve::serve;
 use super::stats::bump;
-use super::{directory, onion_keys};
+use super::{onion_keys, records};
 use crate::NetError;
 use crate::identity::verify_record;
 use crate::set::Membership;
@@ -296,7 +296,7 @@ impl EventLoop {
         if peer == self.handle.ctx.local || !self.members.contains(&peer) {
             return;
         }
-        tokio::spawn(directory::refresh_member(self.handle.clone(), peer));
+        tokio::spawn(records::refresh_member(self.handle.clone(), peer));
     }
 
     fn on_swarm_protocol(&mut self, e: rr::Event<Vec<u8>, Vec<u8>>) {

@@ -11,14 +11,16 @@
 //!   decides (replicate, forward, hold a long-poll), and sends the node's own swarm requests;
 //! - `onion_relay`, `onion_state` and `onion_keys`: `/pars/onion/1` (packets peeled on a worker
 //!   pool), the onion state and counters, and the persisted, rotating onion key ring;
-//! - `directory`: `/pars/directory/1` and the directory of members' signed records;
+//! - `directory`: `/pars/directory/1`, answered from the directory of members' signed records;
+//! - `records`: keeps those records (a round on a timer and on set changes, and a fetch from a
+//!   member as soon as it connects);
 //! - `rebalance`: TTL sweeps and handoff of mailboxes when the set changes;
 //! - `stats`: counters;
 //! - `direct` (feature `test-utils`): the direct, non-onion client API used by tests.
 //!
 //! The files form layers, each using only those below it: `behaviour`, `stats`, `onion_state`,
-//! `command`; `ctx`; `serve`; `handle`; `onion_keys`, `direct`; `event_loop`, `rebalance`;
-//! `onion_relay`, `directory`.
+//! `command`; `ctx`; `serve`; `handle`; `onion_keys`, `direct`, `rebalance`; `records`;
+//! `event_loop`; `onion_relay`, `directory`.
 
 mod behaviour;
 mod command;
@@ -32,6 +34,7 @@ mod onion_keys;
 mod onion_relay;
 mod onion_state;
 mod rebalance;
+mod records;
 mod serve;
 mod stats;
 
@@ -178,6 +181,6 @@ pub async fn start(
     tokio::spawn(rebalance::sweeper(handle.clone()));
     tokio::spawn(rebalance::rebalancer(handle.clone()));
     tokio::spawn(onion_keys::onion_maintainer(handle.clone()));
-    tokio::spawn(directory::directory_refresher(handle.clone()));
+    tokio::spawn(records::directory_refresher(handle.clone()));
     Ok(handle)
 }
