@@ -387,8 +387,12 @@ impl PathManager {
 
     /// The guard could not be reached (a directory fetch or a packet send failed). After
     /// [`PathConfig::guard_max_failures`] in a row the next [`Self::plan`] picks another guard.
+    /// The guard also gets a strike (it failed on its own connection, not on a path's
+    /// silence), so that health names it and, once replaced, it is not taken back while
+    /// avoided.
     pub fn guard_failed(&mut self, guard: NodeId, now_ms: u64) {
         self.selector.report_failure(guard, now_ms / 1000);
+        self.strike(guard, now_ms);
         self.directory = None;
         self.note(now_ms, true);
     }
@@ -480,27 +484,32 @@ impl PathManager {
     pub fn path_timed_out(&mut self, path: &Path, now_ms: u64) {
         let guard = path.guard();
         for n in path.nodes() {
-            if n == guard {
-                continue;
+            if n != guard {
+                self.strike(n, now_ms);
             }
-            let r = self.nodes.entry(n).or_default();
-            if now_ms.saturating_sub(r.last_strike_ms) > self.cfg.suspect_max_ms {
-                r.strikes = 0;
-            }
-            r.strikes = r.strikes.saturating_add(1);
-            r.last_strike_ms = now_ms;
-            let avoid = self
-                .cfg
-                .suspect_base_ms
-                .saturating_mul(1u64 << (r.strikes - 1).min(16))
-                .min(self.cfg.suspect_max_ms);
-            r.avoid_until_ms = now_ms.saturating_add(avoid);
         }
         if let Some(d) = &self.directory {
             let at = d.fetched_ms + self.cfg.directory_min_interval_ms;
             self.refresh_after_ms = Some(self.refresh_after_ms.map_or(at, |t| t.min(at)));
         }
         self.note(now_ms, true);
+    }
+
+    /// One more strike for `n`: avoided for `suspect_base_ms`, doubling per strike up to
+    /// `suspect_max_ms`; strikes older than that are forgotten first.
+    fn strike(&mut self, n: NodeId, now_ms: u64) {
+        let r = self.nodes.entry(n).or_default();
+        if now_ms.saturating_sub(r.last_strike_ms) > self.cfg.suspect_max_ms {
+            r.strikes = 0;
+        }
+        r.strikes = r.strikes.saturating_add(1);
+        r.last_strike_ms = now_ms;
+        let avoid = self
+            .cfg
+            .suspect_base_ms
+            .saturating_mul(1u64 << (r.strikes - 1).min(16))
+            .min(self.cfg.suspect_max_ms);
+        r.avoid_until_ms = now_ms.saturating_add(avoid);
     }
 
     fn note(&mut self, now_ms: u64, failed: bool) {

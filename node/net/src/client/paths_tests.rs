@@ -440,6 +440,19 @@ fn a_failing_guard_shows_in_health() {
     assert!(h.degraded);
     assert_eq!((h.guard, h.guard_failures), (Some(g), 1));
     assert_eq!(h.directory_age_ms, None);
+    assert_eq!(h.failing_nodes, vec![g], "named while it fails");
+    // Replaced after its failures: still named (and avoided) while its strikes last, then the
+    // health clears although no path ever went through it again.
+    for _ in 1..PathConfig::default().guard_max_failures {
+        w.pm.guard_failed(g, T0 + 3);
+    }
+    let next = w.ready(T0 + 4);
+    assert_ne!(next, g);
+    let h = w.pm.health(T0 + 5);
+    assert!(h.degraded && h.failing_nodes.contains(&g), "{h:?}");
+    let later = T0 + 3 + w.pm.config().suspect_max_ms;
+    let h = w.pm.health(later);
+    assert!(!h.failing_nodes.contains(&g), "{h:?}");
 }
 
 #[test]
