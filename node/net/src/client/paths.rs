@@ -260,10 +260,12 @@ impl PathManager {
 
     /// How long the next attempt of `op` waits for its reply (not counting a hold the last hop
     /// is asked for): four deviations above the smoothed round trip, at least twice it, within
-    /// the configured bounds, doubled for each timeout the operation already had.
+    /// the configured bounds. The first retry after a timeout waits as long (its path avoids
+    /// the silent one's hops: a dead node, most likely, not a slow network); each further
+    /// timeout of the operation doubles the wait.
     pub fn attempt_timeout(&self, op: &Operation) -> Duration {
         let base = self.base_timeout_ms();
-        let backed = base.saturating_mul(1u64 << op.timeouts.min(8));
+        let backed = base.saturating_mul(1u64 << op.timeouts.saturating_sub(1).min(8));
         Duration::from_millis(backed.min(self.cfg.max_timeout_ms))
     }
 

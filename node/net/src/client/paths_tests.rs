@@ -348,9 +348,12 @@ fn timeouts_start_short_adapt_to_round_trips_and_back_off() {
     }
     let t = w.pm.attempt_timeout(&op);
     assert!(t >= Duration::from_millis(5_000) && t <= Duration::from_millis(cfg.max_timeout_ms));
-    // Each timeout of an operation doubles the next attempt's wait, up to the maximum.
+    // The first retry waits as long; each further timeout of an operation doubles the next
+    // attempt's wait, up to the maximum.
     let mut op = w.pm.operation(false);
     let first = w.pm.attempt_timeout(&op);
+    op.retry_after(Failure::Timeout);
+    assert_eq!(w.pm.attempt_timeout(&op), first);
     op.retry_after(Failure::Timeout);
     assert_eq!(
         w.pm.attempt_timeout(&op),
@@ -386,8 +389,8 @@ fn the_retry_budget_counts_paths_and_pins_apart() {
 #[test]
 fn worst_case_wait_of_an_operation_is_bounded() {
     // The old client waited 20 s × 4 on a dead hop. Now, with round trips measured, the
-    // whole budget of one operation through dead hops stays under 25 s, and the first retry
-    // comes after the floor.
+    // whole budget of one operation through dead hops is 12 s: the floor twice, then
+    // doubling.
     let mut w = world(10);
     let p = w.path_to(&[w.ids[0]], T0);
     for _ in 0..10 {
@@ -401,7 +404,7 @@ fn worst_case_wait_of_an_operation_is_bounded() {
             break;
         }
     }
-    assert_eq!(total, Duration::from_millis(1_500 * (1 + 2 + 4 + 8)));
+    assert_eq!(total, Duration::from_millis(1_500 * (1 + 1 + 2 + 4)));
 }
 
 #[test]
