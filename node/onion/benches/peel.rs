@@ -88,6 +88,64 @@ fn peel_parallel(c: &mut Criterion) {
             },
         );
     }
+    // The control: two threads, each with a router of its own (nothing shared). What one
+    // shared router gives with 2 workers is compared against this, not against 2×: the gap
+    // between the two is what sharing costs; the gap between this and 2× is the machine's.
+    let mut rng2 = ChaCha20Rng::seed_from_u64(8);
+    let mut own: Vec<(OnionRouter, Vec<PathHop>)> = Vec::new();
+    for _ in 0..2 {
+        let mut hs = Vec::new();
+        let mut r = None;
+        for i in 0..4u8 {
+            let id = NodeId(random_array(&mut rng2));
+            let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, &mut rng2);
+            let ann = ring
+                .announce_ed25519(&Ed25519SigningKey::from_bytes([i; 32]))
+                .unwrap();
+            hs.push(PathHop::from_announcement(&ann.0[0]));
+            if i == 0 {
+                r = Some(OnionRouter::new(ring));
+            }
+        }
+        own.push((r.unwrap(), hs));
+    }
+    g.bench_function(
+        format!("2 worker thread(s), a router each (control), {BATCH} packets"),
+        |b| {
+            b.iter_batched(
+                || -> Vec<Vec<OnionPacket>> {
+                    own.iter()
+                        .map(|(_, hs)| {
+                            let reply = ReplyPath {
+                                hops: vec![hs[3].clone(), hs[0].clone()],
+                                client: NodeId([9; 32]),
+                            };
+                            (0..BATCH / 2)
+                                .map(|_| {
+                                    build_request(&hs[..3], &data, Some(&reply), NOW, &mut rng2)
+                                        .unwrap()
+                                        .packet
+                                })
+                                .collect()
+                        })
+                        .collect()
+                },
+                |sets| {
+                    std::thread::scope(|s| {
+                        for ((router, _), chunk) in own.iter().zip(sets) {
+                            s.spawn(move || {
+                                for p in chunk {
+                                    let out = router.commit(router.peel(p, NOW));
+                                    assert!(matches!(out, Processed::Forward { .. }), "{out:?}");
+                                }
+                            });
+                        }
+                    });
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
     g.finish();
 }
 
