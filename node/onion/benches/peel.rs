@@ -21,13 +21,13 @@ const NOW: u64 = 1_790_000_000;
 /// Packets peeled per measured iteration.
 const BATCH: usize = 64;
 
-fn peel_parallel(c: &mut Criterion) {
-    let mut rng = ChaCha20Rng::seed_from_u64(7);
+/// Four nodes' announced keys, and the router of the first (the node under test).
+fn four_nodes(rng: &mut ChaCha20Rng) -> (OnionRouter, Vec<PathHop>) {
     let mut hops = Vec::new();
     let mut router = None;
     for i in 0..4u8 {
-        let id = NodeId(random_array(&mut rng));
-        let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, &mut rng);
+        let id = NodeId(random_array(rng));
+        let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, rng);
         let ann = ring
             .announce_ed25519(&Ed25519SigningKey::from_bytes([i; 32]))
             .unwrap();
@@ -36,7 +36,12 @@ fn peel_parallel(c: &mut Criterion) {
             router = Some(OnionRouter::new(ring));
         }
     }
-    let router = router.unwrap();
+    (router.unwrap(), hops)
+}
+
+fn peel_parallel(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let (router, hops) = four_nodes(&mut rng);
     let reply = ReplyPath {
         hops: vec![hops[3].clone(), hops[0].clone()],
         client: NodeId(random_array(&mut rng)),
@@ -92,23 +97,7 @@ fn peel_parallel(c: &mut Criterion) {
     // shared router gives with 2 workers is compared against this, not against 2×: the gap
     // between the two is what sharing costs; the gap between this and 2× is the machine's.
     let mut rng2 = ChaCha20Rng::seed_from_u64(8);
-    let mut own: Vec<(OnionRouter, Vec<PathHop>)> = Vec::new();
-    for _ in 0..2 {
-        let mut hs = Vec::new();
-        let mut r = None;
-        for i in 0..4u8 {
-            let id = NodeId(random_array(&mut rng2));
-            let ring = OnionKeyRing::new(id, KeySchedule::default(), NOW, &mut rng2);
-            let ann = ring
-                .announce_ed25519(&Ed25519SigningKey::from_bytes([i; 32]))
-                .unwrap();
-            hs.push(PathHop::from_announcement(&ann.0[0]));
-            if i == 0 {
-                r = Some(OnionRouter::new(ring));
-            }
-        }
-        own.push((r.unwrap(), hs));
-    }
+    let own: Vec<(OnionRouter, Vec<PathHop>)> = (0..2).map(|_| four_nodes(&mut rng2)).collect();
     g.bench_function(
         format!("2 worker thread(s), a router each (control), {BATCH} packets"),
         |b| {

@@ -31,10 +31,9 @@ async fn refresh_directory(handle: &NetworkHandle) {
         .collect();
     let fetched =
         libp2p::futures::future::join_all(peers.iter().map(|p| fetch_record(handle, *p))).await;
-    if let Ok(mut dir) = ctx.onion.directory.lock() {
-        dir.retain(|p, _| members.contains(p));
-    }
-    keep_newer(handle, fetched.into_iter().flatten());
+    keep_newer(handle, fetched.into_iter().flatten(), |p| {
+        members.contains(p)
+    });
 }
 
 /// Fetches the record of one member that just connected (a node that restarted after a crash
@@ -45,7 +44,7 @@ pub(super) async fn refresh_member(handle: NetworkHandle, peer: PeerId) {
         return;
     }
     if let Some(r) = fetch_record(&handle, peer).await {
-        keep_newer(&handle, std::iter::once(r));
+        keep_newer(&handle, std::iter::once(r), |_| true);
     }
 }
 
@@ -60,22 +59,25 @@ async fn fetch_record(handle: &NetworkHandle, peer: PeerId) -> Option<(PeerId, N
     }
 }
 
-/// Keeps each fetched record that is at least as new as the one held.
-fn keep_newer(handle: &NetworkHandle, fetched: impl Iterator<Item = (PeerId, NodeRecord)>) {
-    if let Ok(mut dir) = handle.ctx.onion.directory.lock() {
-        for (p, r) in fetched {
-            let newer = dir
-                .get(&p)
-                .is_none_or(|old| old.issued_at_ms <= r.issued_at_ms);
-            if newer {
-                if dir
-                    .get(&p)
-                    .is_some_and(|old| old.onion_keys != r.onion_keys)
-                {
-                    tracing::debug!(peer = %p, "member announced new onion keys");
-                }
-                dir.insert(p, r);
+/// Keeps each fetched record that is at least as new as the one held, after dropping the held
+/// records of peers `keep` refuses (those that left the set), under one lock.
+fn keep_newer(
+    handle: &NetworkHandle,
+    fetched: impl Iterator<Item = (PeerId, NodeRecord)>,
+    keep: impl Fn(&PeerId) -> bool,
+) {
+    let Ok(mut dir) = handle.ctx.onion.directory.lock() else {
+        return;
+    };
+    dir.retain(|p, _| keep(p));
+    for (p, r) in fetched {
+        match dir.get(&p) {
+            Some(old) if old.issued_at_ms > r.issued_at_ms => continue,
+            Some(old) if old.onion_keys != r.onion_keys => {
+                tracing::debug!(peer = %p, "member announced new onion keys");
             }
+            _ => {}
         }
+        dir.insert(p, r);
     }
 }
