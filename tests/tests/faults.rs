@@ -1,6 +1,6 @@
 //! The fault goal of issue #15, with real processes on a loopback network of 10 service nodes:
 //! two of the five members of Bob's inbox swarm are killed (SIGKILL), one of them Alice's guard.
-//! Alice's 20 messages still reach Bob — each within 30 s and at a median of at most 10 s — and
+//! Alice's 20 messages still reach Bob — each within 10 s — and
 //! her `parsctl status` says her onion paths are degraded. The two nodes come back (with fresh
 //! onion keys, as after any crash) and within 30 s single messages arrive at normal latency
 //! again. The figures are printed (`--nocapture`) and recorded in `docs/performance.md`.
@@ -164,10 +164,9 @@ async fn two_dead_swarm_members_and_a_dead_guard_delay_messages_by_seconds_not_m
     );
     assert!(degraded_seen, "status never said the paths were degraded");
     assert!(
-        during.iter().all(|d| *d <= Duration::from_secs(30)),
+        during.iter().all(|d| *d <= Duration::from_secs(10)),
         "{during:?}"
     );
-    assert!(median(&during) <= Duration::from_secs(10), "{during:?}");
 
     // They come back (fresh onion keys after the crash): single messages are at normal latency
     // within 30 s, and within 30 s Alice's client avoids no node any more — it learned the

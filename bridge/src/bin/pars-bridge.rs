@@ -490,7 +490,7 @@ async fn run(args: RunArgs, datadir: &Path) -> Result<(), Failure> {
         }
         tracing::warn!("sessiond closed the connection; reconnecting");
     };
-    let _ = stop_tx.send(true);
+    let _ = stop_tx.send_replace(true);
     let _ = driver.await;
     outcome
 }

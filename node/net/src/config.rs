@@ -1,4 +1,5 @@
-//! A service node's settings ([`NodeConfig`]) and the clock helper [`unix_ms`].
+//! A service node's settings ([`NodeConfig`]), the clock helper [`unix_ms`] and the stop
+//! signal helper [`stopped`].
 
 use crate::swarm::RateLimit;
 use libp2p::Multiaddr;
@@ -17,6 +18,12 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Resolves once `stop` says true (at once if it already does, also when the value was set
+/// before this receiver subscribed) or its sender is gone: the background tasks' way out.
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Node settings. [`NodeConfig::new`] gives production defaults.

@@ -13,7 +13,8 @@ use pars_crypto::bundle::{IdentityBundle, PrekeySecret};
 use pars_crypto::identity::IdentityKeys;
 use pars_net::client::{MAX_ONION_STORE_PAYLOAD, ONION_RETRIEVE_MAX_BYTES};
 use pars_net::{
-    ClientConfig, NetError, NodeConfig, OnionClient, StaticSet, start, start_client, unix_ms,
+    ClientConfig, NetError, NodeConfig, OnionClient, ServiceNodeSet, StaticSet, start,
+    start_client, unix_ms,
 };
 use pars_onion::{PACKET_LEN, build_request, verified_hops};
 use pars_wire::onion::OnionKeyList;
@@ -290,6 +291,128 @@ async fn store_retrieve_bundle_and_delete_over_three_hops() {
     assert_eq!(total(|s| s.dropped), 0);
     assert_eq!(total(|s| s.unroutable), 0);
     assert_fixed_size(&nodes);
+}
+
+/// A TCP relay in front of a node that can go silent: while `frozen`, it keeps every connection
+/// open and passes nothing (a host that vanished without a reset).
+async fn freezable_relay(
+    to: std::net::SocketAddr,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = l.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
+                continue;
+            };
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            for (mut r, mut w) in [
+                (
+                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
+                (Box::new(ro), Box::new(wi)),
+            ] {
+                let frozen = frozen.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let Ok(n) = r.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        while frozen.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        if w.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_whose_host_goes_silent_is_replaced_within_seconds() {
+    // No reset, no refusal: the guard's connection just stops carrying anything. Each attempt
+    // gives up on the guard after its short wait (the guard acknowledges a packet as it
+    // arrives), so three failures and a new guard take seconds, not three 20 s request timeouts.
+    let (set, nodes) = network(8, 8).await;
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let own = Mailbox::Inbox(IdentityKeys::generate(&mut rng).session_id());
+    let own_swarm = set.members().swarm_for(&own.location());
+    let x = nodes
+        .iter()
+        .find(|n| !own_swarm.contains(&n.entry.peer_id))
+        .unwrap();
+    let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tcp = x
+        .entry
+        .addrs
+        .iter()
+        .find_map(|a| {
+            a.iter().find_map(|p| match p {
+                libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+        })
+        .unwrap();
+    let relay = freezable_relay(([127, 0, 0, 1], tcp).into(), frozen.clone()).await;
+    let entries = nodes
+        .iter()
+        .map(|n| {
+            let mut e = n.entry.clone();
+            if e.peer_id == x.entry.peer_id {
+                e.addrs = vec![
+                    format!("/ip4/127.0.0.1/tcp/{}", relay.port())
+                        .parse()
+                        .unwrap(),
+                ];
+            }
+            e
+        })
+        .collect();
+    set.replace(entries);
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = pars_onion::GuardState {
+        guard: Some(x.entry.node_id()),
+        chosen_at: unix_ms() / 1000,
+        failures: 0,
+    };
+    std::fs::write(
+        dir.path().join(pars_net::client::GUARD_STATE_FILE),
+        pinned.to_bytes(),
+    )
+    .unwrap();
+    let mut cfg = ClientConfig::new(dir.path());
+    cfg.path.subnet_diversity = false;
+    let c = start_client(cfg, set.clone(), vec![own]).await.unwrap();
+    let mb = |i: u8| Mailbox::Inbox(SessionId::from_digest([i; 32]));
+    for i in 0..3 {
+        c.store(&mb(i), 0, b"warm-up".to_vec()).await.unwrap();
+    }
+    assert_eq!(c.guard(), Some(x.entry.peer_id));
+
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let t = std::time::Instant::now();
+    c.store(&mb(9), 0, b"through a new guard".to_vec())
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    println!("silent guard replaced; the send took {took:?}");
+    assert_ne!(c.guard(), Some(x.entry.peer_id));
+    assert!(c.stats().guard_failures >= 3, "{:?}", c.stats());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    c.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,7 +107,7 @@ impl RegistryHandle {
 
     /// Asks the reader to stop; its task ends at the next await point.
     pub fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        let _ = self.shutdown.send_replace(true);
     }
 
     /// Waits until the reader has synced with the chain once, and returns the set. Fails at once

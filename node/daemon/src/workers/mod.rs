@@ -50,7 +50,7 @@ impl Workers {
     /// [`STOP_GRACE`]; a worker still waiting on the network then is cancelled. Either way
     /// nothing is half-written: each core call commits atomically on the core thread.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        let _ = self.stop.send_replace(true);
         for mut t in self.tasks {
             if tokio::time::timeout(STOP_GRACE, &mut t).await.is_err() {
                 t.abort();

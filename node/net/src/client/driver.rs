@@ -372,17 +372,28 @@ impl OnionClient {
             .map_err(|_| (None, NetError::Stopped))?;
         let frame = request.packet.to_vec();
         let started = Instant::now();
-        let sent = self
-            .command(|reply| Cmd::Send {
+        // The guard acknowledges a frame as it arrives: one that does not within the attempt's
+        // wait (a host gone silent, a dial that hangs) failed like one that refused it.
+        let sent = tokio::time::timeout(
+            timeout,
+            self.command(|reply| Cmd::Send {
                 peer,
                 addrs,
                 frame,
                 reply,
-            })
-            .await;
+            }),
+        )
+        .await;
         let sent = match sent {
-            Err(e) => return Err((None, e)),
-            Ok(r) => r,
+            Err(_) => Err(NetError::Request {
+                peer: peer.to_string(),
+                reason: format!(
+                    "the guard did not take the packet within {} ms",
+                    timeout.as_millis()
+                ),
+            }),
+            Ok(Err(e)) => return Err((None, e)),
+            Ok(Ok(r)) => r,
         };
         if let Err(e) = sent {
             bump(&c.guard_failures);
@@ -466,7 +477,7 @@ impl OnionClient {
             };
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = stop.changed() => return,
+                _ = crate::config::stopped(&mut stop) => return,
             }
             let c = self.clone();
             tokio::spawn(async move {

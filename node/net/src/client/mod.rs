@@ -490,7 +490,7 @@ impl OnionClient {
 
     /// Stops the client: the event loop and the cover task end, the guard state is saved.
     pub async fn shutdown(&self) {
-        let _ = self.inner.shutdown.send(true);
+        let _ = self.inner.shutdown.send_replace(true);
         if let Ok(mut st) = self.inner.state.lock() {
             self.save_guard(&mut st);
         }

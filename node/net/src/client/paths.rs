@@ -176,6 +176,16 @@ struct NodeRecord {
     avoid_until_ms: u64,
 }
 
+/// Silent paths remembered for [`PathManager::forgive_mates_of`].
+const MAX_SILENT_PATHS: usize = 64;
+
+/// How long a node with `strikes` (at least one) is avoided after its last strike.
+fn avoidance(cfg: &PolicyConfig, strikes: u32) -> u64 {
+    cfg.suspect_base_ms
+        .saturating_mul(1u64 << strikes.saturating_sub(1).min(16))
+        .min(cfg.suspect_max_ms)
+}
+
 /// Smoothed round trip (RFC 6298's estimator, in milliseconds).
 #[derive(Clone, Copy, Debug, Default)]
 struct Rtt {
@@ -207,10 +217,18 @@ pub struct PathManager {
     /// A refresh was asked for (timed-out path, withholding guard): not before this time.
     refresh_after_ms: Option<u64>,
     nodes: HashMap<NodeId, NodeRecord>,
+    /// Recent silent paths (when, and the hops struck for each), so that a node found to have
+    /// restarted takes the blame off its path-mates.
+    silent: VecDeque<(u64, Vec<NodeId>)>,
     /// Onion key IDs each node last announced, to notice fresh keys (a restarted node).
     key_ids: HashMap<NodeId, Vec<u32>>,
     /// Directories from the current guard that withheld too much.
     withheld: u32,
+    /// The last guard that served this client (answered a directory fetch or carried a path
+    /// that answered); the stored guard counts as one. A guard chosen since that fails before
+    /// serving once is replaced at its first failure, not after
+    /// [`PathConfig::guard_max_failures`]: that tolerance is for a guard with a record.
+    confirmed: Option<NodeId>,
     rtt: Rtt,
     /// `(when, failed)` of recent attempts.
     recent: VecDeque<(u64, bool)>,
@@ -221,11 +239,13 @@ impl PathManager {
     /// A manager resuming from a stored guard state.
     pub fn new(cfg: PolicyConfig, path: PathConfig, guard: GuardState) -> Self {
         Self {
+            confirmed: guard.guard,
             cfg,
             selector: PathSelector::new(path, guard),
             directory: None,
             refresh_after_ms: None,
             nodes: HashMap::new(),
+            silent: VecDeque::new(),
             key_ids: HashMap::new(),
             withheld: 0,
             rtt: Rtt::default(),
@@ -253,7 +273,8 @@ impl PathManager {
         };
         Operation {
             paths_left: paths.max(1),
-            guard_left: self.selector.config().guard_max_failures.saturating_add(1),
+            // The current guard's failures, then three more guards tried once each.
+            guard_left: self.selector.config().guard_max_failures.saturating_add(3),
             timeouts: 0,
         }
     }
@@ -348,6 +369,7 @@ impl PathManager {
             let changed = self.key_ids.get(&c.node).is_some_and(|old| *old != ids);
             if changed {
                 self.nodes.remove(&c.node);
+                self.forgive_mates_of(c.node);
             }
             self.key_ids.insert(c.node, ids);
         }
@@ -359,6 +381,7 @@ impl PathManager {
         self.refresh_after_ms = withholding.then(|| now_ms + self.cfg.withheld_refetch_ms);
         if !withholding {
             self.withheld = 0;
+            self.confirmed = Some(guard);
         } else {
             self.withheld = self.withheld.saturating_add(1);
             self.selector.report_failure(guard, now_ms / 1000);
@@ -387,20 +410,28 @@ impl PathManager {
         self.directory = None;
     }
 
-    /// The guard could not be reached (a directory fetch or a packet send failed). After
-    /// [`PathConfig::guard_max_failures`] in a row the next [`Self::plan`] picks another guard.
+    /// The guard could not be reached (a directory fetch or a packet send failed, or was not
+    /// acknowledged in time). After [`PathConfig::guard_max_failures`] in a row the next
+    /// [`Self::plan`] picks another guard; a guard that has not served this client yet is
+    /// replaced at its first failure.
     /// The guard also gets a strike (it failed on its own connection, not on a path's
     /// silence), so that health names it and, once replaced, it is not taken back while
     /// avoided.
     pub fn guard_failed(&mut self, guard: NodeId, now_ms: u64) {
         self.selector.report_failure(guard, now_ms / 1000);
+        if self.confirmed != Some(guard) {
+            self.drop_guard(guard, now_ms);
+        }
         self.strike(guard, now_ms);
         self.directory = None;
         self.note(now_ms, true);
     }
 
-    /// Chooses a path towards `destination` from `candidates`, avoiding suspected nodes (they
-    /// are used only when no path exists without them). A path that moved to another guard
+    /// Chooses a path towards `destination` from `candidates`, avoiding suspected nodes. When
+    /// no path exists without all of them, the least suspected are let back in first (fewest
+    /// strikes, then the oldest last strike; ties in random order), one at a time, so that a
+    /// small swarm whose live members were struck alongside a dead one on a silent path is
+    /// served by those before the dead one is tried again. A path that moved to another guard
     /// than the directory's drops the directory.
     pub fn select(
         &mut self,
@@ -411,26 +442,36 @@ impl PathManager {
         rng: &mut impl CryptoRng,
     ) -> Result<Path, OnionError> {
         let guard = self.selector.guard_state().guard;
-        let trusted: Vec<Candidate> = candidates
+        // The suspected candidates, most suspected first.
+        let mut suspects: Vec<(NodeId, u32, u64)> = candidates
             .iter()
-            .filter(|c| Some(c.node) == guard || !self.suspected(&c.node, now_ms))
-            .cloned()
+            .filter(|c| Some(c.node) != guard && self.suspected(&c.node, now_ms))
+            .filter_map(|c| {
+                let r = self.nodes.get(&c.node)?;
+                Some((c.node, r.strikes, r.last_strike_ms))
+            })
             .collect();
+        for i in (1..suspects.len()).rev() {
+            let j = (rng.next_u32() as usize) % (i + 1);
+            suspects.swap(i, j);
+        }
+        suspects.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
         let now = now_ms / 1000;
-        let path = if trusted.len() < candidates.len() {
-            match self
+        let mut path = Err(OnionError::NoPath("no candidates"));
+        for keep_out in (0..=suspects.len()).rev() {
+            let out: HashSet<NodeId> = suspects[..keep_out].iter().map(|s| s.0).collect();
+            let allowed: Vec<Candidate> = candidates
+                .iter()
+                .filter(|c| !out.contains(&c.node))
+                .cloned()
+                .collect();
+            path = self
                 .selector
-                .select(&trusted, destination, own_swarm, now, rng)
-            {
-                Ok(p) => Ok(p),
-                Err(_) => self
-                    .selector
-                    .select(candidates, destination, own_swarm, now, rng),
+                .select(&allowed, destination, own_swarm, now, rng);
+            if path.is_ok() {
+                break;
             }
-        } else {
-            self.selector
-                .select(candidates, destination, own_swarm, now, rng)
-        };
+        }
         match &path {
             Ok(p) => {
                 if self
@@ -467,6 +508,7 @@ impl PathManager {
     /// An answer came back over `path`; `rtt` is the round trip when the request was not held.
     /// Every node on the path is cleared.
     pub fn path_succeeded(&mut self, path: &Path, rtt: Option<Duration>, now_ms: u64) {
+        self.confirmed = Some(path.guard());
         for n in path.nodes() {
             self.selector.report_success(n);
             self.nodes.remove(&n);
@@ -479,22 +521,67 @@ impl PathManager {
     }
 
     /// `path` got no reply in time. The failing hop is unknown, so each non-guard hop gets a
-    /// strike and is avoided for a while (doubling per strike, strikes forgotten after
+    /// strike (only the hops already avoided, if the path had to use some) and is avoided for a
+    /// while (doubling per strike, strikes forgotten after
     /// [`PolicyConfig::suspect_max_ms`]); the guard is not blamed (so that a hop dropping
     /// traffic cannot push clients onto a guard of its choosing). The directory is fetched
     /// again: a hop may have restarted with fresh onion keys.
     pub fn path_timed_out(&mut self, path: &Path, now_ms: u64) {
         let guard = path.guard();
-        for n in path.nodes() {
-            if n != guard {
-                self.strike(n, now_ms);
-            }
+        let hops: Vec<NodeId> = path.nodes().into_iter().filter(|n| *n != guard).collect();
+        // A path carries an avoided node only when no path existed without it (see
+        // [`Self::select`]); when such a path is silent too, the avoided nodes on it are the
+        // likely cause, and the others are not blamed along with them.
+        let avoided: Vec<NodeId> = hops
+            .iter()
+            .copied()
+            .filter(|n| self.suspected(n, now_ms))
+            .collect();
+        let struck = if avoided.is_empty() { hops } else { avoided };
+        for n in &struck {
+            self.strike(*n, now_ms);
         }
+        let max = self.cfg.suspect_max_ms;
+        self.silent
+            .retain(|(t, _)| now_ms.saturating_sub(*t) <= max);
+        if self.silent.len() >= MAX_SILENT_PATHS {
+            self.silent.pop_front();
+        }
+        self.silent.push_back((now_ms, struck));
         if let Some(d) = &self.directory {
             let at = d.fetched_ms + self.cfg.directory_min_interval_ms;
             self.refresh_after_ms = Some(self.refresh_after_ms.map_or(at, |t| t.min(at)));
         }
         self.note(now_ms, true);
+    }
+
+    /// `culprit` restarted (fresh onion keys): the silence of the recent paths it was on is
+    /// explained, and each of its path-mates on them loses the strike it got for it.
+    fn forgive_mates_of(&mut self, culprit: NodeId) {
+        let (explained, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.silent)
+            .into_iter()
+            .partition(|(_, hops)| hops.contains(&culprit));
+        self.silent = rest.into();
+        for (_, hops) in explained {
+            for h in hops.into_iter().filter(|h| *h != culprit) {
+                self.unstrike(h);
+            }
+        }
+    }
+
+    /// One strike fewer for `n`, its avoidance shortened to match.
+    fn unstrike(&mut self, n: NodeId) {
+        let Some(r) = self.nodes.get_mut(&n) else {
+            return;
+        };
+        r.strikes = r.strikes.saturating_sub(1);
+        if r.strikes == 0 {
+            self.nodes.remove(&n);
+            return;
+        }
+        r.avoid_until_ms = r
+            .last_strike_ms
+            .saturating_add(avoidance(&self.cfg, r.strikes));
     }
 
     /// One more strike for `n`: avoided for `suspect_base_ms`, doubling per strike up to
@@ -506,12 +593,7 @@ impl PathManager {
         }
         r.strikes = r.strikes.saturating_add(1);
         r.last_strike_ms = now_ms;
-        let avoid = self
-            .cfg
-            .suspect_base_ms
-            .saturating_mul(1u64 << (r.strikes - 1).min(16))
-            .min(self.cfg.suspect_max_ms);
-        r.avoid_until_ms = now_ms.saturating_add(avoid);
+        r.avoid_until_ms = now_ms.saturating_add(avoidance(&self.cfg, r.strikes));
     }
 
     fn note(&mut self, now_ms: u64, failed: bool) {

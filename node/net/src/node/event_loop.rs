@@ -69,7 +69,7 @@ impl EventLoop {
                     None => break,
                     Some(Command::Shutdown { reply }) => {
                         self.save_onion_keys_clean();
-                        let _ = self.handle.ctx.shutdown.send(true);
+                        let _ = self.handle.ctx.shutdown.send_replace(true);
                         let _ = reply.send(());
                         break;
                     }
@@ -85,7 +85,7 @@ impl EventLoop {
                 }
             }
         }
-        let _ = self.handle.ctx.shutdown.send(true);
+        let _ = self.handle.ctx.shutdown.send_replace(true);
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(NetError::Stopped));
         }

@@ -106,7 +106,7 @@ pub(super) async fn onion_maintainer(handle: NetworkHandle) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.changed() => break,
+            _ = crate::config::stopped(&mut stop) => break,
         }
         let now = unix_secs();
         let changed = {

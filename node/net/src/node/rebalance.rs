@@ -22,7 +22,7 @@ pub(super) async fn sweeper(handle: NetworkHandle) {
                     tracing::warn!(error = %e, "TTL sweep failed");
                 }
             }
-            _ = stop.changed() => break,
+            _ = crate::config::stopped(&mut stop) => break,
         }
     }
 }
@@ -58,7 +58,7 @@ pub(super) async fn every_tick_or_set_change<F, Fut>(
                 if changed.is_err() { set_open = false; }
                 set_rx.borrow_and_update();
             }
-            _ = stop.changed() => break,
+            _ = crate::config::stopped(&mut stop) => break,
         }
         round().await;
     }
