@@ -54,6 +54,9 @@ pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
 pub const SIG_HANDSHAKE: &[u8] = b"pars-handshake-sig-v1";
 /// Signature context for group administration operations.
 pub const SIG_GROUP_ADMIN: &[u8] = b"pars-group-admin-v1";
+/// Signature context (FIPS 204 `ctx`) of every MLS signature (leaf nodes, key packages,
+/// commits, group messages): the MLS signature key of a group member is its identity key.
+pub const SIG_MLS: &[u8] = b"pars-mls-v1";
 /// Signature context for service-node records and onion keys.
 pub const SIG_NODE_RECORD: &[u8] = b"pars-node-record-v1";
 /// Signature context (FIPS 204 `ctx`) of a mailbox owner's authorisation of a swarm request

@@ -1,0 +1,23 @@
+//! Pars Session groups on MLS (RFC 9420, through `openmls`).
+//!
+//! What it is: the ciphersuite provider ([`provider`]: libcrux's HPKE with ML-KEM-1024 and
+//! `pars-crypto`'s ML-DSA-87), credentials bound to Session IDs ([`credential`]), and the
+//! sans-IO group core ([`group`]): create, add, remove, update, send, receive, each returning
+//! bytes for the caller to store in the group's mailbox.
+//!
+//! What it is not: transport (the daemon stores and retrieves over onion paths), persistence
+//! (the caller keeps the provider's storage in the encrypted client store), or policy about
+//! who may change the group (admins are the daemon's: MLS lets any member commit).
+
+// Linked for its feature only: ML-KEM KEMs in libcrux's HPKE (see the workspace Cargo.toml).
+use hpke_rs_libcrux as _;
+
+pub mod credential;
+pub mod error;
+pub mod group;
+pub mod provider;
+
+pub use credential::{IdentitySigner, bound_session_id};
+pub use error::GroupError;
+pub use group::{Commit, Group, MAX_PAST_EPOCHS, Member, Received};
+pub use provider::{ParsMls, ParsMlsCrypto, SUITE};
