@@ -52,7 +52,8 @@ pub const SERVICE_NODE_MLDSA: &[u8] = b"pars-service-node-v1/ml-dsa-87";
 pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
 /// Signature context for a handshake request's transcript signature.
 pub const SIG_HANDSHAKE: &[u8] = b"pars-handshake-sig-v1";
-/// Signature context for group administration operations.
+/// Reserved signature context for group administration; no signature uses it (group changes
+/// are MLS commits signed under [`SIG_MLS`]). Kept so that the label list stays stable.
 pub const SIG_GROUP_ADMIN: &[u8] = b"pars-group-admin-v1";
 /// Signature context (FIPS 204 `ctx`) of every MLS signature (leaf nodes, key packages,
 /// commits, group messages): the MLS signature key of a group member is its identity key.

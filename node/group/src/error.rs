@@ -34,9 +34,18 @@ pub enum GroupError {
     /// An operation the caller asked for with bad arguments.
     #[error("{0}")]
     BadInput(String),
+    /// The group storage could not be read or was left inconsistent.
+    #[error("group storage: {0}")]
+    Storage(String),
     /// openmls reported a failure that is not the input's fault.
     #[error("MLS library error: {0}")]
     Library(String),
+}
+
+impl From<crate::provider::StorageBroken> for GroupError {
+    fn from(e: crate::provider::StorageBroken) -> Self {
+        Self::Storage(e.to_string())
+    }
 }
 
 impl HasKind for GroupError {
@@ -49,6 +58,7 @@ impl HasKind for GroupError {
             Self::NotInvited(_) => ErrorKind::NotFound,
             Self::NotAllowed(_) => ErrorKind::Rejected,
             Self::BadInput(_) => ErrorKind::BadInput,
+            Self::Storage(_) => ErrorKind::Storage,
             Self::Library(_) => ErrorKind::Internal,
         }
     }

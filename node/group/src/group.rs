@@ -9,7 +9,7 @@
 
 use crate::credential::{IdentitySigner, bound_session_id};
 use crate::error::GroupError;
-use crate::provider::{ParsMls, SUITE};
+use crate::provider::{Changes, ParsMls, SUITE};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use pars_crypto::SessionId;
@@ -99,6 +99,42 @@ impl Member {
             signer,
             provider: ParsMls::new().map_err(lib)?,
         })
+    }
+
+    /// A member for `signer`'s identity whose provider storage holds `records` (what
+    /// [`Member::changes`] gave out and the caller persisted).
+    pub fn restore(
+        signer: IdentitySigner,
+        records: impl IntoIterator<Item = (Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
+    ) -> Result<Self, GroupError> {
+        Ok(Self {
+            signer,
+            provider: ParsMls::restore(records).map_err(lib)?,
+        })
+    }
+
+    /// What the operations since the last [`Member::commit`] wrote and deleted, for the caller
+    /// to persist in one transaction with what it stores or shows.
+    pub fn changes(&self) -> Result<Changes, GroupError> {
+        Ok(self.provider.changes()?)
+    }
+
+    /// The caller persisted [`Member::changes`].
+    pub fn commit(&mut self) -> Result<(), GroupError> {
+        Ok(self.provider.commit()?)
+    }
+
+    /// Forgets everything since the last [`Member::commit`] (an operation failed, or its
+    /// result could not be persisted); load the groups again with [`Member::load`].
+    pub fn rollback(&mut self) -> Result<(), GroupError> {
+        Ok(self.provider.rollback()?)
+    }
+
+    /// The group with `id` as the storage holds it, if we are or were in it.
+    pub fn load(&self, id: &[u8]) -> Result<Option<Group>, GroupError> {
+        let mls = MlsGroup::load(self.provider.storage(), &GroupId::from_slice(id))
+            .map_err(|e| GroupError::Storage(e.to_string()))?;
+        Ok(mls.map(|mls| Group { mls }))
     }
 
     /// This member's Session ID.

@@ -6,7 +6,8 @@
 //! bytes for the caller to store in the group's mailbox.
 //!
 //! What it is not: transport (the daemon stores and retrieves over onion paths), persistence
-//! (the caller keeps the provider's storage in the encrypted client store), or policy about
+//! (the caller writes [`Member::changes`] to the encrypted client store, in one transaction with
+//! what the operation produced, then calls [`Member::commit`]; on failure, [`Member::rollback`]), or policy about
 //! who may change the group (admins are the daemon's: MLS lets any member commit).
 
 // Linked for its feature only: ML-KEM KEMs in libcrux's HPKE (see the workspace Cargo.toml).
@@ -20,4 +21,4 @@ pub mod provider;
 pub use credential::{IdentitySigner, bound_session_id};
 pub use error::GroupError;
 pub use group::{Commit, Group, MAX_PAST_EPOCHS, Member, Received};
-pub use provider::{ParsMls, ParsMlsCrypto, SUITE};
+pub use provider::{Changes, ParsMls, ParsMlsCrypto, SUITE, StorageBroken};

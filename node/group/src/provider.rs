@@ -5,6 +5,9 @@
 
 use openmls_libcrux_crypto::CryptoProvider;
 use openmls_memory_storage::MemoryStorage;
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard};
+use zeroize::{Zeroize, Zeroizing};
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::{
@@ -216,11 +219,62 @@ impl OpenMlsCrypto for ParsMlsCrypto {
     }
 }
 
+/// openmls's key-value records: storage key → serialised value.
+type Records = HashMap<Vec<u8>, Vec<u8>>;
+
 /// The openmls provider of one member: [`ParsMlsCrypto`], libcrux's generator (seeded from
 /// the OS), and openmls's key-value storage, whose contents the caller persists.
+///
+/// The storage is transactional in the way the ratchet's state is: `committed` is what the
+/// caller last persisted; [`ParsMls::changes`] is what changed since, [`ParsMls::commit`]
+/// marks it persisted and [`ParsMls::rollback`] puts the storage back as it was committed.
 pub struct ParsMls {
     crypto: ParsMlsCrypto,
     storage: MemoryStorage,
+    committed: Records,
+}
+
+/// What changed in a provider's storage since it was last committed: records to write and
+/// records to delete. Keys are openmls's (they hold group IDs: the caller stores them under a
+/// keyed index, never raw); values hold private keys and are wiped when dropped.
+#[derive(Default)]
+pub struct Changes {
+    /// Records written or rewritten.
+    pub put: Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    /// Records deleted.
+    pub delete: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changes")
+            .field("put", &self.put.len())
+            .field("delete", &self.delete.len())
+            .finish()
+    }
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.delete.is_empty()
+    }
+}
+
+fn wipe(records: &mut Records) {
+    for v in records.values_mut() {
+        v.zeroize();
+    }
+    records.clear();
+}
+
+impl Drop for ParsMls {
+    fn drop(&mut self) {
+        wipe(&mut self.committed);
+        if let Ok(mut v) = self.storage.values.write() {
+            wipe(&mut v);
+        }
+    }
 }
 
 impl std::fmt::Debug for ParsMls {
@@ -232,14 +286,72 @@ impl std::fmt::Debug for ParsMls {
 impl ParsMls {
     /// A provider with empty storage.
     pub fn new() -> Result<Self, CryptoError> {
+        Self::restore(std::iter::empty())
+    }
+
+    /// A provider whose storage holds `records` (as [`ParsMls::changes`] gave them out),
+    /// committed.
+    pub fn restore(
+        records: impl IntoIterator<Item = (Vec<u8>, Zeroizing<Vec<u8>>)>,
+    ) -> Result<Self, CryptoError> {
+        let committed: Records = records
+            .into_iter()
+            .map(|(k, v)| (k, v.to_vec()))
+            .collect();
         Ok(Self {
             crypto: ParsMlsCrypto {
                 inner: CryptoProvider::new()?,
             },
-            storage: MemoryStorage::default(),
+            storage: MemoryStorage {
+                values: RwLock::new(committed.clone()),
+            },
+            committed,
         })
     }
+
+    fn values(&self) -> Result<RwLockReadGuard<'_, Records>, StorageBroken> {
+        self.storage.values.read().map_err(|_| StorageBroken)
+    }
+
+    /// The records written and deleted since the last [`ParsMls::commit`].
+    pub fn changes(&self) -> Result<Changes, StorageBroken> {
+        let now = self.values()?;
+        let mut c = Changes::default();
+        for (k, v) in now.iter() {
+            if self.committed.get(k) != Some(v) {
+                c.put.push((k.clone(), Zeroizing::new(v.clone())));
+            }
+        }
+        for k in self.committed.keys() {
+            if !now.contains_key(k) {
+                c.delete.push(k.clone());
+            }
+        }
+        Ok(c)
+    }
+
+    /// The caller persisted [`ParsMls::changes`]: they are the committed state now.
+    pub fn commit(&mut self) -> Result<(), StorageBroken> {
+        let now = self.values()?.clone();
+        wipe(&mut self.committed);
+        self.committed = now;
+        Ok(())
+    }
+
+    /// Puts the storage back as it was at the last [`ParsMls::commit`] (groups loaded since
+    /// must be loaded again).
+    pub fn rollback(&mut self) -> Result<(), StorageBroken> {
+        let mut v = self.storage.values.write().map_err(|_| StorageBroken)?;
+        wipe(&mut v);
+        *v = self.committed.clone();
+        Ok(())
+    }
 }
+
+/// The storage's lock was poisoned by a panic while it was held: its contents are unknown.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the group storage was left inconsistent by an earlier failure")]
+pub struct StorageBroken;
 
 impl OpenMlsProvider for ParsMls {
     type CryptoProvider = ParsMlsCrypto;

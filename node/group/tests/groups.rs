@@ -249,3 +249,70 @@ fn concurrent_commits_the_first_stored_wins_and_the_other_is_proposed_again() {
     ga.drop_pending(&a).unwrap();
     ga.send(&a, b"x").unwrap();
 }
+
+/// The records a caller persisted, as the client store would hold them.
+type Disk = std::collections::HashMap<Vec<u8>, zeroize::Zeroizing<Vec<u8>>>;
+
+/// Writes `m`'s changes to `disk` and commits them, as the daemon does in one transaction.
+fn persist(m: &mut Member, disk: &mut Disk) {
+    let c = m.changes().unwrap();
+    for k in c.delete {
+        disk.remove(&k);
+    }
+    for (k, v) in c.put {
+        disk.insert(k, v);
+    }
+    m.commit().unwrap();
+    assert!(m.changes().unwrap().is_empty());
+}
+
+fn signer(seed: u64) -> IdentitySigner {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let key = MlDsaSigningKey::generate(&mut rng);
+    IdentitySigner::new(key, &mut rng)
+}
+
+#[test]
+fn the_state_survives_a_restart_from_its_persisted_changes_and_a_rollback_forgets() {
+    let ([a, mut b, _c], [mut ga, mut gb, _gc]) = trio();
+    let mut disk = Disk::new();
+    persist(&mut b, &mut disk);
+    assert!(!disk.is_empty());
+
+    let m1 = ga.send(&a, b"one").unwrap();
+    assert_eq!(message(&mut gb, &b, &m1).1, b"one");
+    persist(&mut b, &mut disk);
+    let commit = ga.update(&a).unwrap();
+    ga.confirm(&a).unwrap();
+    gb.receive(&b, &commit.commit).unwrap();
+    persist(&mut b, &mut disk);
+
+    // A refused message writes nothing.
+    let mut bad = ga.send(&a, b"two").unwrap();
+    let n = bad.len();
+    bad[n - 3] ^= 1;
+    assert!(gb.receive(&b, &bad).is_err());
+    assert!(b.changes().unwrap().is_empty(), "a refusal changed the state");
+
+    // A restart: a new member from the persisted records, same identity.
+    drop((b, gb));
+    let mut b = Member::restore(signer(2), disk.clone()).unwrap();
+    let mut gb = b.load(&[7; 32]).unwrap().expect("the group is in the store");
+    assert_eq!(gb.epoch(), 2);
+    assert_eq!(gb.epoch_authenticator(), ga.epoch_authenticator());
+    let m3 = ga.send(&a, b"three").unwrap();
+    assert_eq!(message(&mut gb, &b, &m3).1, b"three");
+
+    // Not persisted (the daemon crashed before its transaction, or it failed): rolled back,
+    // the same message decrypts once more instead of being lost.
+    b.rollback().unwrap();
+    assert!(b.changes().unwrap().is_empty());
+    let mut gb = b.load(&[7; 32]).unwrap().unwrap();
+    assert_eq!(message(&mut gb, &b, &m3).1, b"three");
+    persist(&mut b, &mut disk);
+    // Persisted: now it is a replay.
+    let b2 = Member::restore(signer(2), disk).unwrap();
+    let mut again = b2.load(&[7; 32]).unwrap().unwrap();
+    assert!(again.receive(&b2, &m3).is_err());
+    assert!(b2.load(&[9; 32]).unwrap().is_none());
+}
