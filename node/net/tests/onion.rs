@@ -293,14 +293,30 @@ async fn store_retrieve_bundle_and_delete_over_three_hops() {
     assert_fixed_size(&nodes);
 }
 
+/// Copies `r` to `w`, holding each chunk while `frozen`.
+async fn pipe(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    mut w: impl tokio::io::AsyncWrite + Unpin,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n @ 1..) = r.read(&mut buf).await {
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// A TCP relay in front of a node that can go silent: while `frozen`, it keeps every connection
 /// open and passes nothing (a host that vanished without a reset).
 async fn freezable_relay(
     to: std::net::SocketAddr,
     frozen: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::net::SocketAddr {
-    use std::sync::atomic::Ordering;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let at = l.local_addr().unwrap();
     tokio::spawn(async move {
@@ -310,32 +326,8 @@ async fn freezable_relay(
             };
             let (ri, wi) = inbound.into_split();
             let (ro, wo) = outbound.into_split();
-            for (mut r, mut w) in [
-                (
-                    Box::new(ri) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-                    Box::new(wo) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
-                ),
-                (Box::new(ro), Box::new(wi)),
-            ] {
-                let frozen = frozen.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let Ok(n) = r.read(&mut buf).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        while frozen.load(Ordering::SeqCst) {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                        if w.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
+            tokio::spawn(pipe(ri, wo, frozen.clone()));
+            tokio::spawn(pipe(ro, wi, frozen.clone()));
         }
     });
     at

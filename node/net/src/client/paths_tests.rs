@@ -71,6 +71,14 @@ impl World {
         }
     }
 
+    /// `n` restarts with a fresh onion key, and the client fetches the directory again.
+    fn restart(&mut self, n: NodeId, now: u64) {
+        let i = self.ids.iter().position(|x| *x == n).unwrap();
+        self.nodes[i].keys[0].key_id += 1000;
+        self.pm.build_failed();
+        self.ready(now);
+    }
+
     fn plan_fetches(&mut self, now: u64) -> bool {
         matches!(
             self.pm.plan(&self.ids, 1, &[], now, &mut self.rng).unwrap(),
@@ -284,10 +292,7 @@ fn a_restart_forgives_the_avoided_hops_struck_on_a_silent_path_it_was_on() {
     let strikes = |w: &World, n: &NodeId| w.pm.nodes.get(n).map_or(0, |r| r.strikes);
     let before = strikes(&w, &mid);
     // dest[0] restarts: the strike its silence put on the path's middle is taken back.
-    let i = w.ids.iter().position(|x| *x == dest[0]).unwrap();
-    w.nodes[i].keys[0].key_id += 1000;
-    w.pm.build_failed();
-    w.ready(T0 + 6);
+    w.restart(dest[0], T0 + 6);
     assert_eq!(strikes(&w, &mid), before - 1);
 }
 
@@ -301,10 +306,7 @@ fn a_restart_takes_only_its_own_paths_blame_off_others() {
     let b = w.path_to(&[dest[1]], T0 + 2);
     w.pm.path_timed_out(&b, T0 + 3);
     // dest[0] restarts: a's other hops are forgiven, b's hops (not on a) stay avoided.
-    let i = w.ids.iter().position(|x| *x == dest[0]).unwrap();
-    w.nodes[i].keys[0].key_id += 1000;
-    w.pm.build_failed();
-    w.ready(T0 + 4);
+    w.restart(dest[0], T0 + 4);
     let on_a: Vec<NodeId> = a.nodes()[1..].to_vec();
     let on_b: Vec<NodeId> = b.nodes()[1..].to_vec();
     for m in on_b.iter().filter(|m| !on_a.contains(m)) {
@@ -674,12 +676,12 @@ fn two_of_five_dead(seed: u64, dead_guard: DeadGuard) -> (u64, u32) {
                 now += wait;
                 w.pm.path_timed_out(&path, now);
                 timeouts += 1;
-                let dead_on: Vec<usize> = path
+                let hops: Vec<usize> = path
                     .nodes()
                     .iter()
                     .map(|n| w.ids.iter().position(|i| i == n).unwrap())
                     .collect();
-                log.push(format!("t+{} timeout {dead_on:?}", now - start));
+                log.push(format!("t+{} timeout over {hops:?}", now - start));
                 assert!(
                     op.retry_after(Failure::Timeout),
                     "seed {seed}: out of paths: {log:?}; dead {:?}",
