@@ -176,6 +176,15 @@ struct NodeRecord {
     avoid_until_ms: u64,
 }
 
+/// A path that got no reply: when, its non-guard hops, and those of them that were struck for
+/// it (all, or only the already avoided ones).
+#[derive(Clone, Debug)]
+struct SilentPath {
+    at_ms: u64,
+    hops: Vec<NodeId>,
+    struck: Vec<NodeId>,
+}
+
 /// Silent paths remembered for [`PathManager::forgive_mates_of`].
 const MAX_SILENT_PATHS: usize = 64;
 
@@ -217,9 +226,9 @@ pub struct PathManager {
     /// A refresh was asked for (timed-out path, withholding guard): not before this time.
     refresh_after_ms: Option<u64>,
     nodes: HashMap<NodeId, NodeRecord>,
-    /// Recent silent paths (when, and the hops struck for each), so that a node found to have
-    /// restarted takes the blame off its path-mates.
-    silent: VecDeque<(u64, Vec<NodeId>)>,
+    /// Recent silent paths: when, their non-guard hops, and the hops struck for each, so that
+    /// a node found to have restarted takes the blame off its path-mates.
+    silent: VecDeque<SilentPath>,
     /// Onion key IDs each node last announced, to notice fresh keys (a restarted node).
     key_ids: HashMap<NodeId, Vec<u32>>,
     /// Directories from the current guard that withheld too much.
@@ -537,17 +546,25 @@ impl PathManager {
             .copied()
             .filter(|n| self.suspected(n, now_ms))
             .collect();
-        let struck = if avoided.is_empty() { hops } else { avoided };
+        let struck = if avoided.is_empty() {
+            hops.clone()
+        } else {
+            avoided
+        };
         for n in &struck {
             self.strike(*n, now_ms);
         }
         let max = self.cfg.suspect_max_ms;
         self.silent
-            .retain(|(t, _)| now_ms.saturating_sub(*t) <= max);
+            .retain(|p| now_ms.saturating_sub(p.at_ms) <= max);
         if self.silent.len() >= MAX_SILENT_PATHS {
             self.silent.pop_front();
         }
-        self.silent.push_back((now_ms, struck));
+        self.silent.push_back(SilentPath {
+            at_ms: now_ms,
+            hops,
+            struck,
+        });
         if let Some(d) = &self.directory {
             let at = d.fetched_ms + self.cfg.directory_min_interval_ms;
             self.refresh_after_ms = Some(self.refresh_after_ms.map_or(at, |t| t.min(at)));
@@ -560,10 +577,10 @@ impl PathManager {
     fn forgive_mates_of(&mut self, culprit: NodeId) {
         let (explained, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.silent)
             .into_iter()
-            .partition(|(_, hops)| hops.contains(&culprit));
+            .partition(|p| p.hops.contains(&culprit));
         self.silent = rest.into();
-        for (_, hops) in explained {
-            for h in hops.into_iter().filter(|h| *h != culprit) {
+        for p in explained {
+            for h in p.struck.into_iter().filter(|h| *h != culprit) {
                 self.unstrike(h);
             }
         }

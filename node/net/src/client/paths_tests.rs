@@ -71,6 +71,14 @@ impl World {
         }
     }
 
+    /// `n` restarts with a fresh onion key, and the client fetches the directory again.
+    fn restart(&mut self, n: NodeId, now: u64) {
+        let i = self.ids.iter().position(|x| *x == n).unwrap();
+        self.nodes[i].keys[0].key_id += 1000;
+        self.pm.build_failed();
+        self.ready(now);
+    }
+
     fn plan_fetches(&mut self, now: u64) -> bool {
         matches!(
             self.pm.plan(&self.ids, 1, &[], now, &mut self.rng).unwrap(),
@@ -262,6 +270,33 @@ fn fresh_onion_keys_forgive_a_restarted_node() {
 }
 
 #[test]
+fn a_restart_forgives_the_avoided_hops_struck_on_a_silent_path_it_was_on() {
+    let mut w = world(12);
+    let g = w.ready(T0);
+    let dest: Vec<NodeId> = w.ids.iter().filter(|n| **n != g).take(2).copied().collect();
+    // dest[1] avoided after a silent path of its own (no restart explains that one).
+    let first = w.path_to(&[dest[1]], T0);
+    w.pm.path_timed_out(&first, T0 + 1);
+    // A path to dest[0] that had to use avoided nodes (every node but dest[0] and the guard
+    // avoided by hand) is silent: only the avoided hops on it are struck, dest[0] is not.
+    for n in w.ids.clone() {
+        if n != g && n != dest[0] && !w.pm.suspected(&n, T0 + 2) {
+            w.pm.strike(n, T0 + 2);
+        }
+    }
+    let p = w.path_to(&[dest[0]], T0 + 3);
+    w.pm.path_timed_out(&p, T0 + 4);
+    assert!(!w.pm.suspected(&dest[0], T0 + 5));
+    let mid = p.forward[1].node;
+    assert!(w.pm.suspected(&mid, T0 + 5));
+    let strikes = |w: &World, n: &NodeId| w.pm.nodes.get(n).map_or(0, |r| r.strikes);
+    let before = strikes(&w, &mid);
+    // dest[0] restarts: the strike its silence put on the path's middle is taken back.
+    w.restart(dest[0], T0 + 6);
+    assert_eq!(strikes(&w, &mid), before - 1);
+}
+
+#[test]
 fn a_restart_takes_only_its_own_paths_blame_off_others() {
     let mut w = world(12);
     let g = w.ready(T0);
@@ -271,10 +306,7 @@ fn a_restart_takes_only_its_own_paths_blame_off_others() {
     let b = w.path_to(&[dest[1]], T0 + 2);
     w.pm.path_timed_out(&b, T0 + 3);
     // dest[0] restarts: a's other hops are forgiven, b's hops (not on a) stay avoided.
-    let i = w.ids.iter().position(|x| *x == dest[0]).unwrap();
-    w.nodes[i].keys[0].key_id += 1000;
-    w.pm.build_failed();
-    w.ready(T0 + 4);
+    w.restart(dest[0], T0 + 4);
     let on_a: Vec<NodeId> = a.nodes()[1..].to_vec();
     let on_b: Vec<NodeId> = b.nodes()[1..].to_vec();
     for m in on_b.iter().filter(|m| !on_a.contains(m)) {
@@ -644,12 +676,12 @@ fn two_of_five_dead(seed: u64, dead_guard: DeadGuard) -> (u64, u32) {
                 now += wait;
                 w.pm.path_timed_out(&path, now);
                 timeouts += 1;
-                let dead_on: Vec<usize> = path
+                let hops: Vec<usize> = path
                     .nodes()
                     .iter()
                     .map(|n| w.ids.iter().position(|i| i == n).unwrap())
                     .collect();
-                log.push(format!("t+{} timeout {dead_on:?}", now - start));
+                log.push(format!("t+{} timeout over {hops:?}", now - start));
                 assert!(
                     op.retry_after(Failure::Timeout),
                     "seed {seed}: out of paths: {log:?}; dead {:?}",
