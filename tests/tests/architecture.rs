@@ -7,6 +7,8 @@
 //!   parent's own use of a child module; re-exports and test modules aside);
 //! * no `.rs` file under `node/*/src` or `bridge/src` longer than 800 lines, its test module
 //!   aside.
+//! * build-time crates (procedural macros, build-script dependencies) are built without
+//!   optimisation in the test profile, and no crate the tests run is (see Cargo.toml).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -210,6 +212,99 @@ fn crate_graph_follows_the_documented_rules() {
         broken.is_empty(),
         "crate graph rules broken:\n{}",
         broken.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build profile.
+
+/// The `name = { opt-level = N }` entries of the workspace's `[profile.dev.package]` table.
+fn dev_package_opt_levels() -> BTreeMap<String, String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let mut in_table = false;
+    let mut out = BTreeMap::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_table = line == "[profile.dev.package]";
+            continue;
+        }
+        if !in_table || line.starts_with('#') {
+            continue;
+        }
+        if let Some((name, rest)) = line.split_once('=')
+            && let Some(level) = rest.split("opt-level").nth(1)
+        {
+            let level = level.trim_start_matches([' ', '=']);
+            let level: String = level.chars().take_while(|c| c.is_ascii_digit()).collect();
+            out.insert(name.trim().trim_matches('"').to_string(), level);
+        }
+    }
+    out
+}
+
+/// The packages of the workspace's graph along `edges` (`cargo tree -e <edges>`).
+fn tree_packages(edges: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--workspace",
+            "--locked",
+            "-e",
+            edges,
+            "--prefix",
+            "none",
+            "-f",
+            "{p}",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn build_time_crates_are_built_without_optimisation_and_nothing_else_is() {
+    // `[profile.dev.package."*"]` (opt-level 3 for every dependency, for fast tests) outranks
+    // `build-override`, so a procedural macro or build-script dependency not named at opt-level
+    // 0 is built at 3: slower to compile, no faster for anything the tests run
+    // (docs/performance.md, "CI"). And a crate the tests run must not be at 0.
+    let levels = dev_package_opt_levels();
+    assert_eq!(levels.get("*").map(String::as_str), Some("3"), "{levels:?}");
+    let all = tree_packages("all");
+    let runtime = tree_packages("normal,dev,no-proc-macro");
+    assert!(
+        all.contains("syn") && !runtime.contains("syn"),
+        "cargo tree reads"
+    );
+    let build_time: BTreeSet<&String> = all.difference(&runtime).collect();
+    let missing: Vec<&&String> = build_time
+        .iter()
+        .filter(|m| levels.get(**m).map(String::as_str) != Some("0"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "build-time crates without `name = {{ opt-level = 0 }}` in Cargo.toml's \
+         [profile.dev.package]: {missing:?}"
+    );
+    let slowed: Vec<&String> = levels
+        .iter()
+        .filter(|(name, level)| level.as_str() == "0" && runtime.contains(*name))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        slowed.is_empty(),
+        "crates the tests run are built at opt-level 0: {slowed:?}"
     );
 }
 

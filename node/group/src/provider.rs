@@ -5,9 +5,6 @@
 
 use openmls_libcrux_crypto::CryptoProvider;
 use openmls_memory_storage::MemoryStorage;
-use std::collections::HashMap;
-use std::sync::{RwLock, RwLockReadGuard};
-use zeroize::{Zeroize, Zeroizing};
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::{
@@ -16,7 +13,10 @@ use openmls_traits::types::{
 };
 use pars_crypto::labels::SIG_MLS;
 use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSignature, MlDsaSigningKey, SEED_LEN};
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard};
 use tls_codec::SecretVLBytes;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The ciphersuite of every Pars Session group: ML-KEM-1024 (HPKE KEM 0x0042), AES-256-GCM,
 /// SHA-512, ML-DSA-87 (draft-ietf-mls-pq-ciphersuites, code point 0x0906). The reasons and the
@@ -294,10 +294,7 @@ impl ParsMls {
     pub fn restore(
         records: impl IntoIterator<Item = (Vec<u8>, Zeroizing<Vec<u8>>)>,
     ) -> Result<Self, CryptoError> {
-        let committed: Records = records
-            .into_iter()
-            .map(|(k, v)| (k, v.to_vec()))
-            .collect();
+        let committed: Records = records.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
         Ok(Self {
             crypto: ParsMlsCrypto {
                 inner: CryptoProvider::new()?,

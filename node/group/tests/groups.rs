@@ -292,12 +292,18 @@ fn the_state_survives_a_restart_from_its_persisted_changes_and_a_rollback_forget
     let n = bad.len();
     bad[n - 3] ^= 1;
     assert!(gb.receive(&b, &bad).is_err());
-    assert!(b.changes().unwrap().is_empty(), "a refusal changed the state");
+    assert!(
+        b.changes().unwrap().is_empty(),
+        "a refusal changed the state"
+    );
 
     // A restart: a new member from the persisted records, same identity.
     drop((b, gb));
     let mut b = Member::restore(signer(2), disk.clone()).unwrap();
-    let mut gb = b.load(&[7; 32]).unwrap().expect("the group is in the store");
+    let mut gb = b
+        .load(&[7; 32])
+        .unwrap()
+        .expect("the group is in the store");
     assert_eq!(gb.epoch(), 2);
     assert_eq!(gb.epoch_authenticator(), ga.epoch_authenticator());
     let m3 = ga.send(&a, b"three").unwrap();
@@ -315,4 +321,47 @@ fn the_state_survives_a_restart_from_its_persisted_changes_and_a_rollback_forget
     let mut again = b2.load(&[7; 32]).unwrap().unwrap();
     assert!(again.receive(&b2, &m3).is_err());
     assert!(b2.load(&[9; 32]).unwrap().is_none());
+}
+
+#[test]
+fn refusals_write_nothing_to_the_group_state() {
+    let ([a, mut b, _c], [mut ga, mut gb, _gc]) = trio();
+    b.commit().unwrap();
+    // A commit from a non-member: Mallory's own group under the same ID.
+    let mallory = member(66);
+    let mut gm = mallory.create_group(&[7; 32]).unwrap();
+    let forged = gm.update(&mallory).unwrap();
+    assert!(gb.receive(&b, &forged.commit).is_err());
+    // A future commit (one missed), then a tampered one.
+    let c1 = ga.update(&a).unwrap();
+    ga.confirm(&a).unwrap();
+    let c2 = ga.update(&a).unwrap();
+    ga.confirm(&a).unwrap();
+    assert!(matches!(
+        gb.receive(&b, &c2.commit),
+        Err(GroupError::WrongEpoch {
+            message: 2,
+            group: 1
+        })
+    ));
+    let mut tampered = c1.commit.clone();
+    let n = tampered.len();
+    tampered[n - 4] ^= 1;
+    assert!(gb.receive(&b, &tampered).is_err());
+    // A Welcome for someone else.
+    let carol2 = member(33);
+    let mut gx = mallory.create_group(&[8; 32]).unwrap();
+    let w = gx.add(&mallory, &[carol2.key_package().unwrap()]).unwrap();
+    assert!(matches!(
+        b.join(w.welcome.as_ref().unwrap()),
+        Err(GroupError::NotInvited(_))
+    ));
+    assert!(b.changes().unwrap().is_empty(), "a refusal wrote state");
+    assert_eq!(gb.epoch(), 1);
+
+    // The genuine commits still apply, in order.
+    gb.receive(&b, &c1.commit).unwrap();
+    gb.receive(&b, &c2.commit).unwrap();
+    assert_eq!(gb.epoch_authenticator(), ga.epoch_authenticator());
+    assert!(!b.changes().unwrap().is_empty());
 }
