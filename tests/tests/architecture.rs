@@ -87,19 +87,26 @@ struct Graph {
     normal: HashMap<String, BTreeSet<String>>,
 }
 
-fn metadata() -> Graph {
+/// The standard output of `cargo <args>` run at the workspace root (it must succeed).
+fn cargo(args: &[&str]) -> Vec<u8> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(args)
         .current_dir(root())
         .output()
-        .expect("cargo metadata runs");
+        .expect("cargo runs");
     assert!(
         out.status.success(),
-        "cargo metadata failed: {}",
+        "cargo {} failed: {}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    out.stdout
+}
+
+fn metadata() -> Graph {
+    let out = cargo(&["metadata", "--format-version", "1", "--locked"]);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("metadata is JSON");
     let mut name_of = HashMap::new();
     for p in v["packages"].as_array().expect("packages") {
         name_of.insert(
@@ -245,28 +252,18 @@ fn dev_package_opt_levels() -> BTreeMap<String, String> {
 
 /// The packages of the workspace's graph along `edges` (`cargo tree -e <edges>`).
 fn tree_packages(edges: &str) -> BTreeSet<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "tree",
-            "--workspace",
-            "--locked",
-            "-e",
-            edges,
-            "--prefix",
-            "none",
-            "-f",
-            "{p}",
-        ])
-        .current_dir(root())
-        .output()
-        .expect("cargo tree runs");
-    assert!(
-        out.status.success(),
-        "cargo tree failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let out = cargo(&[
+        "tree",
+        "--workspace",
+        "--locked",
+        "-e",
+        edges,
+        "--prefix",
+        "none",
+        "-f",
+        "{p}",
+    ]);
+    String::from_utf8_lossy(&out)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)

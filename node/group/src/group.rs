@@ -226,6 +226,19 @@ impl Group {
         self.mls.epoch_authenticator().as_slice().to_vec()
     }
 
+    /// The commit just made (pending until confirmed), leading to the next epoch.
+    fn pending(
+        &self,
+        commit: &MlsMessageOut,
+        welcome: Option<&MlsMessageOut>,
+    ) -> Result<Commit, GroupError> {
+        Ok(Commit {
+            commit: encode(commit)?,
+            welcome: welcome.map(encode).transpose()?,
+            epoch: self.epoch() + 1,
+        })
+    }
+
     fn no_pending(&self) -> Result<(), GroupError> {
         if self.mls.pending_commit().is_some() {
             return Err(GroupError::NotAllowed(
@@ -265,32 +278,34 @@ impl Group {
             .mls
             .add_members(&me.provider, &me.signer, &kps)
             .map_err(lib)?;
-        Ok(Commit {
-            commit: encode(&commit)?,
-            welcome: Some(encode(&welcome)?),
-            epoch: self.epoch() + 1,
-        })
+        self.pending(&commit, Some(&welcome))
     }
 
-    /// Commits removing `ids` (each must be a member other than us; to leave, see
-    /// [`Group::leave`]).
+    /// Commits removing `ids` (each must be a member other than us).
     pub fn remove(&mut self, me: &Member, ids: &[SessionId]) -> Result<Commit, GroupError> {
         self.no_pending()?;
         let me_id = me.session_id();
+        // Each leaf's Session ID costs a hash of its key: computed once per leaf, not per ID.
+        let index: std::collections::HashMap<SessionId, LeafNodeIndex> = self
+            .mls
+            .members()
+            .filter_map(|m| {
+                bound_session_id(&m.credential, &m.signature_key.into())
+                    .ok()
+                    .map(|id| (id, m.index))
+            })
+            .collect();
         let mut leaves = Vec::new();
         for id in ids {
             if *id == me_id {
-                return Err(GroupError::BadInput("use leave to leave a group".into()));
+                return Err(GroupError::BadInput(
+                    "removing oneself is leaving, which is not built yet".into(),
+                ));
             }
-            let leaf = self
-                .mls
-                .members()
-                .find(|m| {
-                    bound_session_id(&m.credential, &m.signature_key.clone().into())
-                        .is_ok_and(|x| x == *id)
-                })
+            let leaf = index
+                .get(id)
                 .ok_or_else(|| GroupError::BadInput(format!("{} is not a member", id.short())))?;
-            leaves.push(leaf.index);
+            leaves.push(*leaf);
         }
         if leaves.is_empty() {
             return Err(GroupError::BadInput("no members to remove".into()));
@@ -299,11 +314,7 @@ impl Group {
             .mls
             .remove_members(&me.provider, &me.signer, &leaves)
             .map_err(lib)?;
-        Ok(Commit {
-            commit: encode(&commit)?,
-            welcome: None,
-            epoch: self.epoch() + 1,
-        })
+        self.pending(&commit, None)
     }
 
     /// Commits fresh keys for our leaf and path (post-compromise security).
@@ -313,11 +324,7 @@ impl Group {
             .mls
             .self_update(&me.provider, &me.signer, LeafNodeParameters::default())
             .map_err(lib)?;
-        Ok(Commit {
-            commit: encode(bundle.commit())?,
-            welcome: None,
-            epoch: self.epoch() + 1,
-        })
+        self.pending(bundle.commit(), None)
     }
 
     /// Our pending commit was stored first for its epoch: merge it.

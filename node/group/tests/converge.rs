@@ -137,8 +137,9 @@ fn every_member_converges_through_add_remove_and_update() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut joins: Vec<Duration> = timings.iter().flat_map(|t| t.0.clone()).collect();
-    let mut commits: Vec<Duration> = timings.iter().flat_map(|t| t.1.clone()).collect();
+    let (joins, commits): (Vec<_>, Vec<_>) = timings.into_iter().unzip();
+    let mut joins: Vec<Duration> = joins.concat();
+    let mut commits: Vec<Duration> = commits.concat();
 
     // The removed member learns it, and reads nothing after.
     let mut gg = gone.join(welcome).unwrap();
