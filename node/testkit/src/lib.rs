@@ -50,6 +50,12 @@ pub const ANVIL_ADDRESSES: [&str; 10] = [
     "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
 ];
 
+/// How long one `forge script` deploy may take (it takes a few seconds) before it is killed.
+const FORGE_LIMIT: Duration = Duration::from_secs(180);
+
+/// How long `scripts/install-tools` may hold its lock (an npm install).
+const INSTALL_LIMIT: Duration = Duration::from_secs(900);
+
 /// anvil's chain ID.
 pub const ANVIL_CHAIN_ID: u64 = 31337;
 
@@ -78,7 +84,7 @@ pub fn tool(name: &str) -> PathBuf {
     let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {
         let root = repo_root();
-        let lock = lock_file(&root.join(".tools-install.lock"));
+        let lock = lock_file(&root.join(".tools-install.lock"), INSTALL_LIMIT);
         let out = Command::new(root.join("scripts").join("install-tools"))
             .current_dir(&root)
             .stdin(Stdio::null())
@@ -108,8 +114,9 @@ pub fn tool(name: &str) -> PathBuf {
 }
 
 /// An exclusive lock on `path` (created), held until the file handle drops: serialises
-/// processes (parallel test binaries), not only threads.
-fn lock_file(path: &Path) -> std::fs::File {
+/// processes (parallel test binaries), not only threads. Waits at most `limit`, then panics
+/// naming the lock (a holder that never lets go is a hung run, and says so).
+fn lock_file(path: &Path, limit: Duration) -> std::fs::File {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
@@ -119,9 +126,89 @@ fn lock_file(path: &Path) -> std::fs::File {
         .write(true)
         .open(path)
         .unwrap_or_else(|e| panic!("cannot open lock file {}: {e}", path.display()));
-    f.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
-    f
+    let deadline = Instant::now() + limit;
+    loop {
+        match f.try_lock() {
+            Ok(()) => return f,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => panic!(
+                "{} still held by another process after {limit:?}: a forge or install run hung",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                panic!("cannot lock {}: {e}", path.display())
+            }
+        }
+    }
+}
+
+/// What a bounded child run gave: its exit status (`None` when it was killed for running
+/// past its limit) and everything it printed.
+struct Bounded {
+    status: Option<std::process::ExitStatus>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Runs `cmd` (stdin closed, output captured) for at most `limit`, then kills it with every
+/// process it started (it runs in a process group of its own: forge starts the solc wrapper).
+fn run_bounded(cmd: &mut Command, limit: Duration) -> std::io::Result<Bounded> {
+    use std::os::unix::process::CommandExt as _;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if Instant::now() >= deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A descendant that escaped the group could keep a pipe open: wait for the output only
+    // a little, and keep what there is.
+    let grace = Duration::from_secs(5);
+    Ok(Bounded {
+        status,
+        stdout: out.recv_timeout(grace).unwrap_or_default(),
+        stderr: err.recv_timeout(grace).unwrap_or_default(),
+    })
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
@@ -360,28 +447,50 @@ impl Anvil {
         );
         let forge = tool("forge");
         // forge shares out/, cache/ and broadcast/ in the repository: one run at a time, also
-        // across test binaries running in parallel.
-        let lock = lock_file(&root.join(".devnet").join(".testkit-forge.lock"));
-        let mut cmd = Command::new(forge);
-        cmd.current_dir(&root)
-            .args(["script", "contracts/script/Deploy.s.sol", "--rpc-url"])
-            .arg(&self.url)
-            .arg("--broadcast")
-            .env("ADDRESSES_FILE", &file)
-            .env("RPC_URL", &self.url)
-            .env("REGISTRY_UNBONDING", "3600")
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("run forge");
-        drop(lock);
-        assert!(
-            out.status.success(),
-            "forge script failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        // across test binaries running in parallel. Every wait is bounded: a run that hangs is
+        // killed (its output kept) and tried once more, and a lock never freed fails the test.
+        let lock = lock_file(
+            &root.join(".devnet").join(".testkit-forge.lock"),
+            FORGE_LIMIT * 3,
         );
+        let mut runs = Vec::new();
+        for _attempt in 0..2 {
+            let mut cmd = Command::new(&forge);
+            cmd.current_dir(&root)
+                .args(["script", "contracts/script/Deploy.s.sol", "--rpc-url"])
+                .arg(&self.url)
+                .arg("--broadcast")
+                .env("ADDRESSES_FILE", &file)
+                .env("RPC_URL", &self.url)
+                .env("REGISTRY_UNBONDING", "3600");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let run = run_bounded(&mut cmd, FORGE_LIMIT).expect("run forge");
+            let hung = run.status.is_none();
+            runs.push(run);
+            if !hung {
+                break;
+            }
+        }
+        drop(lock);
+        let last = runs.last().expect("forge ran");
+        if last.status.is_none_or(|s| !s.success()) {
+            let mut report = String::new();
+            for (i, r) in runs.iter().enumerate() {
+                let how = match r.status {
+                    Some(s) => format!("exited with {s}"),
+                    None => format!("killed after {FORGE_LIMIT:?} without finishing"),
+                };
+                report.push_str(&format!(
+                    "forge script, run {}: {how}\n--- stdout\n{}\n--- stderr\n{}\n",
+                    i + 1,
+                    String::from_utf8_lossy(&r.stdout),
+                    String::from_utf8_lossy(&r.stderr)
+                ));
+            }
+            panic!("deploying on {} failed:\n{report}", self.url);
+        }
         let path = root.join(&file);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("deploy wrote no {}: {e}", path.display()));
@@ -571,6 +680,41 @@ mod tests {
         anvil.replace_with_fresh_chain();
         assert_eq!(anvil.head(), 0);
         drop(anvil);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_hung_child_is_killed_at_its_limit_and_its_output_kept() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo started; echo warn >&2; sleep 30"]);
+        let t = Instant::now();
+        let run = run_bounded(&mut cmd, Duration::from_millis(300)).unwrap();
+        assert!(run.status.is_none(), "reported as finished");
+        assert!(t.elapsed() < Duration::from_secs(20), "not killed");
+        assert_eq!(String::from_utf8_lossy(&run.stdout), "started\n");
+        assert_eq!(String::from_utf8_lossy(&run.stderr), "warn\n");
+        let mut ok = Command::new("sh");
+        ok.args(["-c", "echo done"]);
+        let run = run_bounded(&mut ok, Duration::from_secs(60)).unwrap();
+        assert!(run.status.is_some_and(|s| s.success()));
+    }
+
+    #[test]
+    fn a_lock_that_is_never_freed_fails_the_wait_with_its_name() {
+        let dir = std::env::temp_dir().join(format!("testkit-lock-{}", std::process::id()));
+        let path = dir.join("held.lock");
+        let held = lock_file(&path, Duration::from_secs(1));
+        let waited = std::panic::catch_unwind(|| lock_file(&path, Duration::from_millis(200)));
+        let msg = waited
+            .err()
+            .and_then(|e| e.downcast::<String>().ok())
+            .unwrap();
+        assert!(
+            msg.contains("held.lock") && msg.contains("still held"),
+            "{msg}"
+        );
+        drop(held);
+        drop(lock_file(&path, Duration::from_secs(1)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -176,11 +176,12 @@ struct NodeRecord {
     avoid_until_ms: u64,
 }
 
-/// A path that got no reply: when, its non-guard hops, and those of them that were struck for
-/// it (all, or only the already avoided ones).
+/// A path that got no reply: when, its guard, its non-guard hops, and those of them that were
+/// struck for it (all, or only the already avoided ones).
 #[derive(Clone, Debug)]
 struct SilentPath {
     at_ms: u64,
+    guard: NodeId,
     hops: Vec<NodeId>,
     struck: Vec<NodeId>,
 }
@@ -562,6 +563,7 @@ impl PathManager {
         }
         self.silent.push_back(SilentPath {
             at_ms: now_ms,
+            guard,
             hops,
             struck,
         });
@@ -573,11 +575,14 @@ impl PathManager {
     }
 
     /// `culprit` restarted (fresh onion keys): the silence of the recent paths it was on is
-    /// explained, and each of its path-mates on them loses the strike it got for it.
+    /// explained, and each of its path-mates on them loses the strike it got for it. That
+    /// includes the paths it was the guard of: a guard that dies with a request in flight is
+    /// not blamed for the silence (see [`Self::path_timed_out`]), its hops are, and its
+    /// restart is what clears them.
     fn forgive_mates_of(&mut self, culprit: NodeId) {
         let (explained, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.silent)
             .into_iter()
-            .partition(|p| p.hops.contains(&culprit));
+            .partition(|p| p.guard == culprit || p.hops.contains(&culprit));
         self.silent = rest.into();
         for p in explained {
             for h in p.struck.into_iter().filter(|h| *h != culprit) {

@@ -297,6 +297,37 @@ fn a_restart_forgives_the_avoided_hops_struck_on_a_silent_path_it_was_on() {
 }
 
 #[test]
+fn a_guard_that_died_with_a_request_in_flight_takes_its_hops_blame_back_when_it_restarts() {
+    let mut w = world(12);
+    let g = w.ready(T0);
+    let dest: Vec<NodeId> = w.ids.iter().filter(|n| **n != g).take(1).copied().collect();
+    // The guard is killed with a request on the path: no reply, and the guard is not blamed
+    // for the silence, its hops are.
+    let p = w.path_to(&dest, T0);
+    assert_eq!(p.guard(), g);
+    w.pm.path_timed_out(&p, T0 + 1);
+    let hops: Vec<NodeId> = p.nodes().into_iter().filter(|n| *n != g).collect();
+    for h in &hops {
+        assert!(w.pm.suspected(h, T0 + 2));
+    }
+    // Then its connection fails until it is replaced.
+    for _ in 0..PathConfig::default().guard_max_failures {
+        w.pm.guard_failed(g, T0 + 3);
+    }
+    let next = w.ready(T0 + 4);
+    assert_ne!(next, g, "the dead guard is replaced");
+    // The old guard comes back with fresh onion keys, seen in the new guard's directory: the
+    // silence is explained, and the hops it put under suspicion are not avoided any more.
+    w.restart(g, T0 + 5);
+    for h in &hops {
+        assert!(
+            !w.pm.suspected(h, T0 + 6),
+            "a hop still blamed for the dead guard"
+        );
+    }
+}
+
+#[test]
 fn a_restart_takes_only_its_own_paths_blame_off_others() {
     let mut w = world(12);
     let g = w.ready(T0);
