@@ -52,9 +52,15 @@ pub const SERVICE_NODE_MLDSA: &[u8] = b"pars-service-node-v1/ml-dsa-87";
 pub const SIG_BUNDLE: &[u8] = b"pars-bundle-v1";
 /// Signature context for a handshake request's transcript signature.
 pub const SIG_HANDSHAKE: &[u8] = b"pars-handshake-sig-v1";
-/// Reserved signature context for group administration; no signature uses it (group changes
-/// are MLS commits signed under [`SIG_MLS`]). Kept so that the label list stays stable.
+/// Signature context (FIPS 204 `ctx`) of a group owner key's access record: which member
+/// token a group mailbox takes from which generation on (`pars_wire::swarm::GroupAccess`).
+/// Membership changes themselves are MLS commits signed under [`SIG_MLS`].
 pub const SIG_GROUP_ADMIN: &[u8] = b"pars-group-admin-v1";
+/// Hash domain of a group mailbox access token: a record names SHA3-256(label ‖ token).
+pub const GROUP_ACCESS: &[u8] = b"pars-group-access-v1";
+/// MLS exporter label of the group mailbox access token (32 bytes, the group ID as context),
+/// taken in the epoch of the membership change that made it.
+pub const GROUP_ACCESS_TOKEN: &[u8] = b"pars-group-access-v1/token";
 /// Signature context (FIPS 204 `ctx`) of every MLS signature (leaf nodes, key packages,
 /// commits, group messages): the MLS signature key of a group member is its identity key.
 pub const SIG_MLS: &[u8] = b"pars-mls-v1";
@@ -98,6 +104,8 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("SIG_BUNDLE", SIG_BUNDLE),
     ("SIG_HANDSHAKE", SIG_HANDSHAKE),
     ("SIG_GROUP_ADMIN", SIG_GROUP_ADMIN),
+    ("GROUP_ACCESS", GROUP_ACCESS),
+    ("GROUP_ACCESS_TOKEN", GROUP_ACCESS_TOKEN),
     ("SIG_NODE_RECORD", SIG_NODE_RECORD),
     ("SIG_MAILBOX_AUTH", SIG_MAILBOX_AUTH),
     ("SIG_ONION_KEY", SIG_ONION_KEY),

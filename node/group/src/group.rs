@@ -13,6 +13,7 @@ use crate::provider::{Changes, ParsMls, SUITE};
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use pars_crypto::SessionId;
+use zeroize::Zeroizing;
 
 /// Past epochs whose messages still decrypt (messages sent just before a commit).
 pub const MAX_PAST_EPOCHS: usize = 2;
@@ -224,6 +225,27 @@ impl Group {
     /// A value every member of this epoch derives alike (for tests and safety numbers).
     pub fn epoch_authenticator(&self) -> Vec<u8> {
         self.mls.epoch_authenticator().as_slice().to_vec()
+    }
+
+    /// The group mailbox access token of the current epoch: the MLS exporter secret under
+    /// [`labels::GROUP_ACCESS_TOKEN`](pars_crypto::labels::GROUP_ACCESS_TOKEN) with the group ID
+    /// as context, 32 bytes. Every member of the epoch derives the same token and nobody else
+    /// can. The daemon takes it at creation, at join and after each commit that adds or removes
+    /// members, and keeps it across update commits (`pars_wire::swarm::GroupAccess` names it to
+    /// the swarm). Fails once we are no longer a member.
+    pub fn access_token(&self, me: &Member) -> Result<Zeroizing<[u8; 32]>, GroupError> {
+        let label = std::str::from_utf8(pars_crypto::labels::GROUP_ACCESS_TOKEN).map_err(lib)?;
+        let secret = Zeroizing::new(
+            self.mls
+                .export_secret(me.provider.crypto(), label, self.id(), 32)
+                .map_err(|e| GroupError::NotAllowed(format!("no access token: {e}")))?,
+        );
+        let mut out = Zeroizing::new([0u8; 32]);
+        if secret.len() != 32 {
+            return Err(lib("the exporter gave a secret of the wrong length"));
+        }
+        out.copy_from_slice(&secret);
+        Ok(out)
     }
 
     /// The commit just made (pending until confirmed), leading to the next epoch.

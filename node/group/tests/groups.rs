@@ -91,6 +91,29 @@ fn a_removed_member_reads_nothing_sent_afterwards() {
 }
 
 #[test]
+fn members_derive_one_access_token_per_epoch_and_a_removed_member_not_the_next() {
+    let ([a, b, c], [mut ga, mut gb, mut gc]) = trio();
+    let t1 = ga.access_token(&a).unwrap();
+    assert_eq!(*gb.access_token(&b).unwrap(), *t1);
+    assert_eq!(*gc.access_token(&c).unwrap(), *t1);
+    // Bound to the group: another group of the same members in the same epoch has another.
+    let other = a.create_group(&[9; 32]).unwrap();
+    assert_ne!(*other.access_token(&a).unwrap(), *t1);
+    // Carol is removed: the remaining members agree on a new token, Carol derives none.
+    let commit = ga.remove(&a, &[c.session_id()]).unwrap();
+    ga.confirm(&a).unwrap();
+    gb.receive(&b, &commit.commit).unwrap();
+    gc.receive(&c, &commit.commit).unwrap();
+    let t2 = ga.access_token(&a).unwrap();
+    assert_ne!(*t2, *t1);
+    assert_eq!(*gb.access_token(&b).unwrap(), *t2);
+    assert!(matches!(
+        gc.access_token(&c),
+        Err(GroupError::NotAllowed(_))
+    ));
+}
+
+#[test]
 fn tampered_and_replayed_messages_are_refused_and_change_nothing() {
     let ([a, b, _c], [mut ga, mut gb, _gc]) = trio();
     let m = ga.send(&a, b"one").unwrap();

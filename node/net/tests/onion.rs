@@ -806,3 +806,112 @@ async fn a_fresh_client_whose_first_path_meets_a_dead_node_holds_its_queue_one_s
     }
     panic!("no fresh client's first path ran into the dead node in 100 tries");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_mailbox_over_three_hops_serves_members_only_and_old_tokens_up_to_the_change() {
+    use pars_crypto::mldsa::MlDsaSigningKey;
+    use pars_wire::swarm::{AccessToken, GroupAccess, SwarmResponse};
+    let (set, _nodes) = network(8, 8).await;
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let owner = MlDsaSigningKey::generate(&mut rng);
+    let g = GroupAccess::group_of(&owner.public_key());
+    let (t1, t2) = (AccessToken([1; 32]), AccessToken([2; 32]));
+    let (c, _cd) = client(&set, vec![Mailbox::Group(g)], |_| {}).await;
+    let set_token = |generation: u64, t: &AccessToken, rng: &mut ChaCha20Rng| {
+        let record = GroupAccess::sign(&owner, generation, t, unix_ms(), rng).unwrap();
+        SwarmRequest::Store {
+            mailbox: Mailbox::GroupAccess(g),
+            ttl_ms: 0,
+            payload: record.encode(),
+        }
+    };
+    let unauthorized = |e: NetError| assert_eq!(e.refusal(), Some(ErrorCode::Unauthorized), "{e}");
+
+    // Generation 1: the owner names t1; a member stores with it, a stranger cannot.
+    let r = c
+        .request(&Mailbox::GroupAccess(g), set_token(1, &t1, &mut rng))
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, SwarmResponse::Stored { copies: 5, .. }),
+        "{r:?}"
+    );
+    let m1 = c.group_store(g, &t1, 0, b"m1".to_vec()).await.unwrap();
+    assert_eq!(m1.copies, 5, "every swarm member holds it");
+    unauthorized(
+        c.group_store(g, &AccessToken([9; 32]), 0, b"x".to_vec())
+            .await
+            .unwrap_err(),
+    );
+    let plain = c
+        .request(
+            &Mailbox::Group(g),
+            SwarmRequest::Store {
+                mailbox: Mailbox::Group(g),
+                ttl_ms: 0,
+                payload: b"spam".to_vec(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            &plain,
+            SwarmResponse::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ),
+        "{plain:?}"
+    );
+
+    // Generation 2 (a member was removed): t1 stores nothing more and reads, on every member
+    // of the swarm, only what came before the change; t2 reads it all.
+    c.request(&Mailbox::GroupAccess(g), set_token(2, &t2, &mut rng))
+        .await
+        .unwrap();
+    unauthorized(
+        c.group_store(g, &t1, 0, b"late".to_vec())
+            .await
+            .unwrap_err(),
+    );
+    c.group_store(g, &t2, 0, b"m2".to_vec()).await.unwrap();
+    for m in c.swarm_of(&Mailbox::Group(g)) {
+        let old = c
+            .group_retrieve_wait(g, &t1, Some(m), 0, Duration::ZERO)
+            .await
+            .unwrap();
+        let got: Vec<&[u8]> = old.items.iter().map(|i| i.payload.as_slice()).collect();
+        assert_eq!(got, vec![b"m1".as_slice()], "member {m}");
+        let new = c
+            .group_retrieve_wait(g, &t2, Some(m), 0, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(new.items.len(), 2, "member {m}");
+    }
+
+    // A member's long-poll is answered by the next member store.
+    let last = c
+        .group_retrieve_wait(g, &t2, None, 0, Duration::ZERO)
+        .await
+        .unwrap();
+    let cursor = last.items.iter().map(|i| i.seq).max().unwrap();
+    let waiter = {
+        let c = c.clone();
+        let t2 = t2.clone();
+        let via = last.member;
+        tokio::spawn(async move {
+            c.group_retrieve_wait(g, &t2, Some(via), cursor, Duration::from_secs(20))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.group_store(g, &t2, 0, b"m3".to_vec()).await.unwrap();
+    let page = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("the long-poll was not answered by the store")
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].payload, b"m3");
+}

@@ -58,6 +58,26 @@ fn all_requests() -> Vec<SwarmRequest> {
             }],
         },
         SwarmRequest::GetRecord,
+        SwarmRequest::GroupStore {
+            group: GroupId([7; 32]),
+            token: AccessToken([8; 32]),
+            ttl_ms: 60_000,
+            payload: vec![9; 50],
+        },
+        SwarmRequest::GroupRetrieve {
+            group: GroupId([7; 32]),
+            token: AccessToken([8; 32]),
+            after: 12,
+            max_count: 100,
+            max_bytes: 1 << 20,
+            wait_ms: MAX_WAIT_MS,
+        },
+        SwarmRequest::Delete {
+            mailbox: Mailbox::GroupAccess(GroupId([7; 32])),
+            hashes: vec![[5; 32]],
+            forwarded: false,
+            auth: None,
+        },
     ]
 }
 
@@ -296,11 +316,21 @@ fn mailbox_locations_and_rules() {
     assert!(Mailbox::Inbox(s).owner_retrieves());
     assert!(!Mailbox::File(FileId([1; 32])).owner_retrieves());
     assert_eq!(Mailbox::File(FileId([1; 32])).owner_digest(), None);
+    // A group's records share its mailbox's swarm; neither takes a plain store from anyone.
+    let g = GroupId([4; 32]);
+    assert_eq!(
+        Mailbox::Group(g).location(),
+        Mailbox::GroupAccess(g).location()
+    );
+    assert!(!Mailbox::Group(g).open_store() && !Mailbox::GroupAccess(g).open_store());
+    assert!(Mailbox::Group(g).owner_retrieves() && Mailbox::GroupAccess(g).owner_retrieves());
+    assert_eq!(Mailbox::GroupAccess(g).owner_digest(), Some(g.0));
     for m in [
         Mailbox::Inbox(s),
         Mailbox::Group(GroupId([1; 32])),
         Mailbox::Bundle(s),
         Mailbox::File(FileId([2; 32])),
+        Mailbox::GroupAccess(GroupId([1; 32])),
     ] {
         assert_eq!(m.to_bytes().len(), m.encoded_len());
         assert_eq!(Mailbox::from_bytes(&m.to_bytes()).unwrap(), m);
@@ -340,6 +370,8 @@ proptest! {
         let _ = SwarmResponse::decode(&data);
         let _ = NodeRecord::decode(&data);
         let _ = Mailbox::from_bytes(&data);
+        let _ = GroupAccess::decode(&data);
+        let _ = peek_access(&data);
     }
 
     #[test]
@@ -355,7 +387,12 @@ proptest! {
 fn fuzz_seeds_decode_and_round_trip() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
     let mut checked = 0;
-    for target in ["swarm_request", "swarm_response", "node_record"] {
+    for target in [
+        "swarm_request",
+        "swarm_response",
+        "node_record",
+        "group_access",
+    ] {
         for entry in std::fs::read_dir(dir.join(target)).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
             match target {
@@ -365,10 +402,94 @@ fn fuzz_seeds_decode_and_round_trip() {
                 "swarm_response" => {
                     assert_eq!(SwarmResponse::decode(&bytes).unwrap().encode(), bytes)
                 }
+                "group_access" => {
+                    let rec = GroupAccess::decode(&bytes).unwrap();
+                    rec.verify().unwrap();
+                    assert_eq!(rec.encode(), bytes)
+                }
                 _ => assert_eq!(NodeRecord::decode(&bytes).unwrap().encode().unwrap(), bytes),
             }
             checked += 1;
         }
     }
-    assert_eq!(checked, 14);
+    assert_eq!(checked, 17);
+}
+
+#[test]
+fn group_access_records_sign_have_a_fixed_size_and_refuse_forgery() {
+    let mut rng = ChaCha20Rng::seed_from_u64(16);
+    let owner = MlDsaSigningKey::generate(&mut rng);
+    let token = AccessToken([3; ACCESS_TOKEN_LEN]);
+    let rec = GroupAccess::sign(&owner, 7, &token, 1_790_000_000_000, &mut rng).unwrap();
+    assert_eq!(
+        rec.group,
+        GroupId(sha3_256(&[owner.public_key().as_bytes()]))
+    );
+    assert_eq!(
+        rec.token_hash,
+        sha3_256(&[pars_crypto::labels::GROUP_ACCESS, &[3; 32]])
+    );
+    let bytes = rec.encode();
+    assert_eq!(bytes.len(), GROUP_ACCESS_LEN);
+    assert_eq!(GROUP_ACCESS_LEN, 7300);
+    let back = GroupAccess::decode(&bytes).unwrap();
+    assert_eq!(back, rec);
+    back.verify().unwrap();
+    assert!(back.admits(&token) && !back.admits(&AccessToken([4; 32])));
+    assert_eq!(peek_access(&bytes), Some((7, rec.token_hash)));
+    // The token never shows in a debug print.
+    assert_eq!(format!("{token:?}"), "AccessToken(..)");
+    // Every signed byte is bound: a flip anywhere in the first 81 bytes (but the version,
+    // which the decoder refuses) fails the check.
+    for i in 1..GROUP_ACCESS_SIGNED_LEN {
+        let mut b = bytes.clone();
+        b[i] ^= 0x40;
+        let r = GroupAccess::decode(&b).unwrap();
+        assert!(r.verify().is_err(), "byte {i} not bound");
+    }
+    // Another key cannot speak for the group, even with a valid signature of its own.
+    let other = MlDsaSigningKey::generate(&mut rng);
+    let mut forged = GroupAccess::sign(&other, 8, &token, 1, &mut rng).unwrap();
+    forged.group = rec.group;
+    assert!(forged.verify().is_err());
+    // Truncations, a trailing byte and an unknown version are refused; peek wants the size.
+    for n in 0..bytes.len() {
+        assert!(GroupAccess::decode(&bytes[..n]).is_err());
+        assert!(peek_access(&bytes[..n]).is_none());
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(GroupAccess::decode(&long).is_err());
+    let mut v2 = bytes.clone();
+    v2[0] = 2;
+    assert!(GroupAccess::decode(&v2).is_err() && peek_access(&v2).is_none());
+}
+
+#[test]
+fn member_requests_encode_the_token_and_bound_the_wait() {
+    let r = SwarmRequest::GroupStore {
+        group: GroupId([1; 32]),
+        token: AccessToken([2; 32]),
+        ttl_ms: 5,
+        payload: vec![3; 4],
+    };
+    // version, tag 8, group (32), token (32), ttl (8), length (4), payload.
+    let b = r.encode();
+    assert_eq!(b.len(), 1 + 1 + 32 + 32 + 8 + 4 + 4);
+    assert_eq!(&b[..2], &[SWARM_VERSION, 8]);
+    assert_eq!(r.group_mailbox(), Some(Mailbox::Group(GroupId([1; 32]))));
+    assert_eq!(r.mailbox(), None);
+    let q = SwarmRequest::GroupRetrieve {
+        group: GroupId([1; 32]),
+        token: AccessToken([2; 32]),
+        after: 0,
+        max_count: 1,
+        max_bytes: 1,
+        wait_ms: 1,
+    };
+    let mut b = q.encode();
+    assert_eq!(b.len(), 1 + 1 + 32 + 32 + 8 + 2 + 4 + 4);
+    let n = b.len();
+    b[n - 4..].copy_from_slice(&(MAX_WAIT_MS + 1).to_be_bytes());
+    assert!(SwarmRequest::decode(&b).is_err());
 }

@@ -30,14 +30,15 @@ use event_loop::{ClientBehaviour, ClientLoop, Cmd};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, noise, ping, request_response as rr, tcp, yamux};
 use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_onion::{GuardState, PathConfig, ReplyTable};
-use pars_wire::NodeId;
 use pars_wire::directory::{
     DIRECTORY_PROTOCOL, DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN, ONION_PROTOCOL,
 };
 use pars_wire::onion::{MAX_DATA_LEN_WITH_REPLY, PACKET_LEN};
 use pars_wire::swarm::{
-    ContentHash, MAX_WAIT_MS, Mailbox, MailboxItem, SwarmRequest, SwarmResponse, sign_request,
+    AccessToken, ContentHash, MAX_WAIT_MS, Mailbox, MailboxItem, SwarmRequest, SwarmResponse,
+    sign_request,
 };
+use pars_wire::{GroupId, NodeId};
 use paths::PathManager;
 use rand_chacha::ChaCha20Rng;
 use stats::Counters;
@@ -310,20 +311,58 @@ impl OnionClient {
             ttl_ms,
             payload,
         };
-        match self.exchange(mailbox, None, |_| Ok(req.clone())).await?.0 {
-            SwarmResponse::Stored {
-                hash,
-                copies,
-                expires_at_ms,
-                duplicate,
-            } => Ok(ClientStoreReceipt {
-                hash,
-                copies,
-                duplicate,
-                expires_at_ms,
-            }),
-            other => Err(NetError::from_answer(other)),
-        }
+        store_receipt(self.exchange(mailbox, None, |_| Ok(req.clone())).await?.0)
+    }
+
+    /// Stores into group `group`'s mailbox as a member, with the current generation's access
+    /// token (see [`pars_wire::swarm::GroupAccess`]); retries as [`Self::store`] does. A token
+    /// the swarm does not take (an old generation's, or none it knows) is refused as
+    /// `Unauthorized`, with the generations named.
+    pub async fn group_store(
+        &self,
+        group: GroupId,
+        token: &AccessToken,
+        ttl_ms: u64,
+        payload: Vec<u8>,
+    ) -> Result<ClientStoreReceipt, NetError> {
+        let req = SwarmRequest::GroupStore {
+            group,
+            token: token.clone(),
+            ttl_ms,
+            payload,
+        };
+        let mailbox = Mailbox::Group(group);
+        store_receipt(self.exchange(&mailbox, None, |_| Ok(req.clone())).await?.0)
+    }
+
+    /// A member's page of group `group`'s mailbox (a long-poll when `wait` is not zero, as
+    /// [`Self::retrieve_wait`]). An older generation's token gets what was stored before the
+    /// next generation began, and never waits.
+    pub async fn group_retrieve_wait(
+        &self,
+        group: GroupId,
+        token: &AccessToken,
+        via: Option<PeerId>,
+        after: u64,
+        wait: Duration,
+    ) -> Result<RetrievedPage, NetError> {
+        let wait_ms = u32::try_from(wait.as_millis())
+            .unwrap_or(u32::MAX)
+            .min(MAX_WAIT_MS);
+        let hold = Duration::from_millis(u64::from(wait_ms));
+        let req = SwarmRequest::GroupRetrieve {
+            group,
+            token: token.clone(),
+            after,
+            max_count: ONION_RETRIEVE_MAX_COUNT,
+            max_bytes: ONION_RETRIEVE_MAX_BYTES,
+            wait_ms,
+        };
+        let mailbox = Mailbox::Group(group);
+        let (resp, member) = self
+            .exchange_held(&mailbox, via, hold, |_| Ok(req.clone()))
+            .await?;
+        retrieved_page(resp, member)
     }
 
     /// One page from one swarm member (`via`: a specific member, or `None` = any); signs as
@@ -376,14 +415,7 @@ impl OnionClient {
                 Ok(req)
             })
             .await?;
-        match resp {
-            SwarmResponse::Messages { items, more } => Ok(RetrievedPage {
-                member,
-                items,
-                more,
-            }),
-            other => Err(NetError::from_answer(other)),
-        }
+        retrieved_page(resp, member)
     }
 
     /// Owner-authenticated delete of `hashes` (the member forwards it to the rest of the
@@ -504,5 +536,35 @@ impl OnionClient {
         {
             let _ = rx.await;
         }
+    }
+}
+
+/// A store's answer as a receipt, or the refusal as an error.
+fn store_receipt(resp: SwarmResponse) -> Result<ClientStoreReceipt, NetError> {
+    match resp {
+        SwarmResponse::Stored {
+            hash,
+            copies,
+            expires_at_ms,
+            duplicate,
+        } => Ok(ClientStoreReceipt {
+            hash,
+            copies,
+            duplicate,
+            expires_at_ms,
+        }),
+        other => Err(NetError::from_answer(other)),
+    }
+}
+
+/// A retrieve's answer from `member` as a page, or the refusal as an error.
+fn retrieved_page(resp: SwarmResponse, member: PeerId) -> Result<RetrievedPage, NetError> {
+    match resp {
+        SwarmResponse::Messages { items, more } => Ok(RetrievedPage {
+            member,
+            items,
+            more,
+        }),
+        other => Err(NetError::from_answer(other)),
     }
 }

@@ -6,9 +6,11 @@ use libp2p::PeerId;
 use pars_crypto::bundle::IdentityBundle;
 use pars_crypto::mldsa::MlDsaPublicKey;
 use pars_store::{Page, StoreError};
+use pars_wire::GroupId;
 use pars_wire::swarm::{
-    ContentHash, DEFAULT_TTL_MS, ErrorCode, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_COUNT, MAX_TTL_MS,
-    MIN_COPIES, Mailbox, MailboxItem, ReplicaItem, SwarmRequest, SwarmResponse,
+    AccessToken, ContentHash, DEFAULT_TTL_MS, ErrorCode, GROUP_ACCESS_LEN, GroupAccess,
+    MAX_ACCESS_GENERATIONS, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_COUNT, MAX_TTL_MS, MIN_COPIES,
+    Mailbox, MailboxItem, ReplicaItem, SwarmRequest, SwarmResponse, peek_access,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -36,6 +38,9 @@ pub struct PageQuery {
     pub max_count: usize,
     /// Most payload bytes.
     pub max_bytes: usize,
+    /// Only messages with a sequence number below this one (an older generation's member
+    /// token of a group mailbox sees what was stored before the next generation's record).
+    pub before: Option<u64>,
 }
 
 /// A store written here whose answer waits for the replicas' acknowledgements: pass it to
@@ -157,8 +162,69 @@ impl SwarmService {
                 ttl_ms,
                 payload,
             } => {
+                if let Err(resp) = self.check_plain_store(now_ms, store, &mailbox, &payload) {
+                    return Outcome::respond(resp);
+                }
                 self.store(now_ms, members, store, mailbox, ttl_ms, payload)
                     .await
+            }
+            SwarmRequest::GroupStore {
+                group,
+                token,
+                ttl_ms,
+                payload,
+            } => {
+                let mailbox = Mailbox::Group(group);
+                if let Some(w) = self.wrong_swarm(members, &mailbox) {
+                    return Outcome::respond(w);
+                }
+                match access_of(store, group, &token, now_ms) {
+                    Ok(Access::Current) => {
+                        self.store(now_ms, members, store, mailbox, ttl_ms, payload)
+                            .await
+                    }
+                    Ok(Access::Earlier {
+                        generation,
+                        current,
+                        ..
+                    }) => Outcome::respond(SwarmResponse::error(
+                        ErrorCode::Unauthorized,
+                        0,
+                        format!(
+                            "this access token is generation {generation}'s; the group is at \
+                                 {current}: fetch and process its commits, then store with the \
+                                 new token"
+                        ),
+                    )),
+                    Err(resp) => Outcome::respond(resp),
+                }
+            }
+            SwarmRequest::GroupRetrieve {
+                group,
+                token,
+                after,
+                max_count,
+                max_bytes,
+                wait_ms,
+            } => {
+                let mailbox = Mailbox::Group(group);
+                if let Some(w) = self.wrong_swarm(members, &mailbox) {
+                    return Outcome::respond(w);
+                }
+                let (before, wait_ms) = match access_of(store, group, &token, now_ms) {
+                    Ok(Access::Current) => (None, wait_ms),
+                    // An old token waits for nothing: nothing it may see arrives any more.
+                    Ok(Access::Earlier { until_seq, .. }) => (Some(until_seq), 0),
+                    Err(resp) => return Outcome::respond(resp),
+                };
+                let query = PageQuery {
+                    mailbox,
+                    after,
+                    max_count: usize::from(max_count.min(MAX_RETRIEVE_COUNT)),
+                    max_bytes: max_bytes.min(MAX_RETRIEVE_BYTES) as usize,
+                    before,
+                };
+                self.first_look(query, wait_ms, store, now_ms)
             }
             SwarmRequest::Replicate { items } => {
                 if !from_member {
@@ -191,18 +257,9 @@ impl SwarmService {
                     after,
                     max_count: usize::from(max_count.min(MAX_RETRIEVE_COUNT)),
                     max_bytes: max_bytes.min(MAX_RETRIEVE_BYTES) as usize,
+                    before: None,
                 };
-                let first = read_page(store, &query, now_ms);
-                let step = if wait_ms == 0 || !first.as_ref().is_ok_and(|p| p.items.is_empty()) {
-                    Step::Respond(messages(first))
-                } else {
-                    Step::Hold { query, wait_ms }
-                };
-                Outcome {
-                    step,
-                    arrived: Vec::new(),
-                    replicas_accepted: 0,
-                }
+                self.first_look(query, wait_ms, store, now_ms)
             }
             ref
             r @ (SwarmRequest::Delete { mailbox, .. } | SwarmRequest::Expire { mailbox, .. }) => {
@@ -214,6 +271,78 @@ impl SwarmService {
                 }
                 self.delete_or_expire(now_ms, members, store, mailbox, r.clone())
                     .await
+            }
+        }
+    }
+
+    /// A retrieve's first look: the page, or a hold when it is empty and the client waits.
+    fn first_look<S: MailboxBackend>(
+        &self,
+        query: PageQuery,
+        wait_ms: u32,
+        store: &S,
+        now_ms: u64,
+    ) -> Outcome {
+        let first = read_page(store, &query, now_ms);
+        let step = if wait_ms == 0 || !first.as_ref().is_ok_and(|p| p.items.is_empty()) {
+            Step::Respond(messages(first))
+        } else {
+            Step::Hold { query, wait_ms }
+        };
+        Outcome {
+            step,
+            arrived: Vec::new(),
+            replicas_accepted: 0,
+        }
+    }
+
+    /// What a plain [`SwarmRequest::Store`] must show for its namespace: nothing for an inbox
+    /// or a file; a valid bundle of the Session ID; an access record of the group, signed by
+    /// its owner key, newer than every record here. Group mailboxes take member stores only.
+    fn check_plain_store<S: MailboxBackend>(
+        &self,
+        now_ms: u64,
+        store: &S,
+        mailbox: &Mailbox,
+        payload: &[u8],
+    ) -> Result<(), SwarmResponse> {
+        match mailbox {
+            Mailbox::Inbox(_) | Mailbox::File(_) => Ok(()),
+            Mailbox::Bundle(sid) => {
+                let ok = IdentityBundle::from_bytes(payload)
+                    .is_ok_and(|b| b.verify(sid, now_ms / 1000).is_ok());
+                ok.then_some(()).ok_or_else(|| {
+                    SwarmResponse::error(
+                        ErrorCode::InvalidContent,
+                        0,
+                        "not a valid identity bundle of this Session ID",
+                    )
+                })
+            }
+            Mailbox::Group(_) => Err(SwarmResponse::error(
+                ErrorCode::Forbidden,
+                0,
+                "a group mailbox takes stores from its members only (a group store with the \
+                 member access token)",
+            )),
+            Mailbox::GroupAccess(g) => {
+                let record = valid_access_record(*g, payload)
+                    .map_err(|why| SwarmResponse::error(ErrorCode::InvalidContent, 0, why))?;
+                let newest = access_records(store, *g, now_ms)
+                    .map_err(store_error)?
+                    .last()
+                    .map(|r| r.generation);
+                match newest {
+                    Some(n) if n >= record.generation => Err(SwarmResponse::error(
+                        ErrorCode::InvalidContent,
+                        0,
+                        format!(
+                            "access generation {} is not newer than the group's current {n}",
+                            record.generation
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
             }
         }
     }
@@ -231,7 +360,10 @@ impl SwarmService {
             return Outcome::respond(w);
         }
         let max = self.cfg.max_payload;
-        if payload.len() > max {
+        // An access record is checked and of fixed size: a node's message cap does not apply.
+        let record =
+            matches!(mailbox, Mailbox::GroupAccess(_)) && payload.len() == GROUP_ACCESS_LEN;
+        if payload.len() > max && !record {
             return Outcome::respond(SwarmResponse::error(
                 ErrorCode::TooLarge,
                 u32::try_from(max).unwrap_or(u32::MAX),
@@ -248,17 +380,6 @@ impl SwarmService {
                 (MAX_TTL_MS / 1000) as u32,
                 "TTL is above the 30-day maximum",
             ));
-        }
-        if let Mailbox::Bundle(sid) = mailbox {
-            let ok = IdentityBundle::from_bytes(&payload)
-                .is_ok_and(|b| b.verify(&sid, now_ms / 1000).is_ok());
-            if !ok {
-                return Outcome::respond(SwarmResponse::error(
-                    ErrorCode::InvalidContent,
-                    0,
-                    "not a valid identity bundle of this Session ID",
-                ));
-            }
         }
         let expires = now_ms.saturating_add(ttl);
         let out = match store
@@ -333,11 +454,13 @@ impl SwarmService {
             let ours = members
                 .swarm_for(&item.mailbox.location())
                 .contains(&self.local);
-            if !ours
-                || item.expires_at_ms <= now_ms
-                || item.expires_at_ms > max_expiry
-                || item.payload.len() > self.cfg.max_payload
-            {
+            // A copied access record is checked as a stored one is (but an older generation is
+            // taken: a hand-off brings the history in any order).
+            let valid = match item.mailbox {
+                Mailbox::GroupAccess(g) => valid_access_record(g, &item.payload).is_ok(),
+                _ => item.payload.len() <= self.cfg.max_payload,
+            };
+            if !ours || !valid || item.expires_at_ms <= now_ms || item.expires_at_ms > max_expiry {
                 continue;
             }
             match store
@@ -501,7 +624,116 @@ impl SwarmService {
 }
 
 fn read_page<S: MailboxBackend>(store: &S, q: &PageQuery, now_ms: u64) -> Result<Page, StoreError> {
-    store.get_since(&q.mailbox, q.after, q.max_count, q.max_bytes, now_ms)
+    let mut page = store.get_since(&q.mailbox, q.after, q.max_count, q.max_bytes, now_ms)?;
+    if let Some(before) = q.before
+        && page.items.iter().any(|m| m.seq >= before)
+    {
+        page.items.retain(|m| m.seq < before);
+        page.more = false;
+    }
+    Ok(page)
+}
+
+/// An access record as this node keeps it: its generation, its token hash, and its sequence
+/// number here (what an older token may read ends there).
+#[derive(Clone, Copy, Debug)]
+struct AccessRecord {
+    generation: u64,
+    token_hash: [u8; 32],
+    seq: u64,
+}
+
+/// What a member's token gives.
+#[derive(Clone, Copy, Debug)]
+enum Access {
+    /// The newest record's token: store, retrieve, wait.
+    Current,
+    /// An older record's token: retrieve what was stored before `until_seq`.
+    Earlier {
+        generation: u64,
+        current: u64,
+        until_seq: u64,
+    },
+}
+
+/// Decodes and checks an access record for group `g`.
+fn valid_access_record(g: GroupId, payload: &[u8]) -> Result<GroupAccess, String> {
+    let record = GroupAccess::decode(payload).map_err(|e| format!("not an access record: {e}"))?;
+    if record.group != g {
+        return Err("the access record is another group's".into());
+    }
+    record
+        .verify()
+        .map_err(|e| format!("the access record is not the group owner's: {e}"))?;
+    Ok(record)
+}
+
+/// The live access records of group `g` here, by generation (the newest
+/// [`MAX_ACCESS_GENERATIONS`]).
+fn access_records<S: MailboxBackend>(
+    store: &S,
+    g: GroupId,
+    now_ms: u64,
+) -> Result<Vec<AccessRecord>, StoreError> {
+    let mailbox = Mailbox::GroupAccess(g);
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.get_since(&mailbox, after, MAX_ACCESS_GENERATIONS, usize::MAX, now_ms)?;
+        for m in &page.items {
+            after = after.max(m.seq);
+            if let Some((generation, token_hash)) = peek_access(&m.payload) {
+                out.push(AccessRecord {
+                    generation,
+                    token_hash,
+                    seq: m.seq,
+                });
+            }
+        }
+        if !page.more || page.items.is_empty() {
+            break;
+        }
+    }
+    out.sort_by_key(|r| r.generation);
+    out.dedup_by_key(|r| r.generation);
+    let skip = out.len().saturating_sub(MAX_ACCESS_GENERATIONS);
+    out.drain(..skip);
+    Ok(out)
+}
+
+/// What `token` gives in group `g`'s mailbox here, or the refusal.
+fn access_of<S: MailboxBackend>(
+    store: &S,
+    g: GroupId,
+    token: &AccessToken,
+    now_ms: u64,
+) -> Result<Access, SwarmResponse> {
+    let records = access_records(store, g, now_ms).map_err(store_error)?;
+    let Some(current) = records.last() else {
+        return Err(SwarmResponse::error(
+            ErrorCode::Unauthorized,
+            0,
+            "this node holds no access record of the group: its owner has not set one here, or \
+             it expired",
+        ));
+    };
+    let hash = token.hash();
+    let Some(i) = records.iter().position(|r| r.token_hash == hash) else {
+        return Err(SwarmResponse::error(
+            ErrorCode::Unauthorized,
+            0,
+            "not a member's access token of this group (removed, or a token older than the \
+             records this node keeps)",
+        ));
+    };
+    match records.get(i + 1) {
+        None => Ok(Access::Current),
+        Some(next) => Ok(Access::Earlier {
+            generation: records[i].generation,
+            current: current.generation,
+            until_seq: next.seq,
+        }),
+    }
 }
 
 /// The owner's key from the bundle stored here for an inbox's or a bundle's Session ID.

@@ -14,6 +14,9 @@ pub enum Mailbox {
     Bundle(SessionId),
     /// Chunks of an encrypted file, addressed by the file ID.
     File(FileId),
+    /// A group's access records ([`GroupAccess`](super::GroupAccess)), in the group mailbox's
+    /// swarm: stored only as records signed by the group's owner key, read by no client.
+    GroupAccess(GroupId),
 }
 
 /// Namespace tags on the wire.
@@ -22,6 +25,7 @@ mod ns {
     pub const GROUP: u8 = 2;
     pub const BUNDLE: u8 = 3;
     pub const FILE: u8 = 4;
+    pub const GROUP_ACCESS: u8 = 5;
 }
 
 impl Mailbox {
@@ -32,6 +36,7 @@ impl Mailbox {
             Mailbox::Group(_) => ns::GROUP,
             Mailbox::Bundle(_) => ns::BUNDLE,
             Mailbox::File(_) => ns::FILE,
+            Mailbox::GroupAccess(_) => ns::GROUP_ACCESS,
         }
     }
 
@@ -40,7 +45,7 @@ impl Mailbox {
     pub fn location(&self) -> [u8; 32] {
         match self {
             Mailbox::Inbox(s) | Mailbox::Bundle(s) => s.digest(),
-            Mailbox::Group(g) => g.0,
+            Mailbox::Group(g) | Mailbox::GroupAccess(g) => g.0,
             Mailbox::File(f) => f.0,
         }
     }
@@ -49,20 +54,25 @@ impl Mailbox {
     pub fn owner_digest(&self) -> Option<[u8; 32]> {
         match self {
             Mailbox::Inbox(s) | Mailbox::Bundle(s) => Some(s.digest()),
-            Mailbox::Group(g) => Some(g.0),
+            Mailbox::Group(g) | Mailbox::GroupAccess(g) => Some(g.0),
             Mailbox::File(_) => None,
         }
     }
 
-    /// Whether a store needs no owner authorisation (a bundle store is authorised by the bundle's
-    /// own signature instead).
+    /// Whether a plain store needs nothing (a bundle or an access record is authorised by its
+    /// own signature instead, a group message by a member's token on a
+    /// [`GroupStore`](super::SwarmRequest::GroupStore)).
     pub fn open_store(&self) -> bool {
-        !matches!(self, Mailbox::Bundle(_))
+        matches!(self, Mailbox::Inbox(_) | Mailbox::File(_))
     }
 
-    /// Whether retrieving needs the owner's authorisation.
+    /// Whether a plain retrieve needs the owner's authorisation (members read a group mailbox
+    /// with their token on a [`GroupRetrieve`](super::SwarmRequest::GroupRetrieve)).
     pub fn owner_retrieves(&self) -> bool {
-        matches!(self, Mailbox::Inbox(_) | Mailbox::Group(_))
+        matches!(
+            self,
+            Mailbox::Inbox(_) | Mailbox::Group(_) | Mailbox::GroupAccess(_)
+        )
     }
 
     /// Whether a store replaces everything in the mailbox (only the newest bundle is kept).
@@ -74,7 +84,7 @@ impl Mailbox {
     pub fn encoded_len(&self) -> usize {
         match self {
             Mailbox::Inbox(_) | Mailbox::Bundle(_) => 1 + SESSION_ID_LEN,
-            Mailbox::Group(_) | Mailbox::File(_) => 1 + 32,
+            Mailbox::Group(_) | Mailbox::File(_) | Mailbox::GroupAccess(_) => 1 + 32,
         }
     }
 
@@ -85,7 +95,7 @@ impl Mailbox {
             Mailbox::Inbox(s) | Mailbox::Bundle(s) => {
                 w.bytes(s.as_bytes());
             }
-            Mailbox::Group(g) => g.write(w),
+            Mailbox::Group(g) | Mailbox::GroupAccess(g) => g.write(w),
             Mailbox::File(f) => f.write(w),
         }
     }
@@ -113,6 +123,7 @@ impl Mailbox {
             ns::GROUP => Mailbox::Group(GroupId::read(r)?),
             ns::BUNDLE => Mailbox::Bundle(session(r)?),
             ns::FILE => Mailbox::File(FileId::read(r)?),
+            ns::GROUP_ACCESS => Mailbox::GroupAccess(GroupId::read(r)?),
             other => {
                 return Err(WireError::UnknownVariant {
                     what: "mailbox namespace",

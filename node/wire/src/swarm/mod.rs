@@ -11,7 +11,8 @@
 //! | namespace | store | retrieve | delete / expire |
 //! |---|---|---|---|
 //! | [`Mailbox::Inbox`] (DMs to a Session ID) | anyone | owner | owner |
-//! | [`Mailbox::Group`] (a group's mailbox) | anyone | group key | group key |
+//! | [`Mailbox::Group`] (a group's mailbox) | members ([`AccessToken`]) | members; the owner key | owner key |
+//! | [`Mailbox::GroupAccess`] (a group's [`GroupAccess`] records) | owner key (each record is signed) | owner key | owner key |
 //! | [`Mailbox::Bundle`] (identity bundle / prekeys) | owner (the bundle is self-signed) | anyone | owner |
 //! | [`Mailbox::File`] (encrypted file chunks) | anyone | anyone (the file ID is the capability) | nobody: TTL only |
 //!
@@ -27,12 +28,17 @@
 use crate::{Reader, WireError};
 use pars_crypto::{SESSION_ID_LEN, mldsa, sha3_256};
 
+mod access;
 mod auth;
 mod error_code;
 mod mailbox;
 mod request;
 mod response;
 
+pub use access::{
+    ACCESS_TOKEN_LEN, AccessToken, GROUP_ACCESS_LEN, GROUP_ACCESS_SIGNED_LEN, GROUP_ACCESS_VERSION,
+    GroupAccess, MAX_ACCESS_GENERATIONS, peek_access,
+};
 pub use auth::OwnerAuth;
 pub use error_code::ErrorCode;
 pub use mailbox::Mailbox;

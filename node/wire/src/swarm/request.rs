@@ -1,12 +1,13 @@
 //! Requests on the swarm protocol ([`SwarmRequest`]), their encoding, and what a mailbox owner
 //! signs of them ([`auth_message`], [`sign_request`], [`OwnerAuth::verify`]).
 
+use super::access::{ACCESS_TOKEN_LEN, AccessToken};
 use super::auth::OwnerAuth;
 use super::{
     ContentHash, MAX_HASHES, MAX_PAYLOAD_LEN, MAX_REPLICA_ITEMS, MAX_WAIT_MS, Mailbox,
     SWARM_VERSION, read_bool, read_version,
 };
-use crate::{Reader, WireError, Writer};
+use crate::{GroupId, Reader, WireError, Writer};
 use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
 use pars_crypto::{CryptoError, CryptoRng, labels, sha3_256};
 
@@ -85,6 +86,35 @@ pub enum SwarmRequest {
     },
     /// Ask for the node's signed node record.
     GetRecord,
+    /// Store a message in a group's mailbox ([`Mailbox::Group`]) with a member's access token
+    /// (the current generation's: see [`GroupAccess`](super::GroupAccess)).
+    GroupStore {
+        /// The group.
+        group: GroupId,
+        /// The member's token.
+        token: AccessToken,
+        /// Time to live in milliseconds, as for [`SwarmRequest::Store`].
+        ttl_ms: u64,
+        /// The message (at most [`MAX_PAYLOAD_LEN`] bytes).
+        payload: Vec<u8>,
+    },
+    /// Fetch from a group's mailbox with a member's access token. An older generation's token
+    /// gets only what the node stored before the next generation's record.
+    GroupRetrieve {
+        /// The group.
+        group: GroupId,
+        /// The member's token.
+        token: AccessToken,
+        /// Return messages with `seq > after`.
+        after: u64,
+        /// At most this many messages.
+        max_count: u16,
+        /// At most this many payload bytes.
+        max_bytes: u32,
+        /// Long-poll as for [`SwarmRequest::Retrieve`] (0 = answer at once; at most
+        /// [`MAX_WAIT_MS`]). Only the current generation's token waits.
+        wait_ms: u32,
+    },
 }
 
 mod tag {
@@ -95,6 +125,8 @@ mod tag {
     pub const REPLICATE: u8 = 5;
     pub const GET_RECORD: u8 = 6;
     pub const RETRIEVE_WAIT: u8 = 7;
+    pub const GROUP_STORE: u8 = 8;
+    pub const GROUP_RETRIEVE: u8 = 9;
 }
 
 fn write_hashes(w: &mut Writer, hashes: &[ContentHash]) {
@@ -102,6 +134,18 @@ fn write_hashes(w: &mut Writer, hashes: &[ContentHash]) {
     for h in hashes.iter().take(usize::from(u16::MAX)) {
         w.bytes(h);
     }
+}
+
+/// A long-poll's wait, refused above [`MAX_WAIT_MS`].
+fn bounded_wait(w: u32) -> Result<u32, WireError> {
+    if w > MAX_WAIT_MS {
+        return Err(WireError::TooLong {
+            what: "wait",
+            len: w as usize,
+            max: MAX_WAIT_MS as usize,
+        });
+    }
+    Ok(w)
 }
 
 fn read_hashes(r: &mut Reader<'_>) -> Result<Vec<ContentHash>, WireError> {
@@ -127,6 +171,8 @@ impl SwarmRequest {
             SwarmRequest::Expire { .. } => tag::EXPIRE,
             SwarmRequest::Replicate { .. } => tag::REPLICATE,
             SwarmRequest::GetRecord => tag::GET_RECORD,
+            SwarmRequest::GroupStore { .. } => tag::GROUP_STORE,
+            SwarmRequest::GroupRetrieve { .. } => tag::GROUP_RETRIEVE,
         }
     }
 
@@ -138,6 +184,17 @@ impl SwarmRequest {
             | SwarmRequest::Delete { mailbox, .. }
             | SwarmRequest::Expire { mailbox, .. } => Some(mailbox),
             SwarmRequest::Replicate { .. } | SwarmRequest::GetRecord => None,
+            SwarmRequest::GroupStore { .. } | SwarmRequest::GroupRetrieve { .. } => None,
+        }
+    }
+
+    /// The group mailbox a member's request is about (also its [`Mailbox::Group`]).
+    pub fn group_mailbox(&self) -> Option<Mailbox> {
+        match self {
+            SwarmRequest::GroupStore { group, .. } | SwarmRequest::GroupRetrieve { group, .. } => {
+                Some(Mailbox::Group(*group))
+            }
+            _ => None,
         }
     }
 
@@ -230,6 +287,30 @@ impl SwarmRequest {
                 }
             }
             SwarmRequest::GetRecord => {}
+            SwarmRequest::GroupStore {
+                group,
+                token,
+                ttl_ms,
+                payload,
+            } => {
+                group.write(&mut w);
+                w.bytes(&token.0).u64(*ttl_ms).var32(payload);
+            }
+            SwarmRequest::GroupRetrieve {
+                group,
+                token,
+                after,
+                max_count,
+                max_bytes,
+                wait_ms,
+            } => {
+                group.write(&mut w);
+                w.bytes(&token.0)
+                    .u64(*after)
+                    .u16(*max_count)
+                    .u32(*max_bytes)
+                    .u32(*wait_ms);
+            }
         }
         w.into_vec()
     }
@@ -257,19 +338,12 @@ impl SwarmRequest {
                 after: r.u64("cursor")?,
                 max_count: r.u16("max count")?,
                 max_bytes: r.u32("max bytes")?,
-                wait_ms: match r.u32("wait")? {
+                wait_ms: match bounded_wait(r.u32("wait")?)? {
                     // Zero is encoded under the plain tag: one encoding per request.
                     0 => {
                         return Err(WireError::Invalid {
                             what: "wait",
                             reason: "a waiting retrieve waits at least 1 ms",
-                        });
-                    }
-                    w if w > MAX_WAIT_MS => {
-                        return Err(WireError::TooLong {
-                            what: "wait",
-                            len: w as usize,
-                            max: MAX_WAIT_MS as usize,
                         });
                     }
                     w => w,
@@ -309,6 +383,20 @@ impl SwarmRequest {
                 SwarmRequest::Replicate { items }
             }
             tag::GET_RECORD => SwarmRequest::GetRecord,
+            tag::GROUP_STORE => SwarmRequest::GroupStore {
+                group: GroupId::read(&mut r)?,
+                token: AccessToken(r.array::<ACCESS_TOKEN_LEN>("access token")?),
+                ttl_ms: r.u64("ttl")?,
+                payload: r.var32(MAX_PAYLOAD_LEN, "payload")?.to_vec(),
+            },
+            tag::GROUP_RETRIEVE => SwarmRequest::GroupRetrieve {
+                group: GroupId::read(&mut r)?,
+                token: AccessToken(r.array::<ACCESS_TOKEN_LEN>("access token")?),
+                after: r.u64("cursor")?,
+                max_count: r.u16("max count")?,
+                max_bytes: r.u32("max bytes")?,
+                wait_ms: bounded_wait(r.u32("wait")?)?,
+            },
             other => {
                 return Err(WireError::UnknownVariant {
                     what: "swarm request tag",
@@ -363,7 +451,11 @@ pub fn sign_request(
         SwarmRequest::Retrieve { auth: a, .. }
         | SwarmRequest::Delete { auth: a, .. }
         | SwarmRequest::Expire { auth: a, .. } => *a = Some(auth),
-        SwarmRequest::Store { .. } | SwarmRequest::Replicate { .. } | SwarmRequest::GetRecord => {}
+        SwarmRequest::Store { .. }
+        | SwarmRequest::Replicate { .. }
+        | SwarmRequest::GetRecord
+        | SwarmRequest::GroupStore { .. }
+        | SwarmRequest::GroupRetrieve { .. } => {}
     }
     Ok(())
 }
