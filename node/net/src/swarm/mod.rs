@@ -17,6 +17,7 @@
 //!
 //! [`Membership`]: crate::Membership
 
+mod access;
 mod auth;
 mod hold;
 mod limits;

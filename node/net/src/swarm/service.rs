@@ -1,16 +1,16 @@
 //! [`SwarmService`]: one swarm-protocol request in, one effect out.
 
+use super::access::{Access, access_of, access_records, valid_access_record};
 use super::{Authorizer, MailboxBackend};
 use crate::set::Membership;
 use libp2p::PeerId;
 use pars_crypto::bundle::IdentityBundle;
 use pars_crypto::mldsa::MlDsaPublicKey;
 use pars_store::{Page, StoreError};
-use pars_wire::GroupId;
 use pars_wire::swarm::{
-    AccessToken, ContentHash, DEFAULT_TTL_MS, ErrorCode, GROUP_ACCESS_LEN, GroupAccess,
-    MAX_ACCESS_GENERATIONS, MAX_RETRIEVE_BYTES, MAX_RETRIEVE_COUNT, MAX_TTL_MS, MIN_COPIES,
-    Mailbox, MailboxItem, ReplicaItem, SwarmRequest, SwarmResponse, peek_access,
+    ContentHash, DEFAULT_TTL_MS, ErrorCode, GROUP_ACCESS_LEN, MAX_RETRIEVE_BYTES,
+    MAX_RETRIEVE_COUNT, MAX_TTL_MS, MIN_COPIES, Mailbox, MailboxItem, ReplicaItem, SwarmRequest,
+    SwarmResponse,
 };
 use std::sync::Mutex;
 use std::time::Duration;
@@ -632,108 +632,6 @@ fn read_page<S: MailboxBackend>(store: &S, q: &PageQuery, now_ms: u64) -> Result
         page.more = false;
     }
     Ok(page)
-}
-
-/// An access record as this node keeps it: its generation, its token hash, and its sequence
-/// number here (what an older token may read ends there).
-#[derive(Clone, Copy, Debug)]
-struct AccessRecord {
-    generation: u64,
-    token_hash: [u8; 32],
-    seq: u64,
-}
-
-/// What a member's token gives.
-#[derive(Clone, Copy, Debug)]
-enum Access {
-    /// The newest record's token: store, retrieve, wait.
-    Current,
-    /// An older record's token: retrieve what was stored before `until_seq`.
-    Earlier {
-        generation: u64,
-        current: u64,
-        until_seq: u64,
-    },
-}
-
-/// Decodes and checks an access record for group `g`.
-fn valid_access_record(g: GroupId, payload: &[u8]) -> Result<GroupAccess, String> {
-    let record = GroupAccess::decode(payload).map_err(|e| format!("not an access record: {e}"))?;
-    if record.group != g {
-        return Err("the access record is another group's".into());
-    }
-    record
-        .verify()
-        .map_err(|e| format!("the access record is not the group owner's: {e}"))?;
-    Ok(record)
-}
-
-/// The live access records of group `g` here, by generation (the newest
-/// [`MAX_ACCESS_GENERATIONS`]).
-fn access_records<S: MailboxBackend>(
-    store: &S,
-    g: GroupId,
-    now_ms: u64,
-) -> Result<Vec<AccessRecord>, StoreError> {
-    let mailbox = Mailbox::GroupAccess(g);
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store.get_since(&mailbox, after, MAX_ACCESS_GENERATIONS, usize::MAX, now_ms)?;
-        for m in &page.items {
-            after = after.max(m.seq);
-            if let Some((generation, token_hash)) = peek_access(&m.payload) {
-                out.push(AccessRecord {
-                    generation,
-                    token_hash,
-                    seq: m.seq,
-                });
-            }
-        }
-        if !page.more || page.items.is_empty() {
-            break;
-        }
-    }
-    out.sort_by_key(|r| r.generation);
-    out.dedup_by_key(|r| r.generation);
-    let skip = out.len().saturating_sub(MAX_ACCESS_GENERATIONS);
-    out.drain(..skip);
-    Ok(out)
-}
-
-/// What `token` gives in group `g`'s mailbox here, or the refusal.
-fn access_of<S: MailboxBackend>(
-    store: &S,
-    g: GroupId,
-    token: &AccessToken,
-    now_ms: u64,
-) -> Result<Access, SwarmResponse> {
-    let records = access_records(store, g, now_ms).map_err(store_error)?;
-    let Some(current) = records.last() else {
-        return Err(SwarmResponse::error(
-            ErrorCode::Unauthorized,
-            0,
-            "this node holds no access record of the group: its owner has not set one here, or \
-             it expired",
-        ));
-    };
-    let hash = token.hash();
-    let Some(i) = records.iter().position(|r| r.token_hash == hash) else {
-        return Err(SwarmResponse::error(
-            ErrorCode::Unauthorized,
-            0,
-            "not a member's access token of this group (removed, or a token older than the \
-             records this node keeps)",
-        ));
-    };
-    match records.get(i + 1) {
-        None => Ok(Access::Current),
-        Some(next) => Ok(Access::Earlier {
-            generation: records[i].generation,
-            current: current.generation,
-            until_seq: next.seq,
-        }),
-    }
 }
 
 /// The owner's key from the bundle stored here for an inbox's or a bundle's Session ID.
