@@ -2,7 +2,7 @@
 //! member's token gives (`pars_wire::swarm::GroupAccess`).
 
 use super::MailboxBackend;
-use super::service::store_error;
+use super::store::store_error;
 use pars_store::StoreError;
 use pars_wire::GroupId;
 use pars_wire::swarm::{

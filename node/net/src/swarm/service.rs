@@ -1,6 +1,7 @@
 //! [`SwarmService`]: one swarm-protocol request in, one effect out.
 
 use super::access::{Access, access_of, access_records, valid_access_record};
+use super::store::store_error;
 use super::{Authorizer, MailboxBackend};
 use crate::set::Membership;
 use libp2p::PeerId;
@@ -668,20 +669,5 @@ fn messages(page: Result<Page, StoreError>) -> SwarmResponse {
             more: page.more,
         },
         Err(e) => store_error(e),
-    }
-}
-
-/// The answer to a failed store operation.
-pub(crate) fn store_error(e: StoreError) -> SwarmResponse {
-    match e {
-        StoreError::Full { cap, .. } => SwarmResponse::error(
-            ErrorCode::Full,
-            u32::try_from(cap / (1024 * 1024)).unwrap_or(u32::MAX),
-            e.to_string(),
-        ),
-        other => {
-            tracing::error!(error = %other, "mailbox store failed");
-            SwarmResponse::error(ErrorCode::Internal, 0, "storage error; try another member")
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! The narrow mailbox-store trait the swarm core works against.
 
 use pars_store::{MailboxStore, Page, PutOutcome, StoreError};
-use pars_wire::swarm::{ContentHash, Mailbox};
+use pars_wire::swarm::{ContentHash, ErrorCode, Mailbox, SwarmResponse};
 use std::future::Future;
 
 /// What the swarm core needs of a mailbox store: durable writes (a write's future resolves once
@@ -84,5 +84,20 @@ impl MailboxBackend for MailboxStore {
         now_ms: u64,
     ) -> Result<Page, StoreError> {
         MailboxStore::get_since(self, mailbox, after, max_count, max_bytes, now_ms)
+    }
+}
+
+/// The answer to a failed store operation.
+pub(crate) fn store_error(e: StoreError) -> SwarmResponse {
+    match e {
+        StoreError::Full { cap, .. } => SwarmResponse::error(
+            ErrorCode::Full,
+            u32::try_from(cap / (1024 * 1024)).unwrap_or(u32::MAX),
+            e.to_string(),
+        ),
+        other => {
+            tracing::error!(error = %other, "mailbox store failed");
+            SwarmResponse::error(ErrorCode::Internal, 0, "storage error; try another member")
+        }
     }
 }
