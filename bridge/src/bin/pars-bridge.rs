@@ -592,6 +592,7 @@ mod tests {
             delivery: DeliveryState::Received,
             read: false,
             error: None,
+            group: None,
         }
     }
 

@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: SessionCommand,
     },
+    /// Groups: create, invite, remove, send, read.
+    Group {
+        #[command(subcommand)]
+        command: crate::group::GroupCommand,
+    },
     /// The daemon's status.
     Status,
     /// Connected and known peers.
@@ -266,6 +271,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             output::print(json, &p, |p| output::peers(p));
         }
         Command::Node { .. } => {}
+        Command::Group { command } => {
+            return crate::group::run(&http(&t)?, json, command, err).await;
+        }
         Command::Trigger { .. } => {
             if let Some((request, timeout)) = trigger {
                 return send_action(&t, json, request, timeout).await;

@@ -16,6 +16,7 @@
 
 mod commands;
 mod error;
+mod group;
 mod node;
 mod output;
 mod time;

@@ -9,14 +9,19 @@
 //! The RPC handlers, the workers and `triggerAction` are thin clients of [`Core`]: they call its
 //! typed operations and never each other. It is not the network: nothing here waits on a peer.
 
-use crate::engine::{Delivered, Engine, EngineError, Received, SessionSummary};
+use crate::engine::{
+    Delivered, Engine, EngineError, GroupAccessKeys, GroupDelivered, GroupMessage, GroupReceived,
+    GroupSummary, GroupTask, Received, SessionSummary,
+};
 use pars_crypto::SessionId;
 use pars_crypto::bundle::IdentityBundle;
 use pars_crypto::identity::IdentityKeys;
 use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_error::{ErrorKind, HasKind};
+use pars_wire::GroupId;
 use pars_wire::MessageId;
 use pars_wire::message::ContentType;
+use pars_wire::records::GroupOutboxRecord;
 use pars_wire::records::{MessageRecord, OutboxRecord};
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::{broadcast, oneshot};
@@ -46,6 +51,15 @@ pub enum Event {
     OutboxChanged,
     /// An identity was created or restored.
     IdentityChanged,
+    /// A new group message for the user (a text, or a line about a change).
+    GroupMessage {
+        /// The own Session ID.
+        local: SessionId,
+        /// The message.
+        message: GroupMessage,
+    },
+    /// Group work is waiting: the group outbox, a task, a group to read.
+    GroupsChanged,
 }
 
 /// Why a core call failed.
@@ -287,6 +301,7 @@ impl Core {
                 (Ok(Received::Receipt(ids)), _) if !ids.is_empty() => {
                     self.emit(Event::Read(ids.clone()))
                 }
+                (Ok(Received::GroupTask), _) => self.emit(Event::GroupsChanged),
                 _ => {}
             }
         }
@@ -318,6 +333,194 @@ impl Core {
     /// Records a delivery round's outcomes in one commit.
     pub async fn record_deliveries(&self, outcomes: Vec<Delivered>) -> Result<(), CoreError> {
         self.call(move |e, rng| e.record_deliveries(&outcomes, now(), rng))
+            .await
+    }
+
+    // --- Groups. ---
+
+    async fn group_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine, &mut ChaCha20Rng) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, CoreError> {
+        let out = self.call(f).await?;
+        // Pairwise requests or group outbox entries may have been queued.
+        self.emit(Event::OutboxChanged);
+        self.emit(Event::GroupsChanged);
+        Ok(out)
+    }
+
+    /// Creates a group and asks each invitee (open sessions needed) for a key package.
+    pub async fn create_group(
+        &self,
+        name: String,
+        invitees: Vec<SessionId>,
+    ) -> Result<GroupSummary, CoreError> {
+        self.group_call(move |e, rng| e.create_group(&name, &invitees, now(), rng))
+            .await
+    }
+
+    /// Asks each of `ids` for a key package to add them (admins).
+    pub async fn add_group_members(
+        &self,
+        group: GroupId,
+        ids: Vec<SessionId>,
+    ) -> Result<GroupSummary, CoreError> {
+        self.group_call(move |e, rng| e.add_group_members(&group, &ids, now(), rng))
+            .await
+    }
+
+    /// Commits the removal of `ids` (admins).
+    pub async fn remove_group_members(
+        &self,
+        group: GroupId,
+        ids: Vec<SessionId>,
+    ) -> Result<GroupSummary, CoreError> {
+        self.group_call(move |e, rng| e.remove_group_members(&group, &ids, now(), rng))
+            .await
+    }
+
+    /// Renames a group (admins).
+    pub async fn rename_group(
+        &self,
+        group: GroupId,
+        name: String,
+    ) -> Result<GroupSummary, CoreError> {
+        self.group_call(move |e, rng| e.rename_group(&group, &name, now(), rng))
+            .await
+    }
+
+    /// Leaves a group.
+    pub async fn leave_group(&self, group: GroupId) -> Result<(), CoreError> {
+        self.group_call(move |e, rng| e.leave_group(&group, now(), rng))
+            .await
+    }
+
+    /// Encrypts and queues a text for a group.
+    pub async fn send_group_message(
+        &self,
+        group: GroupId,
+        text: String,
+    ) -> Result<GroupMessage, CoreError> {
+        self.group_call(move |e, rng| e.send_group_message(&group, &text, now(), rng))
+            .await
+    }
+
+    /// Every group.
+    pub async fn groups(&self) -> Result<Vec<GroupSummary>, CoreError> {
+        self.call(|e, rng| e.groups(rng)).await
+    }
+
+    /// Messages of a group since `since`, oldest first, at most `limit`.
+    pub async fn group_messages(
+        &self,
+        group: GroupId,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<GroupMessage>, CoreError> {
+        self.call(move |e, _| e.group_messages(&group, since, limit))
+            .await
+    }
+
+    /// The group tasks due now.
+    pub async fn group_tasks(&self) -> Result<Vec<GroupTask>, CoreError> {
+        self.call(|e, _| e.group_tasks(now())).await
+    }
+
+    /// Runs a group task with its fetched blob.
+    pub async fn run_group_task(
+        &self,
+        task: GroupTask,
+        fetched: Option<Vec<u8>>,
+    ) -> Result<Option<GroupId>, CoreError> {
+        self.group_call(move |e, rng| e.run_group_task(&task, fetched.as_deref(), now(), rng))
+            .await
+    }
+
+    /// Puts a group task off (or gives it up after `give_up_after` attempts).
+    pub async fn defer_group_task(
+        &self,
+        key: Vec<u8>,
+        give_up_after: u32,
+    ) -> Result<(), CoreError> {
+        self.call(move |e, rng| e.defer_group_task(&key, now(), give_up_after, rng))
+            .await
+    }
+
+    /// Of `hashes` of a group's mailbox, the ones not processed yet.
+    pub async fn group_unseen(
+        &self,
+        group: GroupId,
+        hashes: Vec<[u8; 32]>,
+    ) -> Result<Vec<[u8; 32]>, CoreError> {
+        self.call(move |e, _| e.group_unseen(&group, &hashes)).await
+    }
+
+    /// Processes items of a group's mailbox (hash and MLS message each), in order, in one
+    /// visit to the core; new messages are announced.
+    pub async fn group_receive(
+        &self,
+        group: GroupId,
+        items: Vec<([u8; 32], Vec<u8>)>,
+    ) -> Result<Vec<Result<GroupReceived, EngineError>>, CoreError> {
+        let (out, local) = self
+            .with_engine(move |e, rng| {
+                let out: Vec<_> = items
+                    .iter()
+                    .map(|(h, m)| e.group_receive(&group, h, m, now(), rng))
+                    .collect();
+                (out, e.keys().ok().map(|k| k.session_id()))
+            })
+            .await?;
+        for r in &out {
+            if let (Ok(GroupReceived::Message(m)), Some(local)) = (r, local) {
+                self.emit(Event::GroupMessage {
+                    local,
+                    message: m.clone(),
+                });
+            }
+        }
+        if out.iter().any(|r| r.is_ok()) {
+            // A commit may have queued an access record, invitations or a removal.
+            self.emit(Event::OutboxChanged);
+            self.emit(Event::GroupsChanged);
+        }
+        Ok(out)
+    }
+
+    /// The groups whose mailbox we read, with their tokens.
+    pub async fn active_groups(&self) -> Result<Vec<GroupAccessKeys>, CoreError> {
+        self.call(|e, _| e.active_groups()).await
+    }
+
+    /// The tokens of every group we keep (the outbox stores with them).
+    pub async fn group_access(&self) -> Result<Vec<GroupAccessKeys>, CoreError> {
+        self.call(|e, _| e.group_access()).await
+    }
+
+    /// The group outbox, in order.
+    pub async fn group_outbox(&self) -> Result<Vec<(Vec<u8>, GroupOutboxRecord)>, CoreError> {
+        self.call(|e, _| e.group_outbox()).await
+    }
+
+    /// Records how group outbox entries fared.
+    pub async fn record_group_deliveries(
+        &self,
+        outcomes: Vec<GroupDelivered>,
+    ) -> Result<(), CoreError> {
+        self.call(move |e, rng| e.record_group_deliveries(&outcomes, now(), rng))
+            .await
+    }
+
+    /// The invitations waiting for the user.
+    pub async fn group_invites(
+        &self,
+    ) -> Result<Vec<(MessageId, SessionId, pars_wire::group::GroupControl)>, CoreError> {
+        self.call(|e, _| e.group_invites()).await
+    }
+
+    /// Accepts an invitation (by its ID or its group's); the group worker joins.
+    pub async fn accept_invite(&self, invite: String) -> Result<GroupId, CoreError> {
+        self.group_call(move |e, rng| e.accept_invite(&invite, now(), rng))
             .await
     }
 }

@@ -13,6 +13,7 @@
 //!   events out; everything below is a client of it;
 //! - [`net`]: the one seam to the network (the onion-routed client), with a classified error;
 //! - [`ops`]: what the RPC handlers and `triggerAction` share (sessions, the error mapping);
+//! - [`group_ops`]: the group methods of the RPC (arguments, sessions with new members, views);
 //! - [`rpc`]: the JSON-RPC API;
 //! - [`trigger`]: `triggerAction`, contract actions signed and sent to a bridge;
 //! - [`status`]: status views shared by `getStatus` and the service node's status file;
@@ -21,7 +22,7 @@
 //! - [`run`]: the process itself (user mode and service-node mode, startup and shutdown).
 //!
 //! The files import each other in one direction only: `run` → `rpc` and `workers`; `rpc` →
-//! `trigger` → `ops` → `app` → `engine`; `workers` → `app`; `net` uses no other module.
+//! `trigger` → `ops` → `app` → `engine`; `rpc` → `group_ops` → `ops`; `workers` → `app`; `net` uses no other module.
 //!
 //! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
 //! `pars-session`, `pars-net` and `pars-onion`.
@@ -29,6 +30,7 @@
 pub mod app;
 pub mod config;
 pub mod engine;
+pub mod group_ops;
 pub mod lock;
 pub mod logging;
 pub mod net;

@@ -15,7 +15,8 @@ use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_error::{ErrorKind, HasKind};
 use pars_net::{NetError, Retry, ServiceNodeSet};
 use pars_rpc::types::PeerInfo;
-use pars_wire::swarm::{ContentHash, Mailbox, MailboxItem};
+use pars_wire::GroupId;
+use pars_wire::swarm::{AccessToken, ContentHash, ErrorCode, Mailbox, MailboxItem};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -156,12 +157,62 @@ pub trait Network: Send + Sync + 'static {
         hashes: Vec<ContentHash>,
         key: &MlDsaSigningKey,
     ) -> Result<u32, NetFailure>;
+    /// Stores `payload` in group `group`'s mailbox with the member access `token`; when the
+    /// swarm does not know that token yet (the record of a new generation is not stored),
+    /// with `previous`.
+    async fn group_store(
+        &self,
+        group: GroupId,
+        token: &AccessToken,
+        previous: Option<&AccessToken>,
+        ttl_ms: u64,
+        payload: Vec<u8>,
+    ) -> Result<Stored, NetFailure>;
+    /// A page of group `group`'s mailbox from `via` after `after` (a long-poll when `wait` is
+    /// not zero), read with `token`, or with `previous` when the swarm does not know `token`.
+    async fn group_retrieve(
+        &self,
+        group: GroupId,
+        token: &AccessToken,
+        previous: Option<&AccessToken>,
+        via: Option<PeerId>,
+        after: u64,
+        wait: Duration,
+    ) -> Result<Page, NetFailure>;
     /// Peers with an open connection.
     async fn connected_peers(&self) -> Result<Vec<PeerId>, NetFailure>;
     /// The swarm of `mailbox` under the current service-node set.
     fn swarm_of(&self, mailbox: &Mailbox) -> Vec<PeerId>;
     /// Stops the network layer.
     async fn shutdown(&self);
+}
+
+/// Whether a group request was refused for its token (one the swarm does not take).
+fn unknown_token(e: &NetError) -> bool {
+    matches!(
+        e,
+        NetError::Refused {
+            code: ErrorCode::Unauthorized,
+            ..
+        }
+    )
+}
+
+/// Runs `op` with `token`, and again with `previous` when the swarm does not know `token` (the
+/// record of its generation is not stored yet).
+async fn with_previous<'a, T, F, Fut>(
+    token: &'a AccessToken,
+    previous: Option<&'a AccessToken>,
+    op: F,
+) -> Result<T, NetError>
+where
+    F: Fn(&'a AccessToken) -> Fut,
+    Fut: std::future::Future<Output = Result<T, NetError>>,
+{
+    match (op(token).await, previous) {
+        (Err(e), Some(prev)) if unknown_token(&e) => op(prev).await,
+        (r, _) => r,
+    }
 }
 
 /// The production [`Network`]: `pars-net`'s onion-routed client.
@@ -215,6 +266,42 @@ impl Network for OnionNetwork {
         key: &MlDsaSigningKey,
     ) -> Result<u32, NetFailure> {
         Ok(self.0.delete(mailbox, hashes, key).await?)
+    }
+
+    async fn group_store(
+        &self,
+        group: GroupId,
+        token: &AccessToken,
+        previous: Option<&AccessToken>,
+        ttl_ms: u64,
+        payload: Vec<u8>,
+    ) -> Result<Stored, NetFailure> {
+        let r = with_previous(token, previous, |t| {
+            self.0.group_store(group, t, ttl_ms, payload.clone())
+        })
+        .await?;
+        Ok(Stored {
+            copies: r.copies,
+            duplicate: r.duplicate,
+        })
+    }
+
+    async fn group_retrieve(
+        &self,
+        group: GroupId,
+        token: &AccessToken,
+        previous: Option<&AccessToken>,
+        via: Option<PeerId>,
+        after: u64,
+        wait: Duration,
+    ) -> Result<Page, NetFailure> {
+        // An older token never waits: the long-poll is asked with the current one only.
+        let page = with_previous(token, previous, |t| {
+            let wait = if t == token { wait } else { Duration::ZERO };
+            self.0.group_retrieve_wait(group, t, via, after, wait)
+        })
+        .await?;
+        Ok(page.into())
     }
 
     async fn connected_peers(&self) -> Result<Vec<PeerId>, NetFailure> {

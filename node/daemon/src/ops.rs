@@ -4,10 +4,14 @@
 
 use crate::app::{Core, now};
 use crate::engine::SessionSummary;
+use crate::engine::conversation_id;
 use crate::net::NetSlot;
 use pars_crypto::SessionId;
 use pars_error::HasKind;
+use pars_rpc::types::{DeliveryState, Direction, MessageInfo};
 use pars_rpc::{ErrorCode, RpcError};
+use pars_wire::message::ContentType;
+use pars_wire::records::{Delivery, MessageRecord};
 
 /// The one place a daemon error becomes a JSON-RPC error: its kind gives the code, its message
 /// says what to do.
@@ -89,4 +93,51 @@ pub async fn session_confirmed(core: &Core, peer: &SessionId) -> Result<bool, Rp
         .map_err(|e| rpc_error(&e))?
         .iter()
         .any(|s| &s.peer == peer && s.confirmed && !s.closed))
+}
+
+/// The RPC view of a delivery state.
+pub fn delivery(d: Delivery) -> DeliveryState {
+    match d {
+        Delivery::Queued => DeliveryState::Queued,
+        Delivery::Stored(copies) => DeliveryState::Stored { copies },
+        Delivery::Read => DeliveryState::Read,
+        Delivery::Failed => DeliveryState::Failed,
+        Delivery::Received => DeliveryState::Received,
+    }
+}
+
+fn content_type_name(b: u8) -> String {
+    match ContentType::from_u8(b) {
+        Ok(ContentType::Text) => "text".into(),
+        Ok(ContentType::File) => "file".into(),
+        Ok(ContentType::ContractAction) => "contractAction".into(),
+        Ok(ContentType::ContractReceipt) => "contractReceipt".into(),
+        Ok(ContentType::GroupControl) => "groupControl".into(),
+        Ok(other) => format!("{other:?}"),
+        Err(_) => format!("unknown({b})"),
+    }
+}
+
+/// The RPC view of a message.
+pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
+    MessageInfo {
+        id: m.id.to_string(),
+        session: hex::encode(conversation_id(local, &m.peer)),
+        peer: m.peer.to_string(),
+        direction: if m.outgoing {
+            Direction::Outgoing
+        } else {
+            Direction::Incoming
+        },
+        content: String::from_utf8_lossy(&m.content).into_owned(),
+        content_type: content_type_name(m.content_type),
+        content_hex: hex::encode(&m.content),
+        timestamp: m.timestamp,
+        local_time: m.local_time,
+        sequence: m.sequence,
+        delivery: delivery(m.delivery),
+        read: m.read,
+        error: m.error.clone(),
+        group: None,
+    }
 }

@@ -6,8 +6,11 @@
 //! the network goes through the one seam ([`NetSlot`]). No handler calls another.
 
 use crate::app::{Core, Event};
-use crate::engine::{SessionSummary, conversation_id};
+use crate::engine::SessionSummary;
+use crate::group_ops;
 use crate::net::NetSlot;
+use crate::ops::delivery;
+pub use crate::ops::message_info;
 use crate::ops::{self, rpc_error};
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
@@ -15,13 +18,12 @@ use jsonrpsee::types::ErrorObjectOwned;
 use pars_crypto::SessionId;
 use pars_crypto::identity::IdentityKeys;
 use pars_rpc::types::{
-    DaemonStatus, DeliveryState, Direction, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
+    DaemonStatus, GroupInfo, GroupInviteInfo, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
     PublicKeys, SendResult, SessionInfo, SessionState, TriggerRequest, TriggerResult,
 };
 use pars_rpc::{ErrorCode, RpcError, SessionApiServer};
 use pars_wire::MessageId;
 use pars_wire::message::ContentType;
-use pars_wire::records::{Delivery, MessageRecord};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::broadcast;
@@ -85,28 +87,6 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorObjectOwned {
     RpcError::new(code, msg).into()
 }
 
-fn delivery(d: Delivery) -> DeliveryState {
-    match d {
-        Delivery::Queued => DeliveryState::Queued,
-        Delivery::Stored(copies) => DeliveryState::Stored { copies },
-        Delivery::Read => DeliveryState::Read,
-        Delivery::Failed => DeliveryState::Failed,
-        Delivery::Received => DeliveryState::Received,
-    }
-}
-
-fn content_type_name(b: u8) -> String {
-    match ContentType::from_u8(b) {
-        Ok(ContentType::Text) => "text".into(),
-        Ok(ContentType::File) => "file".into(),
-        Ok(ContentType::ContractAction) => "contractAction".into(),
-        Ok(ContentType::ContractReceipt) => "contractReceipt".into(),
-        Ok(ContentType::GroupControl) => "groupControl".into(),
-        Ok(other) => format!("{other:?}"),
-        Err(_) => format!("unknown({b})"),
-    }
-}
-
 /// The content types `sendContent` accepts, by their RPC names.
 const SENDABLE: [(&str, ContentType); 3] = [
     ("text", ContentType::Text),
@@ -155,29 +135,6 @@ fn sendable(content_type: &str, content_hex: &str) -> Result<(ContentType, Vec<u
         ));
     }
     Ok((ct, content))
-}
-
-/// The RPC view of a message.
-pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
-    MessageInfo {
-        id: m.id.to_string(),
-        session: hex::encode(conversation_id(local, &m.peer)),
-        peer: m.peer.to_string(),
-        direction: if m.outgoing {
-            Direction::Outgoing
-        } else {
-            Direction::Incoming
-        },
-        content: String::from_utf8_lossy(&m.content).into_owned(),
-        content_type: content_type_name(m.content_type),
-        content_hex: hex::encode(&m.content),
-        timestamp: m.timestamp,
-        local_time: m.local_time,
-        sequence: m.sequence,
-        delivery: delivery(m.delivery),
-        read: m.read,
-        error: m.error.clone(),
-    }
 }
 
 fn session_info(s: &SessionSummary) -> SessionInfo {
@@ -287,19 +244,44 @@ impl SessionApiServer for Api {
         since: Option<u64>,
         limit: Option<u32>,
     ) -> Result<Vec<MessageInfo>, ErrorObjectOwned> {
-        let peer = match session {
-            Some(s) => Some(ops::resolve_peer(&self.0.core, &s).await?),
-            None => None,
-        };
         let local = self.0.core.session_id().await.map_err(fail)?;
         let limit = limit.unwrap_or(1000).min(10_000) as usize;
-        let messages = self
-            .0
-            .core
-            .messages(peer, since.unwrap_or(0), limit)
-            .await
-            .map_err(fail)?;
-        Ok(messages.iter().map(|m| message_info(&local, m)).collect())
+        let since = since.unwrap_or(0);
+        let core = &self.0.core;
+        // A group's ID names its messages.
+        let groups = core.groups().await.map_err(fail)?;
+        if let Some(s) = &session
+            && let Ok(g) = group_ops::parse_group(s)
+            && groups.iter().any(|x| x.id == g)
+        {
+            let messages = core.group_messages(g, since, limit).await.map_err(fail)?;
+            return Ok(messages
+                .iter()
+                .map(|m| group_ops::group_message_info(&local, m))
+                .collect());
+        }
+        let peer = match session {
+            Some(s) => Some(ops::resolve_peer(core, &s).await?),
+            None => None,
+        };
+        let messages = core.messages(peer, since, limit).await.map_err(fail)?;
+        let mut out: Vec<MessageInfo> = messages.iter().map(|m| message_info(&local, m)).collect();
+        if peer.is_none() {
+            for g in &groups {
+                let messages = core
+                    .group_messages(g.id, since, limit)
+                    .await
+                    .map_err(fail)?;
+                out.extend(
+                    messages
+                        .iter()
+                        .map(|m| group_ops::group_message_info(&local, m)),
+                );
+            }
+            out.sort_by_key(|m| (m.local_time, m.sequence));
+            out.truncate(limit);
+        }
+        Ok(out)
     }
 
     async fn mark_read(&self, session: String, message_id: String) -> Result<(), ErrorObjectOwned> {
@@ -366,6 +348,94 @@ impl SessionApiServer for Api {
         .await?)
     }
 
+    async fn create_group(
+        &self,
+        name: String,
+        members: Vec<String>,
+    ) -> Result<GroupInfo, ErrorObjectOwned> {
+        let ids = group_ops::parse_members(&members)?;
+        group_ops::open_sessions(&self.0.core, &self.0.net, &ids).await?;
+        let g = self.0.core.create_group(name, ids).await.map_err(fail)?;
+        Ok(group_ops::group_info(&g))
+    }
+
+    async fn get_group_invites(&self) -> Result<Vec<GroupInviteInfo>, ErrorObjectOwned> {
+        Ok(group_ops::invites(&self.0.core).await?)
+    }
+
+    async fn join_group(&self, invite: String) -> Result<GroupInfo, ErrorObjectOwned> {
+        Ok(group_ops::join(&self.0.core, &invite).await?)
+    }
+
+    async fn leave_group(&self, group: String) -> Result<(), ErrorObjectOwned> {
+        let g = group_ops::parse_group(&group)?;
+        self.0.core.leave_group(g).await.map_err(fail)
+    }
+
+    async fn add_group_members(
+        &self,
+        group: String,
+        members: Vec<String>,
+    ) -> Result<GroupInfo, ErrorObjectOwned> {
+        let g = group_ops::parse_group(&group)?;
+        let ids = group_ops::parse_members(&members)?;
+        group_ops::open_sessions(&self.0.core, &self.0.net, &ids).await?;
+        let s = self.0.core.add_group_members(g, ids).await.map_err(fail)?;
+        Ok(group_ops::group_info(&s))
+    }
+
+    async fn remove_group_members(
+        &self,
+        group: String,
+        members: Vec<String>,
+    ) -> Result<GroupInfo, ErrorObjectOwned> {
+        let g = group_ops::parse_group(&group)?;
+        let ids = group_ops::parse_members(&members)?;
+        let s = self
+            .0
+            .core
+            .remove_group_members(g, ids)
+            .await
+            .map_err(fail)?;
+        Ok(group_ops::group_info(&s))
+    }
+
+    async fn rename_group(
+        &self,
+        group: String,
+        name: String,
+    ) -> Result<GroupInfo, ErrorObjectOwned> {
+        let g = group_ops::parse_group(&group)?;
+        let s = self.0.core.rename_group(g, name).await.map_err(fail)?;
+        Ok(group_ops::group_info(&s))
+    }
+
+    async fn get_groups(&self) -> Result<Vec<GroupInfo>, ErrorObjectOwned> {
+        let groups = self.0.core.groups().await.map_err(fail)?;
+        Ok(groups.iter().map(group_ops::group_info).collect())
+    }
+
+    async fn send_group_message(
+        &self,
+        group: String,
+        content: String,
+    ) -> Result<SendResult, ErrorObjectOwned> {
+        if content.is_empty() {
+            return Err(err(ErrorCode::InvalidInput, "the message is empty"));
+        }
+        let g = group_ops::parse_group(&group)?;
+        let m = self
+            .0
+            .core
+            .send_group_message(g, content)
+            .await
+            .map_err(fail)?;
+        Ok(SendResult {
+            id: m.message.id.to_string(),
+            delivery: delivery(m.message.delivery),
+        })
+    }
+
     async fn subscribe_messages(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         let mut rx = self.0.core.subscribe();
         let sink = pending.accept().await?;
@@ -374,6 +444,14 @@ impl SessionApiServer for Api {
                 item = rx.recv() => match item {
                     Ok(Event::Message { local, message }) => {
                         let raw = jsonrpsee::core::to_json_raw_value(&message_info(&local, &message))?;
+                        if sink.send(raw).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Event::GroupMessage { local, message }) => {
+                        let raw = jsonrpsee::core::to_json_raw_value(
+                            &group_ops::group_message_info(&local, &message),
+                        )?;
                         if sink.send(raw).await.is_err() {
                             break;
                         }

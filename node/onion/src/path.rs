@@ -248,7 +248,8 @@ impl PathSelector {
         }
     }
 
-    fn recently_failed(&self, node: &NodeId, now: u64) -> bool {
+    /// Whether `node` failed within the backoff period (it is avoided while others qualify).
+    pub fn recently_failed(&self, node: &NodeId, now: u64) -> bool {
         self.failed
             .get(node)
             .is_some_and(|&t| now < t.saturating_add(self.config.failure_backoff_secs))

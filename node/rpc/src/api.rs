@@ -2,8 +2,8 @@
 //! `SessionApiClient` (an extension trait on its HTTP and WebSocket clients).
 
 use crate::types::{
-    DaemonStatus, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo, SendResult, SessionInfo,
-    TriggerRequest, TriggerResult,
+    DaemonStatus, GroupInfo, GroupInviteInfo, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
+    SendResult, SessionInfo, TriggerRequest, TriggerResult,
 };
 use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
@@ -62,8 +62,9 @@ pub trait SessionApi {
         content_hex: String,
     ) -> RpcResult<SendResult>;
 
-    /// Messages of one session (or all sessions when `session` is null) since `since` (Unix
-    /// seconds, local time), oldest first, at most `limit` (default 1000).
+    /// Messages of one session or group (its ID), or of all of them when `session` is null,
+    /// since `since` (Unix seconds, local time), oldest first, at most `limit` (default 1000).
+    /// Group messages carry `group`, and `peer` is their sender.
     #[method(name = "getMessages")]
     async fn get_messages(
         &self,
@@ -95,6 +96,52 @@ pub trait SessionApi {
     /// recorded in the session like any message.
     #[method(name = "triggerAction")]
     async fn trigger_action(&self, request: TriggerRequest) -> RpcResult<TriggerResult>;
+
+    /// Creates a group named `name` with the local user as its admin, and invites `members`
+    /// (Session IDs): a session is opened with each (fetching its bundle if needed) and its
+    /// daemon is asked for a key package; each is added when its answer arrives and then gets
+    /// an invitation to accept with `joinGroup`.
+    #[method(name = "createGroup")]
+    async fn create_group(&self, name: String, members: Vec<String>) -> RpcResult<GroupInfo>;
+
+    /// The invitations waiting to be accepted.
+    #[method(name = "getGroupInvites")]
+    async fn get_group_invites(&self) -> RpcResult<Vec<GroupInviteInfo>>;
+
+    /// Accepts an invitation (its ID from `getGroupInvites`, or the group ID): joins the group
+    /// from its Welcome, fetched from the network. Waits up to 30 s for the join; fails with
+    /// `Timeout` when the Welcome is not there yet (the join goes on in the background).
+    #[method(name = "joinGroup")]
+    async fn join_group(&self, invite: String) -> RpcResult<GroupInfo>;
+
+    /// Leaves a group: the admins remove the local user; nothing of it is sent or shown any
+    /// more. The last admin hands the role to another member first.
+    #[method(name = "leaveGroup")]
+    async fn leave_group(&self, group: String) -> RpcResult<()>;
+
+    /// Invites more members (admins only), as `createGroup` does.
+    #[method(name = "addGroupMembers")]
+    async fn add_group_members(&self, group: String, members: Vec<String>) -> RpcResult<GroupInfo>;
+
+    /// Removes members (admins only): a commit to a new epoch whose keys they cannot derive.
+    #[method(name = "removeGroupMembers")]
+    async fn remove_group_members(
+        &self,
+        group: String,
+        members: Vec<String>,
+    ) -> RpcResult<GroupInfo>;
+
+    /// Renames a group (admins only).
+    #[method(name = "renameGroup")]
+    async fn rename_group(&self, group: String, name: String) -> RpcResult<GroupInfo>;
+
+    /// Every group.
+    #[method(name = "getGroups")]
+    async fn get_groups(&self) -> RpcResult<Vec<GroupInfo>>;
+
+    /// Queues a text for a group: one store in the group's mailbox whatever its size.
+    #[method(name = "sendGroupMessage")]
+    async fn send_group_message(&self, group: String, content: String) -> RpcResult<SendResult>;
 
     /// A stream of every message received from now on (WebSocket only).
     #[subscription(name = "subscribeMessages" => "message", unsubscribe = "unsubscribeMessages", item = MessageInfo)]

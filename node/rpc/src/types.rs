@@ -136,6 +136,66 @@ pub struct MessageInfo {
     /// Why delivery failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a group message, the group's ID (64 hex; `session` is the same and `peer` is the
+    /// sender). Absent for messages of a one-to-one session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// Where the local user stands in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GroupState {
+    /// A member.
+    Active,
+    /// Left it.
+    Left,
+    /// Removed by an admin.
+    Removed,
+}
+
+/// A group, as the local user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupInfo {
+    /// The group ID (64 hex).
+    pub group_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its members' Session IDs (empty once the local user is out).
+    pub members: Vec<String>,
+    /// Its admins' Session IDs.
+    pub admins: Vec<String>,
+    /// Asked to join, not added yet (their daemon has not answered).
+    pub invited: Vec<String>,
+    /// Where the local user stands.
+    pub state: GroupState,
+    /// Whether the local user is an admin.
+    pub admin: bool,
+    /// The MLS epoch (one more per change).
+    pub epoch: u64,
+    /// Created or joined (Unix seconds).
+    pub created_at: u64,
+    /// Last message or change (Unix seconds).
+    pub last_activity: u64,
+    /// Unread incoming messages.
+    pub unread: u64,
+}
+
+/// An invitation to a group, waiting to be accepted with `joinGroup`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupInviteInfo {
+    /// The invitation's ID (32 hex), for `joinGroup`.
+    pub invite: String,
+    /// The group ID.
+    pub group_id: String,
+    /// The group's name.
+    pub name: String,
+    /// Who invited (an admin).
+    pub from: String,
+    /// The group's admins.
+    pub admins: Vec<String>,
 }
 
 /// The result of `sendMessage` and `sendContent`: the message is durably in the outbox.

@@ -41,6 +41,8 @@ pub enum Space {
     Outbox,
     /// Anything else the daemon keeps (cursors, settings).
     State,
+    /// Groups: their MLS state, records, messages, outbox and pending work.
+    Groups,
 }
 
 impl Space {
@@ -53,6 +55,7 @@ impl Space {
             Space::Messages => "messages",
             Space::Outbox => "outbox",
             Space::State => "state",
+            Space::Groups => "groups",
         }
     }
 
@@ -61,7 +64,7 @@ impl Space {
     }
 
     /// Every space.
-    pub const ALL: [Space; 7] = [
+    pub const ALL: [Space; 8] = [
         Space::Identity,
         Space::Prekeys,
         Space::Sessions,
@@ -69,6 +72,7 @@ impl Space {
         Space::Messages,
         Space::Outbox,
         Space::State,
+        Space::Groups,
     ];
 }
 
@@ -418,13 +422,27 @@ impl ClientStore {
                 }
             })?,
         );
-        let mut m = [0u8; 32];
+        let mut m = Zeroizing::new([0u8; 32]);
         if master.len() != 32 {
             return Err(ClientStoreError::BadHeader("master key length"));
         }
         m.copy_from_slice(&master);
+        // A store made by an older version lacks the spaces added since: create them.
+        let missing = {
+            let tx = db.begin_read()?;
+            Space::ALL
+                .into_iter()
+                .any(|s| tx.open_table(s.table()).is_err())
+        };
+        if missing {
+            let mut tx = db.begin_write()?;
+            tx.set_durability(redb::Durability::Immediate)?;
+            for s in Space::ALL {
+                tx.open_table(s.table())?;
+            }
+            tx.commit()?;
+        }
         let store = Self::with_master(db, &m, path);
-        m.zeroize();
         Ok(store)
     }
 

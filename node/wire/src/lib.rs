@@ -14,6 +14,7 @@ pub mod codec;
 pub mod directory;
 pub mod envelope;
 mod error;
+pub mod group;
 pub mod ids;
 pub mod message;
 pub mod node_record;

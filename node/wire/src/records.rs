@@ -3,6 +3,12 @@
 //! a fixed field order; the store encrypts them as opaque values.
 
 use crate::{MessageId, Reader, WireError, Writer};
+
+mod group;
+pub use group::{
+    GroupOutKind, GroupOutboxRecord, GroupRecord, GroupState, GroupTaskRecord, MAX_GROUP_BLOB,
+    MAX_INVITED,
+};
 use pars_crypto::{SESSION_ID_LEN, SessionId};
 
 /// Version of every record format in this module.

@@ -42,8 +42,13 @@ pub fn retry_at(attempts: u32, now: u64) -> u64 {
     now.saturating_add(backoff)
 }
 
+mod groups;
 mod outbox;
 mod receive;
+
+pub use groups::{
+    GroupAccessKeys, GroupDelivered, GroupMessage, GroupReceived, GroupSummary, GroupTask,
+};
 
 /// What became of one outbox entry in a delivery round.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +130,21 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] ClientStoreError),
+    /// A group operation was refused or failed (the group is unchanged).
+    #[error(transparent)]
+    Group(#[from] pars_group::GroupError),
+    /// No such group.
+    #[error("no group {0}; list them with getGroups")]
+    UnknownGroup(String),
+    /// Only admins may do that.
+    #[error("only an admin of group {0} may do that")]
+    NotAdmin(String),
+    /// We left the group or were removed.
+    #[error("you are no longer a member of group {0}")]
+    GroupInactive(String),
+    /// A change of ours is waiting for its commit to come back from the group mailbox.
+    #[error("a change to group {0} is still in progress; try again when it is done")]
+    PendingCommit(String),
 }
 
 impl HasKind for EngineError {
@@ -146,17 +166,25 @@ impl HasKind for EngineError {
             // those itself): nothing the caller can fix.
             Self::Wire(_) => ErrorKind::Internal,
             Self::Store(_) => ErrorKind::Storage,
+            Self::Group(e) => e.kind(),
+            Self::UnknownGroup(_) => ErrorKind::NotFound,
+            Self::NotAdmin(_) => ErrorKind::Unauthorized,
+            Self::GroupInactive(_) => ErrorKind::Rejected,
+            Self::PendingCommit(_) => ErrorKind::Busy,
         }
     }
 }
 
 /// Whether messages of this content type are user messages: kept in the message list and
 /// delivered in order (text, contract actions and receipts, …), not protocol control
-/// (receipts of delivery or reading, session resets).
+/// (receipts of delivery or reading, session resets, group control: those may hold secrets).
 fn shown(ct: ContentType) -> bool {
     !matches!(
         ct,
-        ContentType::ReadReceipt | ContentType::DeliveryReceipt | ContentType::SessionReset
+        ContentType::ReadReceipt
+            | ContentType::DeliveryReceipt
+            | ContentType::SessionReset
+            | ContentType::GroupControl
     )
 }
 
@@ -169,6 +197,8 @@ pub enum Received {
     Receipt(Vec<MessageId>),
     /// Nothing for the user: a duplicate, or an initiation superseded by ours.
     Ignored(&'static str),
+    /// Group work for the group worker (a key package asked for or sent, an invitation).
+    GroupTask,
 }
 
 /// A session as listed to the user.
@@ -222,6 +252,8 @@ pub struct Engine {
     store: ClientStore,
     identity: Option<Loaded>,
     max_blob: usize,
+    /// The MLS side of the identity, restored from the store on first use.
+    member: Option<pars_group::Member>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -265,6 +297,7 @@ impl Engine {
             store,
             identity: None,
             max_blob: usize::MAX,
+            member: None,
         };
         e.load_identity()?;
         Ok(e)

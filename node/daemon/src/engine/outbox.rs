@@ -77,6 +77,23 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<MessageRecord, EngineError> {
+        let mut b = Batch::default();
+        let record = self.stage_send(&mut b, peer, content, content_type, now, rng)?;
+        self.store.write(b, rng)?;
+        Ok(record)
+    }
+
+    /// [`Self::send`] into `b`, for an operation that commits the send with its other effects.
+    /// At most one send per peer in one batch: each reads the session state from the store.
+    pub(super) fn stage_send(
+        &self,
+        b: &mut Batch,
+        peer: &SessionId,
+        content: &[u8],
+        content_type: ContentType,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<MessageRecord, EngineError> {
         let mut rec = self
             .load_session(peer)?
             .ok_or_else(|| EngineError::UnknownSession(peer.to_string()))?;
@@ -129,7 +146,6 @@ impl Engine {
             next_attempt: now,
             blob,
         };
-        let mut b = Batch::default();
         b.put(Space::Sessions, &self.session_key(peer), &rec.encode())
             .put(Space::Outbox, id.as_bytes(), &outbox.encode());
         if shown(content_type) {
@@ -139,7 +155,6 @@ impl Engine {
                 &mkey,
             );
         }
-        self.store.write(b, rng)?;
         Ok(record)
     }
 

@@ -192,6 +192,11 @@ impl Engine {
             }
             // Control: tells the peer our session exists (see `receive`); nothing to show.
             ContentType::DeliveryReceipt => Ok(Received::Ignored("delivery receipt")),
+            // Group work: kept as a task for the group worker (it may need the network).
+            ContentType::GroupControl => {
+                self.stage_group_task(b, &rec.peer, &id, &dec.content, now)?;
+                Ok(Received::GroupTask)
+            }
             ct => {
                 let m = MessageRecord {
                     id,

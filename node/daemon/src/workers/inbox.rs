@@ -387,7 +387,7 @@ async fn ingest_items(
     let mut news = 0;
     for (r, i) in results.into_iter().zip(owner) {
         match r {
-            Ok(Received::Message(_)) | Ok(Received::Receipt(_)) => news += 1,
+            Ok(Received::Message(_) | Received::Receipt(_) | Received::GroupTask) => news += 1,
             Ok(Received::Ignored(why)) => tracing::debug!(why, "received item ignored"),
             Err(e @ (EngineError::Store(_) | EngineError::NoIdentity)) => return Err(e.into()),
             Err(e) => {

@@ -7,12 +7,15 @@
 //!   one member of the own swarm, poll rounds asking every member at once, each message handed
 //!   to the core and then deleted from the swarm once durably ingested;
 //! - the **bundle publisher** ([`publish`]) keeps the signed identity bundle in the own `Bundle`
-//!   mailbox (on creation or restore, after a prekey rotation, and periodically).
+//!   mailbox (on creation or restore, after a prekey rotation, and periodically);
+//! - the **group worker** ([`groups`]) runs group tasks (key packages, invitations), stores the
+//!   group outbox and reads the group mailboxes.
 //!
 //! All state that matters lives in the encrypted store, so every worker picks up where it was
 //! after a restart or an offline period; what is in memory (cursors) only saves work.
 
 pub mod delivery;
+pub mod groups;
 pub mod inbox;
 pub mod publish;
 pub mod scheduler;
@@ -60,7 +63,7 @@ impl Workers {
     }
 }
 
-/// Starts the delivery worker, the inbox worker and the bundle publisher.
+/// Starts the delivery worker, the inbox worker, the bundle publisher and the group worker.
 pub fn spawn(core: Arc<Core>, net: Arc<dyn Network>, settings: WorkerSettings) -> Workers {
     let (stop, rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -72,6 +75,7 @@ pub fn spawn(core: Arc<Core>, net: Arc<dyn Network>, settings: WorkerSettings) -
     let tasks = vec![
         tokio::spawn(delivery::delivery_loop(shared.clone(), rx.clone())),
         tokio::spawn(inbox::inbox_loop(shared.clone(), rx.clone())),
+        tokio::spawn(groups::groups_loop(shared.clone(), rx.clone())),
         tokio::spawn(publish::publish_loop(shared, rx)),
     ];
     Workers { stop, tasks }

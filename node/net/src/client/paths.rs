@@ -467,18 +467,35 @@ impl PathManager {
         }
         suspects.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
         let now = now_ms / 1000;
+        // Nodes that failed to connect (a dead guard, most likely) are left out before any
+        // suspect is let back in: a suspect is only maybe dead, a failed node surely was.
+        // Otherwise a live node under suspicion loses to a dead one the selector falls back
+        // on, and each try of the dead one spends the operation's guard budget.
+        let failed: HashSet<NodeId> = candidates
+            .iter()
+            .filter(|c| Some(c.node) != guard && self.selector.recently_failed(&c.node, now))
+            .map(|c| c.node)
+            .collect();
         let mut path = Err(OnionError::NoPath("no candidates"));
-        for keep_out in (0..=suspects.len()).rev() {
-            let out: HashSet<NodeId> = suspects[..keep_out].iter().map(|s| s.0).collect();
-            let allowed: Vec<Candidate> = candidates
-                .iter()
-                .filter(|c| !out.contains(&c.node))
-                .cloned()
-                .collect();
-            path = self
-                .selector
-                .select(&allowed, destination, own_swarm, now, rng);
-            if path.is_ok() {
+        'passes: for avoid_failed in [true, false] {
+            for keep_out in (0..=suspects.len()).rev() {
+                let mut out: HashSet<NodeId> = suspects[..keep_out].iter().map(|s| s.0).collect();
+                if avoid_failed {
+                    out.extend(failed.iter().copied());
+                }
+                let allowed: Vec<Candidate> = candidates
+                    .iter()
+                    .filter(|c| !out.contains(&c.node))
+                    .cloned()
+                    .collect();
+                path = self
+                    .selector
+                    .select(&allowed, destination, own_swarm, now, rng);
+                if path.is_ok() {
+                    break 'passes;
+                }
+            }
+            if failed.is_empty() {
                 break;
             }
         }

@@ -754,3 +754,27 @@ fn with_two_of_five_swarm_members_dead_one_the_guard_every_send_ends_within_10_s
         assert!(worst < 10_000, "{dead_guard:?}: worst send {worst} ms");
     }
 }
+
+#[test]
+fn a_suspected_live_node_is_taken_as_guard_before_nodes_that_failed_to_connect() {
+    // Three nodes may be guards (the others are the own swarm): two failed to connect (dead),
+    // the third is only suspected, and more than they are (it was on two silent paths).
+    let mut w = world(6);
+    let own: Vec<NodeId> = w.ids[3..].to_vec();
+    let (a, b, live) = (w.ids[0], w.ids[1], w.ids[2]);
+    w.pm.guard_failed(a, T0);
+    w.pm.guard_failed(b, T0);
+    w.pm.strike(live, T0);
+    w.pm.strike(live, T0 + 1);
+    for t in 0..20 {
+        let p =
+            w.pm.select(&w.nodes, &[w.ids[4]], &own, T0 + 2 + t, &mut w.rng)
+                .unwrap();
+        assert_eq!(p.guard(), live, "a dead node chosen as guard");
+    }
+    // With every candidate failed, a path is still built (the old fallback).
+    w.pm.guard_failed(live, T0 + 30);
+    let p =
+        w.pm.select(&w.nodes, &[w.ids[4]], &own, T0 + 31, &mut w.rng);
+    assert!(p.is_ok());
+}

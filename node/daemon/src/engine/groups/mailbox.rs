@@ -1,0 +1,408 @@
+//! What comes from a group mailbox (each item once, our own commits confirmed when they come
+//! back first) and what goes to it (the group outbox).
+
+use super::*;
+
+impl Engine {
+    /// Of `hashes` (items of the group's mailbox), the ones not processed yet.
+    pub fn group_unseen(
+        &self,
+        g: &GroupId,
+        hashes: &[[u8; 32]],
+    ) -> Result<Vec<[u8; 32]>, EngineError> {
+        let prefix = self.group_prefix(SEEN_PREFIX, g);
+        let mut out = Vec::new();
+        for h in hashes {
+            if self
+                .store
+                .get(Space::Groups, &Self::prefixed(&prefix, &[h]))?
+                .is_none()
+            {
+                out.push(*h);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn stage_seen(&self, b: &mut Batch, g: &GroupId, hash: &[u8; 32], now: u64) {
+        let key = Self::prefixed(&self.group_prefix(SEEN_PREFIX, g), &[hash]);
+        b.put(Space::Groups, &key, &now.to_be_bytes());
+    }
+
+    /// Processes one item of the group's mailbox (its MLS message, fetched if it was a blob),
+    /// once: an item processed before is skipped, and what it changes is committed with the
+    /// mark that it was processed.
+    pub fn group_receive(
+        &mut self,
+        g: &GroupId,
+        hash: &[u8; 32],
+        mls: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<GroupReceived, EngineError> {
+        if self.group_unseen(g, &[*hash])?.is_empty() {
+            return Ok(GroupReceived::Done("seen before"));
+        }
+        let mut rec = self.load_group(g)?;
+        if rec.state != GroupState::Active {
+            let mut b = Batch::default();
+            self.stage_seen(&mut b, g, hash, now);
+            self.store.write(b, rng)?;
+            return Ok(GroupReceived::Done("not a member"));
+        }
+        let pending_key = self.group_prefix(PENDING_PREFIX, g);
+        let pending = match self.store.get(Space::Groups, &pending_key)? {
+            Some(raw) => Some(PendingCommit::decode(&raw)?),
+            None => None,
+        };
+        let me = self.me()?;
+        let result = self.with_mls(rng, |e, m, b, rng| {
+            e.stage_seen(b, g, hash, now);
+            let mut group = Self::mls_group(m, g)?;
+            // Our own commit, back first for its epoch: it takes effect now.
+            if let Some(p) = &pending
+                && p.hash == sha3_256(&[mls])
+            {
+                group.confirm(m).map_err(group_error)?;
+                b.delete(Space::Groups, &pending_key);
+                let membership = !p.added.is_empty() || !p.removed.is_empty();
+                if membership {
+                    e.switch_token(&mut rec, &group, m)?;
+                    e.stage_access_record(b, &mut rec, now, rng)?;
+                }
+                if let Some(w) = &p.welcome {
+                    e.stage_invites(b, &mut rec, &p.added, w, now, rng)?;
+                }
+                let line = describe(&me, &me, &p.added, &p.removed);
+                let (_, msg) = e.stage_group_message(
+                    b,
+                    &mut rec,
+                    Self::group_message_id(mls),
+                    me,
+                    true,
+                    ContentType::GroupControl,
+                    now,
+                    line.into_bytes(),
+                    now,
+                );
+                e.put_group(b, &rec);
+                return Ok(GroupReceived::Message(msg));
+            }
+            match group.receive(m, mls) {
+                Ok(pars_group::Received::Own) => {
+                    e.put_group(b, &rec);
+                    Ok(GroupReceived::Done("our own message"))
+                }
+                Ok(pars_group::Received::Message { sender, body }) => {
+                    e.group_content(b, &mut rec, &mut group, m, sender, &body, mls, now, rng)
+                }
+                Ok(pars_group::Received::Commit {
+                    by,
+                    added,
+                    removed,
+                    removed_us,
+                    ours_dropped,
+                    ..
+                }) => {
+                    if ours_dropped {
+                        b.delete(Space::Groups, &pending_key);
+                        // Lost its epoch: ask the members it added again, later.
+                        if let Some(p) = &pending {
+                            for a in &p.added {
+                                if !rec.invited.contains(a) {
+                                    rec.invited.push(*a);
+                                }
+                            }
+                        }
+                    }
+                    if removed_us {
+                        rec.state = GroupState::Removed;
+                        rec.owner_seed = None;
+                    } else if !added.is_empty() || !removed.is_empty() {
+                        e.switch_token(&mut rec, &group, m)?;
+                    }
+                    rec.admins.retain(|a| !removed.contains(a));
+                    let line = describe(&me, &by, &added, &removed);
+                    let (_, msg) = e.stage_group_message(
+                        b,
+                        &mut rec,
+                        Self::group_message_id(mls),
+                        by,
+                        false,
+                        ContentType::GroupControl,
+                        now,
+                        line.into_bytes(),
+                        now,
+                    );
+                    e.put_group(b, &rec);
+                    Ok(GroupReceived::Message(msg))
+                }
+                // A stale commit or message (its epoch is past and its keys gone): skipped.
+                Err(GroupError::WrongEpoch { message, group: at }) if message < at => {
+                    e.put_group(b, &rec);
+                    Ok(GroupReceived::Done("from an epoch already past"))
+                }
+                Err(e) => Err(group_error(e)),
+            }
+        });
+        match result {
+            // Refused (tampered, not from a member, malformed, a future epoch we cannot reach):
+            // the state is unchanged; the item is marked processed so it is not tried again.
+            Err(EngineError::Group(err)) => {
+                let mut b = Batch::default();
+                self.stage_seen(&mut b, g, hash, now);
+                self.store.write(b, rng)?;
+                Err(EngineError::Group(err))
+            }
+            other => other,
+        }
+    }
+
+    pub(super) fn switch_token(
+        &self,
+        rec: &mut GroupRecord,
+        group: &Group,
+        m: &Member,
+    ) -> Result<(), EngineError> {
+        let token = group.access_token(m).map_err(group_error)?;
+        let old = std::mem::replace(&mut rec.token, token);
+        rec.previous = Some((old, rec.generation));
+        rec.generation = group.epoch();
+        Ok(())
+    }
+
+    /// Stages the invitations of the members a confirmed commit added: the Welcome (as a blob
+    /// when it does not fit a pairwise message) and an `Invite` to each over its session.
+    pub(super) fn stage_invites(
+        &self,
+        b: &mut Batch,
+        rec: &mut GroupRecord,
+        added: &[SessionId],
+        welcome: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let inline = Payload::Inline(welcome.to_vec());
+        let probe = GroupControl::Invite {
+            group: rec.id,
+            name: rec.name.clone(),
+            admins: rec.admins.clone(),
+            welcome: inline.clone(),
+        };
+        let payload = if welcome.len() <= MAX_INLINE_LEN && self.control_fits(&probe) {
+            inline
+        } else {
+            let r = BlobRef::random(welcome.len(), rng)?;
+            self.stage_group_out(
+                b,
+                rec,
+                GroupOutKind::BlobOnly,
+                Self::group_message_id(welcome),
+                Vec::new(),
+                Vec::new(),
+                Some((r.clone(), Zeroizing::new(welcome.to_vec()))),
+                now,
+            );
+            Payload::Blob(r)
+        };
+        for p in added {
+            let invite = GroupControl::Invite {
+                group: rec.id,
+                name: rec.name.clone(),
+                admins: rec.admins.clone(),
+                welcome: payload.clone(),
+            };
+            if self.load_session(p)?.is_some_and(|s| !s.closed) {
+                self.stage_send(b, p, &invite.encode(), ContentType::GroupControl, now, rng)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An application message of the group.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn group_content(
+        &self,
+        b: &mut Batch,
+        rec: &mut GroupRecord,
+        group: &mut Group,
+        m: &Member,
+        sender: SessionId,
+        body: &[u8],
+        mls: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<GroupReceived, EngineError> {
+        let id = Self::group_message_id(mls);
+        let content = GroupContent::decode(body)
+            .map_err(|e| EngineError::Group(GroupError::Malformed(e.to_string())))?;
+        let out = match content {
+            GroupContent::Text { sent_at, text } => {
+                let (_, msg) = self.stage_group_message(
+                    b,
+                    rec,
+                    id,
+                    sender,
+                    false,
+                    ContentType::Text,
+                    sent_at,
+                    text.into_bytes(),
+                    now,
+                );
+                GroupReceived::Message(msg)
+            }
+            GroupContent::Meta { name, admins, .. } => {
+                if !rec.admins.contains(&sender) {
+                    return Err(EngineError::Group(GroupError::NotAllowed(format!(
+                        "{} changed the group's name or admins without being an admin",
+                        sender.short()
+                    ))));
+                }
+                let renamed = name != rec.name;
+                rec.name = name;
+                rec.admins = admins;
+                if renamed {
+                    let line = format!("{} renamed the group to {}", sender.short(), rec.name);
+                    let (_, msg) = self.stage_group_message(
+                        b,
+                        rec,
+                        id,
+                        sender,
+                        false,
+                        ContentType::GroupControl,
+                        now,
+                        line.into_bytes(),
+                        now,
+                    );
+                    GroupReceived::Message(msg)
+                } else {
+                    GroupReceived::Done("group metadata")
+                }
+            }
+            GroupContent::Leave { .. } => {
+                rec.admins.retain(|a| *a != sender);
+                let me = self.me()?;
+                let pending = self
+                    .store
+                    .get(Space::Groups, &self.group_prefix(PENDING_PREFIX, &rec.id))?
+                    .is_some();
+                // An admin commits the removal of who left (one commit at a time).
+                if rec.admins.contains(&me) && !pending && group.members().contains(&sender) {
+                    let commit = group.remove(m, &[sender]).map_err(group_error)?;
+                    self.stage_commit(b, rec, commit, Vec::new(), vec![sender], now, rng)?;
+                }
+                let line = format!("{} left", sender.short());
+                let (_, msg) = self.stage_group_message(
+                    b,
+                    rec,
+                    id,
+                    sender,
+                    false,
+                    ContentType::GroupControl,
+                    now,
+                    line.into_bytes(),
+                    now,
+                );
+                GroupReceived::Message(msg)
+            }
+        };
+        self.put_group(b, rec);
+        Ok(out)
+    }
+
+    // --- The group outbox. ---
+
+    /// The access tokens of every group we are in (and of groups we just left, whose last
+    /// messages are still to be stored).
+    pub fn group_access(&self) -> Result<Vec<GroupAccessKeys>, EngineError> {
+        let mut out = Vec::new();
+        for (_, v) in self.store.scan(Space::Groups, RECORD_PREFIX)? {
+            let rec = GroupRecord::decode(&v)?;
+            out.push(GroupAccessKeys {
+                group: rec.id,
+                token: AccessToken(*rec.token),
+                previous: rec.previous.as_ref().map(|(t, _)| AccessToken(**t)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The groups whose mailbox we read: the ones we are in.
+    pub fn active_groups(&self) -> Result<Vec<GroupAccessKeys>, EngineError> {
+        let mut out = Vec::new();
+        for (_, v) in self.store.scan(Space::Groups, RECORD_PREFIX)? {
+            let rec = GroupRecord::decode(&v)?;
+            if rec.state == GroupState::Active {
+                out.push(GroupAccessKeys {
+                    group: rec.id,
+                    token: AccessToken(*rec.token),
+                    previous: rec.previous.as_ref().map(|(t, _)| AccessToken(**t)),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The group outbox, every group's entries in order, with their keys.
+    pub fn group_outbox(&self) -> Result<Vec<(Vec<u8>, GroupOutboxRecord)>, EngineError> {
+        let mut out = Vec::new();
+        for (k, v) in self.store.scan(Space::Groups, OUTBOX_PREFIX)? {
+            out.push((k, GroupOutboxRecord::decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Records how group outbox entries fared, in one commit.
+    pub fn record_group_deliveries(
+        &mut self,
+        outcomes: &[GroupDelivered],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let mut b = Batch::default();
+        for o in outcomes {
+            let key = match o {
+                GroupDelivered::Stored { key, .. }
+                | GroupDelivered::Failed { key, .. }
+                | GroupDelivered::Retry { key } => key,
+            };
+            let Some(raw) = self.store.get(Space::Groups, key)? else {
+                continue;
+            };
+            let mut out = GroupOutboxRecord::decode(&raw)?;
+            if let GroupDelivered::Retry { .. } = o {
+                out.attempts = out.attempts.saturating_add(1);
+                out.next_attempt = crate::engine::retry_at(out.attempts, now);
+                b.put(Space::Groups, key, &out.encode());
+                continue;
+            }
+            b.delete(Space::Groups, key);
+            if out.kind == GroupOutKind::Access
+                && let Ok(mut rec) = self.load_group(&out.group)
+            {
+                rec.access_pending = false;
+                self.put_group(&mut b, &rec);
+            }
+            if !out.message_key.is_empty()
+                && let Some(raw) = self.store.get(Space::Groups, &out.message_key)?
+            {
+                let mut msg = MessageRecord::decode(&raw)?;
+                match o {
+                    GroupDelivered::Stored { copies, .. } => {
+                        msg.delivery = Delivery::Stored(*copies)
+                    }
+                    GroupDelivered::Failed { reason, .. } => {
+                        msg.delivery = Delivery::Failed;
+                        msg.error = Some(reason.clone());
+                    }
+                    GroupDelivered::Retry { .. } => {}
+                }
+                b.put(Space::Groups, &out.message_key, &msg.encode());
+            }
+        }
+        if !b.is_empty() {
+            self.store.write(b, rng)?;
+        }
+        Ok(())
+    }
+}
