@@ -39,6 +39,15 @@ pub enum GroupCommand {
         #[arg(long, value_name = "SESSION_ID", num_args = 1.., required = true)]
         members: Vec<String>,
     },
+    /// Make members admins (admins): they may add, remove and rename too.
+    Admin {
+        /// The group ID.
+        #[arg(long, value_name = "GROUP_ID")]
+        group: String,
+        /// Session IDs of members to make admins.
+        #[arg(long, value_name = "SESSION_ID", num_args = 1.., required = true)]
+        members: Vec<String>,
+    },
     /// Rename a group (admins).
     Rename {
         /// The group ID.
@@ -129,6 +138,13 @@ fn groups(list: &[GroupInfo]) {
             g.unread,
             format_utc(g.last_activity)
         );
+        if let Some(since) = g.behind_since {
+            println!(
+                "  behind since {}: changes to this group are out of reach; ask an admin to \
+                 remove you and add you again",
+                format_utc(since)
+            );
+        }
     }
 }
 
@@ -165,6 +181,10 @@ pub async fn run(
         }
         GroupCommand::Remove { group: id, members } => {
             let g = c.remove_group_members(id, members).await.map_err(err)?;
+            output::print(json, &g, group);
+        }
+        GroupCommand::Admin { group: id, members } => {
+            let g = c.add_group_admins(id, members).await.map_err(err)?;
             output::print(json, &g, group);
         }
         GroupCommand::Rename { group: id, name } => {

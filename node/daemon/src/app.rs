@@ -379,6 +379,16 @@ impl Core {
             .await
     }
 
+    /// Makes members admins (admins).
+    pub async fn add_group_admins(
+        &self,
+        group: GroupId,
+        ids: Vec<SessionId>,
+    ) -> Result<GroupSummary, CoreError> {
+        self.group_call(move |e, rng| e.add_group_admins(&group, &ids, now(), rng))
+            .await
+    }
+
     /// Renames a group (admins).
     pub async fn rename_group(
         &self,
@@ -472,7 +482,9 @@ impl Core {
             })
             .await?;
         for r in &out {
-            if let (Ok(GroupReceived::Message(m)), Some(local)) = (r, local) {
+            if let (Ok(GroupReceived::Message(m) | GroupReceived::Behind(Some(m))), Some(local)) =
+                (r, local)
+            {
                 self.emit(Event::GroupMessage {
                     local,
                     message: m.clone(),
@@ -485,6 +497,18 @@ impl Core {
             self.emit(Event::GroupsChanged);
         }
         Ok(out)
+    }
+
+    /// Signs again the access records that are due (see
+    /// [`crate::engine::RENEW_ACCESS_SECS`]); returns how many were queued.
+    pub async fn renew_access_records(&self) -> Result<usize, CoreError> {
+        let n = self
+            .call(|e, rng| e.renew_access_records(now(), rng))
+            .await?;
+        if n > 0 {
+            self.emit(Event::OutboxChanged);
+        }
+        Ok(n)
     }
 
     /// The groups whose mailbox we read, with their tokens.

@@ -82,6 +82,7 @@ pub fn group_info(g: &GroupSummary) -> GroupInfo {
         created_at: g.created_at,
         last_activity: g.last_activity,
         unread: g.unread,
+        behind_since: g.behind_since,
     }
 }
 

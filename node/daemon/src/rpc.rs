@@ -384,6 +384,17 @@ impl SessionApiServer for Api {
         Ok(group_ops::group_info(&s))
     }
 
+    async fn add_group_admins(
+        &self,
+        group: String,
+        members: Vec<String>,
+    ) -> Result<GroupInfo, ErrorObjectOwned> {
+        let g = group_ops::parse_group(&group)?;
+        let ids = group_ops::parse_members(&members)?;
+        let s = self.0.core.add_group_admins(g, ids).await.map_err(fail)?;
+        Ok(group_ops::group_info(&s))
+    }
+
     async fn remove_group_members(
         &self,
         group: String,

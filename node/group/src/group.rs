@@ -138,6 +138,20 @@ impl Member {
         Ok(mls.map(|mls| Group { mls }))
     }
 
+    /// Deletes everything the storage holds of the group with `id` (before joining it again
+    /// from a new Welcome: a removed member added back, or one that fell behind). Nothing is
+    /// persisted until [`Member::changes`] is written and [`Member::commit`] called.
+    pub fn forget(&self, id: &[u8]) -> Result<(), GroupError> {
+        let storage = self.provider.storage();
+        if let Some(mut mls) = MlsGroup::load(storage, &GroupId::from_slice(id))
+            .map_err(|e| GroupError::Storage(e.to_string()))?
+        {
+            mls.delete(storage)
+                .map_err(|e| GroupError::Storage(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// This member's Session ID.
     pub fn session_id(&self) -> SessionId {
         self.signer.session_id()
@@ -377,8 +391,30 @@ impl Group {
     /// Processes one message from the group's mailbox (our own come back as [`Received::Own`]).
     /// A commit is checked (every new or
     /// changed leaf bound to its Session ID) and merged; the group state is unchanged when
-    /// anything is refused.
+    /// anything is refused. Any member's commit is taken, as MLS allows; see
+    /// [`Self::receive_checked`] for a group whose changes are its admins'.
     pub fn receive(&mut self, me: &Member, bytes: &[u8]) -> Result<Received, GroupError> {
+        self.process(me, bytes, None)
+    }
+
+    /// As [`Self::receive`], but a commit is refused unless one of `committers` made it
+    /// (checked before it is merged: the group stays at its epoch). Every member applies the
+    /// same rule to the same commits, so a refused commit forks no one but its maker.
+    pub fn receive_checked(
+        &mut self,
+        me: &Member,
+        bytes: &[u8],
+        committers: &[SessionId],
+    ) -> Result<Received, GroupError> {
+        self.process(me, bytes, Some(committers))
+    }
+
+    fn process(
+        &mut self,
+        me: &Member,
+        bytes: &[u8],
+        committers: Option<&[SessionId]>,
+    ) -> Result<Received, GroupError> {
         let msg = decode(bytes)?;
         let protocol = msg
             .try_into_protocol_message()
@@ -421,6 +457,12 @@ impl Group {
                 body: a.into_bytes(),
             }),
             ProcessedMessageContent::StagedCommitMessage(staged) => {
+                if committers.is_some_and(|c| !c.contains(&by)) {
+                    return Err(GroupError::NotAllowed(format!(
+                        "{} committed a change to the group without being an admin",
+                        by.short()
+                    )));
+                }
                 let mut added = Vec::new();
                 for p in staged.add_proposals() {
                     let leaf = p.add_proposal().key_package().leaf_node();

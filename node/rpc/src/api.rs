@@ -131,6 +131,11 @@ pub trait SessionApi {
         members: Vec<String>,
     ) -> RpcResult<GroupInfo>;
 
+    /// Makes members admins (admins only): they may add, remove and rename, and get the
+    /// group's owner key.
+    #[method(name = "addGroupAdmins")]
+    async fn add_group_admins(&self, group: String, members: Vec<String>) -> RpcResult<GroupInfo>;
+
     /// Renames a group (admins only).
     #[method(name = "renameGroup")]
     async fn rename_group(&self, group: String, name: String) -> RpcResult<GroupInfo>;

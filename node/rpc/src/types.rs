@@ -180,6 +180,10 @@ pub struct GroupInfo {
     pub last_activity: u64,
     /// Unread incoming messages.
     pub unread: u64,
+    /// Since when (Unix seconds) the group's mailbox has held changes the local user cannot
+    /// reach: ten minutes on, they are told to ask an admin to remove and add them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind_since: Option<u64>,
 }
 
 /// An invitation to a group, waiting to be accepted with `joinGroup`.

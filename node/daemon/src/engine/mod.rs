@@ -47,7 +47,8 @@ mod outbox;
 mod receive;
 
 pub use groups::{
-    GroupAccessKeys, GroupDelivered, GroupMessage, GroupReceived, GroupSummary, GroupTask,
+    BEHIND_WARN_SECS, GroupAccessKeys, GroupDelivered, GroupMessage, GroupReceived, GroupSummary,
+    GroupTask, RENEW_ACCESS_SECS,
 };
 
 /// What became of one outbox entry in a delivery round.
@@ -145,6 +146,17 @@ pub enum EngineError {
     /// A change of ours is waiting for its commit to come back from the group mailbox.
     #[error("a change to group {0} is still in progress; try again when it is done")]
     PendingCommit(String),
+    /// A group item of an epoch we have not reached (handled inside the engine: the item is
+    /// kept for later and the group marked behind).
+    #[error("group {group} has items of epoch {message}; we are at {at}")]
+    GroupBehind {
+        /// The group.
+        group: String,
+        /// The item's epoch.
+        message: u64,
+        /// Ours.
+        at: u64,
+    },
 }
 
 impl HasKind for EngineError {
@@ -171,6 +183,7 @@ impl HasKind for EngineError {
             Self::NotAdmin(_) => ErrorKind::Unauthorized,
             Self::GroupInactive(_) => ErrorKind::Rejected,
             Self::PendingCommit(_) => ErrorKind::Busy,
+            Self::GroupBehind { .. } => ErrorKind::Busy,
         }
     }
 }

@@ -33,6 +33,9 @@ use tokio::task::JoinSet;
 /// Attempts of a group task before it is given up (its blob never appeared, or it kept
 /// failing).
 pub const TASK_ATTEMPTS: u32 = 16;
+/// How often the access records are looked at for renewal (they are renewed every
+/// [`crate::engine::RENEW_ACCESS_SECS`]).
+const RENEW_CHECK: Duration = Duration::from_secs(3600);
 /// Pages read from one member of a mailbox in one round at most.
 const MAX_PAGES: usize = 64;
 
@@ -44,10 +47,19 @@ pub(crate) async fn groups_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>)
     let mut cursors = Cursors::new();
     let mut polls = LongPolls::default();
     let mut interval = s.settings.poll_min;
+    let mut renewed_at: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             polls.tasks.abort_all();
             return;
+        }
+        if renewed_at.is_none_or(|t| t.elapsed() >= RENEW_CHECK) {
+            match s.core.renew_access_records().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(groups = n, "group access records renewed"),
+                Err(e) => tracing::warn!(error = %e, "group access records not renewed"),
+            }
+            renewed_at = Some(tokio::time::Instant::now());
         }
         let mut news = run_tasks(&s).await;
         news |= deliver(&s).await;

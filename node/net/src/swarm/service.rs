@@ -332,13 +332,18 @@ impl SwarmService {
                 let newest = access_records(store, *g, now_ms)
                     .map_err(store_error)?
                     .last()
-                    .map(|r| r.generation);
+                    .map(|r| (r.generation, r.token_hash));
                 match newest {
-                    Some(n) if n >= record.generation => Err(SwarmResponse::error(
+                    // The owner renewing the current record before it expires.
+                    Some((n, hash)) if n == record.generation && hash == record.token_hash => {
+                        Ok(())
+                    }
+                    Some((n, _)) if n >= record.generation => Err(SwarmResponse::error(
                         ErrorCode::InvalidContent,
                         0,
                         format!(
-                            "access generation {} is not newer than the group's current {n}",
+                            "access generation {} is not newer than the group's current {n} \
+                             (only the current one may be renewed, with the same token)",
                             record.generation
                         ),
                     )),

@@ -763,5 +763,22 @@ mod group_access {
             code(&group_store(&w, &g, &token(0), b"m").await),
             ErrorCode::Unauthorized
         );
+        // The owner renews the current record (same generation, same token) before it
+        // expires; the same generation with another token is refused.
+        let renewal = record(&mut w, &g, 2, &t);
+        assert!(matches!(
+            w.store(Mailbox::GroupAccess(g.id), &renewal).await,
+            SwarmResponse::Stored { .. }
+        ));
+        let swapped = record(&mut w, &g, 2, &token(7));
+        let out = w.store(Mailbox::GroupAccess(g.id), &swapped).await;
+        assert!(
+            refused(&out) && detail(&out).contains("only the current one may be renewed"),
+            "{out:?}"
+        );
+        assert!(matches!(
+            group_store(&w, &g, &t, b"m2").await,
+            SwarmResponse::Stored { .. }
+        ));
     }
 }

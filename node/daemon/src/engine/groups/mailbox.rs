@@ -65,6 +65,7 @@ impl Engine {
             {
                 group.confirm(m).map_err(group_error)?;
                 b.delete(Space::Groups, &pending_key);
+                e.stage_caught_up(b, g);
                 let membership = !p.added.is_empty() || !p.removed.is_empty();
                 if membership {
                     e.switch_token(&mut rec, &group, m)?;
@@ -73,22 +74,26 @@ impl Engine {
                 if let Some(w) = &p.welcome {
                     e.stage_invites(b, &mut rec, &p.added, w, now, rng)?;
                 }
+                e.follow_up(b, &mut rec, &mut group, m, None, now, rng)?;
                 let line = describe(&me, &me, &p.added, &p.removed);
-                let (_, msg) = e.stage_group_message(
+                let msg = e.stage_group_line(
                     b,
                     &mut rec,
                     Self::group_message_id(mls),
                     me,
                     true,
-                    ContentType::GroupControl,
-                    now,
-                    line.into_bytes(),
+                    line,
                     now,
                 );
                 e.put_group(b, &rec);
                 return Ok(GroupReceived::Message(msg));
             }
-            match group.receive(m, mls) {
+            let received = group.receive_checked(m, mls, &rec.admins);
+            if received.is_ok() {
+                // Of our epoch: we are not behind.
+                e.stage_caught_up(b, g);
+            }
+            match received {
                 Ok(pars_group::Received::Own) => {
                     e.put_group(b, &rec);
                     Ok(GroupReceived::Done("our own message"))
@@ -106,14 +111,6 @@ impl Engine {
                 }) => {
                     if ours_dropped {
                         b.delete(Space::Groups, &pending_key);
-                        // Lost its epoch: ask the members it added again, later.
-                        if let Some(p) = &pending {
-                            for a in &p.added {
-                                if !rec.invited.contains(a) {
-                                    rec.invited.push(*a);
-                                }
-                            }
-                        }
                     }
                     if removed_us {
                         rec.state = GroupState::Removed;
@@ -122,16 +119,21 @@ impl Engine {
                         e.switch_token(&mut rec, &group, m)?;
                     }
                     rec.admins.retain(|a| !removed.contains(a));
+                    rec.invited.retain(|a| !added.contains(a));
+                    if ours_dropped
+                        && !removed_us
+                        && let Some(p) = &pending
+                    {
+                        e.follow_up(b, &mut rec, &mut group, m, Some(p), now, rng)?;
+                    }
                     let line = describe(&me, &by, &added, &removed);
-                    let (_, msg) = e.stage_group_message(
+                    let msg = e.stage_group_line(
                         b,
                         &mut rec,
                         Self::group_message_id(mls),
                         by,
                         false,
-                        ContentType::GroupControl,
-                        now,
-                        line.into_bytes(),
+                        line,
                         now,
                     );
                     e.put_group(b, &rec);
@@ -142,10 +144,21 @@ impl Engine {
                     e.put_group(b, &rec);
                     Ok(GroupReceived::Done("from an epoch already past"))
                 }
+                // Ahead of us: nothing is written here (see below).
+                Err(GroupError::WrongEpoch { message, group: at }) => {
+                    Err(EngineError::GroupBehind {
+                        group: g.to_string(),
+                        message,
+                        at,
+                    })
+                }
                 Err(e) => Err(group_error(e)),
             }
         });
         match result {
+            Err(EngineError::GroupBehind { message, at, .. }) => {
+                self.note_behind(g, message, at, now, rng)
+            }
             // Refused (tampered, not from a member, malformed, a future epoch we cannot reach):
             // the state is unchanged; the item is marked processed so it is not tried again.
             Err(EngineError::Group(err)) => {
@@ -156,6 +169,76 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// After a commit of ours came back or lost its epoch to another admin's: what waits is
+    /// committed now, if we are still an admin. A lost commit is proposed again on top of the
+    /// winner: the members it added are asked for a fresh key package (the one it used went
+    /// with the lost Welcome); the ones it removed who are still in are removed by a new
+    /// commit, with the members who left while a commit of ours was pending.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn follow_up(
+        &self,
+        b: &mut Batch,
+        rec: &mut GroupRecord,
+        group: &mut Group,
+        m: &Member,
+        lost: Option<&PendingCommit>,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let me = self.me()?;
+        let members = group.members();
+        let leaving_prefix = self.group_prefix(LEAVING_PREFIX, &rec.id);
+        let mut remove: Vec<SessionId> = Vec::new();
+        for (k, _) in self.store.scan(Space::Groups, &leaving_prefix)? {
+            let who = k
+                .get(leaving_prefix.len()..)
+                .and_then(|b| SessionId::from_bytes(b).ok());
+            match who {
+                Some(p) if members.contains(&p) && rec.state == GroupState::Active => {
+                    remove.push(p)
+                }
+                _ => {
+                    b.delete(Space::Groups, &k);
+                }
+            }
+        }
+        if !rec.admins.contains(&me) || rec.state != GroupState::Active {
+            return Ok(());
+        }
+        let none = PendingCommit {
+            hash: [0; 32],
+            added: Vec::new(),
+            removed: Vec::new(),
+            welcome: None,
+        };
+        let lost = lost.unwrap_or(&none);
+        for a in &lost.added {
+            if members.contains(a) {
+                continue;
+            }
+            if self.load_session(a)?.is_some_and(|s| !s.closed) {
+                let req = GroupControl::KeyPackageRequest {
+                    group: rec.id,
+                    name: rec.name.clone(),
+                };
+                self.stage_send(b, a, &req.encode(), ContentType::GroupControl, now, rng)?;
+                if !rec.invited.contains(a) {
+                    rec.invited.push(*a);
+                }
+            }
+        }
+        for r in &lost.removed {
+            if members.contains(r) && !remove.contains(r) {
+                remove.push(*r);
+            }
+        }
+        if !remove.is_empty() {
+            let commit = group.remove(m, &remove).map_err(group_error)?;
+            self.stage_commit(b, rec, commit, Vec::new(), remove, now, rng)?;
+        }
+        Ok(())
     }
 
     pub(super) fn switch_token(
@@ -258,22 +341,24 @@ impl Engine {
                         sender.short()
                     ))));
                 }
-                let renamed = name != rec.name;
+                let me = self.me()?;
+                let mut lines = Vec::new();
+                if name != rec.name {
+                    lines.push(format!("{} renamed the group to {name}", sender.short()));
+                }
+                let made: Vec<String> = admins
+                    .iter()
+                    .filter(|a| !rec.admins.contains(a))
+                    .map(|a| if *a == me { "you".into() } else { a.short() })
+                    .collect();
+                if !made.is_empty() {
+                    lines.push(format!("{} made {} admin", sender.short(), made.join(", ")));
+                }
                 rec.name = name;
                 rec.admins = admins;
-                if renamed {
-                    let line = format!("{} renamed the group to {}", sender.short(), rec.name);
-                    let (_, msg) = self.stage_group_message(
-                        b,
-                        rec,
-                        id,
-                        sender,
-                        false,
-                        ContentType::GroupControl,
-                        now,
-                        line.into_bytes(),
-                        now,
-                    );
+                if !lines.is_empty() {
+                    let line = lines.join("; ");
+                    let msg = self.stage_group_line(b, rec, id, sender, false, line, now);
                     GroupReceived::Message(msg)
                 } else {
                     GroupReceived::Done("group metadata")
@@ -286,23 +371,22 @@ impl Engine {
                     .store
                     .get(Space::Groups, &self.group_prefix(PENDING_PREFIX, &rec.id))?
                     .is_some();
-                // An admin commits the removal of who left (one commit at a time).
-                if rec.admins.contains(&me) && !pending && group.members().contains(&sender) {
-                    let commit = group.remove(m, &[sender]).map_err(group_error)?;
-                    self.stage_commit(b, rec, commit, Vec::new(), vec![sender], now, rng)?;
+                // An admin commits the removal of who left: now, or after the commit of ours
+                // that is pending (one commit at a time).
+                if rec.admins.contains(&me) && group.members().contains(&sender) {
+                    if pending {
+                        let key = Self::prefixed(
+                            &self.group_prefix(LEAVING_PREFIX, &rec.id),
+                            &[sender.as_bytes()],
+                        );
+                        b.put(Space::Groups, &key, &now.to_be_bytes());
+                    } else {
+                        let commit = group.remove(m, &[sender]).map_err(group_error)?;
+                        self.stage_commit(b, rec, commit, Vec::new(), vec![sender], now, rng)?;
+                    }
                 }
                 let line = format!("{} left", sender.short());
-                let (_, msg) = self.stage_group_message(
-                    b,
-                    rec,
-                    id,
-                    sender,
-                    false,
-                    ContentType::GroupControl,
-                    now,
-                    line.into_bytes(),
-                    now,
-                );
+                let msg = self.stage_group_line(b, rec, id, sender, false, line, now);
                 GroupReceived::Message(msg)
             }
         };

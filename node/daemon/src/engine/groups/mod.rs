@@ -19,6 +19,7 @@ use super::{Engine, EngineError};
 mod mailbox;
 mod ops;
 mod tasks;
+mod upkeep;
 use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_crypto::{CryptoRng, SessionId, labels, sha3_256};
 use pars_group::{Group, GroupError, IdentitySigner, Member};
@@ -33,6 +34,7 @@ use pars_wire::records::{
 };
 use pars_wire::swarm::{AccessToken, GroupAccess};
 use pars_wire::{GroupId, MessageId, Reader, Writer};
+pub use upkeep::{BEHIND_WARN_SECS, RENEW_ACCESS_SECS};
 use zeroize::Zeroizing;
 
 /// A blob to store: its reference and its content.
@@ -45,6 +47,12 @@ const OUTBOX_PREFIX: &[u8] = b"o/";
 const SEEN_PREFIX: &[u8] = b"s/";
 const TASK_PREFIX: &[u8] = b"f/";
 const PENDING_PREFIX: &[u8] = b"p/";
+/// When the group's access record was last signed (renewed every [`RENEW_ACCESS_SECS`]).
+const ACCESS_PREFIX: &[u8] = b"a/";
+/// Since when the group's mailbox has held items of an epoch we have not reached.
+const BEHIND_PREFIX: &[u8] = b"x/";
+/// Members who left while a commit of ours was pending: removed after it.
+const LEAVING_PREFIX: &[u8] = b"l/";
 
 /// A group as listed to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +75,10 @@ pub struct GroupSummary {
     pub epoch: u64,
     /// When we created or joined it.
     pub created_at: u64,
+    /// Since when the group's mailbox has held items of an epoch we have not reached (a
+    /// change we missed): past [`BEHIND_WARN_SECS`] the user is told to ask an admin to add
+    /// them again.
+    pub behind_since: Option<u64>,
     /// Last message or change.
     pub last_activity: u64,
     /// Unread incoming messages.
@@ -90,6 +102,10 @@ pub enum GroupReceived {
     Message(GroupMessage),
     /// Processed; nothing to show (our own message back, metadata, an item seen before).
     Done(&'static str),
+    /// Of an epoch we have not reached: left unprocessed (a later read may take it once we
+    /// get there) and the group marked behind; with the line telling the user, the one time
+    /// they are told.
+    Behind(Option<GroupMessage>),
 }
 
 /// A pending commit of ours: its hash (to know it when it comes back), the members it adds
@@ -475,6 +491,49 @@ impl Engine {
         )
     }
 
+    /// Stages a line about the group (a change, a notice) as a message of it from `from`.
+    #[allow(clippy::too_many_arguments)]
+    fn stage_group_line(
+        &self,
+        b: &mut Batch,
+        rec: &mut GroupRecord,
+        id: MessageId,
+        from: SessionId,
+        outgoing: bool,
+        line: String,
+        now: u64,
+    ) -> GroupMessage {
+        let content_type = ContentType::GroupControl;
+        let content = line.into_bytes();
+        self.stage_group_message(b, rec, id, from, outgoing, content_type, now, content, now)
+            .1
+    }
+
+    /// Stages the owner key to each of `to` over their pairwise sessions (new admins).
+    fn stage_owner_key(
+        &self,
+        b: &mut Batch,
+        rec: &GroupRecord,
+        to: &[SessionId],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let Some(seed) = &rec.owner_seed else {
+            return Ok(());
+        };
+        let hand = GroupControl::OwnerKey {
+            group: rec.id,
+            seed: seed.clone(),
+        }
+        .encode();
+        for p in to {
+            if self.load_session(p)?.is_some_and(|s| !s.closed) {
+                self.stage_send(b, p, &hand, ContentType::GroupControl, now, rng)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Stages the access record of the group's current token (admins holding the owner key).
     fn stage_access_record(
         &self,
@@ -495,6 +554,11 @@ impl Engine {
             rng,
         )?;
         rec.access_pending = true;
+        b.put(
+            Space::Groups,
+            &self.group_prefix(ACCESS_PREFIX, &rec.id),
+            &now.to_be_bytes(),
+        );
         let id = Self::group_message_id(&record.encode()[..64]);
         self.stage_group_out(
             b,

@@ -206,6 +206,62 @@ impl Engine {
         })
     }
 
+    /// Makes members admins (admins): a metadata message tells every member, and each new
+    /// admin gets the owner key over its pairwise session (to publish the access record of
+    /// the epochs its changes start).
+    pub fn add_group_admins(
+        &mut self,
+        g: &GroupId,
+        ids: &[SessionId],
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<GroupSummary, EngineError> {
+        let mut rec = self.load_group(g)?;
+        self.require_admin(&rec)?;
+        self.with_mls(rng, |e, m, b, rng| {
+            let mut group = Self::mls_group(m, g)?;
+            let members = group.members();
+            let mut new = Vec::new();
+            for id in ids {
+                if !members.contains(id) {
+                    return Err(EngineError::Group(GroupError::BadInput(format!(
+                        "{} is not a member of the group",
+                        id.short()
+                    ))));
+                }
+                if !rec.admins.contains(id) && !new.contains(id) {
+                    new.push(*id);
+                }
+            }
+            if new.is_empty() {
+                return Err(EngineError::Group(GroupError::BadInput(
+                    "everyone named is an admin already".into(),
+                )));
+            }
+            rec.admins.extend(new.iter().copied());
+            let meta = GroupContent::Meta {
+                sent_at: now,
+                name: rec.name.clone(),
+                admins: rec.admins.clone(),
+            };
+            e.stage_group_send(b, &mut rec, &mut group, m, &meta, Vec::new(), now, rng)?;
+            e.stage_owner_key(b, &rec, &new, now, rng)?;
+            let line = format!(
+                "You made {} admin",
+                new.iter()
+                    .map(SessionId::short)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let id = Self::group_message_id(
+                &[&g.as_bytes()[..], b"admins", &now.to_be_bytes()].concat(),
+            );
+            e.stage_group_line(b, &mut rec, id, m.session_id(), true, line, now);
+            e.put_group(b, &rec);
+            e.summary_of(&rec, Some(&group))
+        })
+    }
+
     /// Leaves the group: the admins are asked to remove us, and nothing of the group is
     /// shown or sent from now on. The last admin hands the role (and the owner key) to the
     /// longest-standing other member first.
@@ -231,22 +287,7 @@ impl Engine {
                         admins: rec.admins.clone(),
                     };
                     e.stage_group_send(b, &mut rec, &mut group, m, &meta, Vec::new(), now, rng)?;
-                    if let Some(seed) = &rec.owner_seed {
-                        let hand = GroupControl::OwnerKey {
-                            group: *g,
-                            seed: seed.clone(),
-                        };
-                        if e.load_session(&heir)?.is_some_and(|s| !s.closed) {
-                            e.stage_send(
-                                b,
-                                &heir,
-                                &hand.encode(),
-                                ContentType::GroupControl,
-                                now,
-                                rng,
-                            )?;
-                        }
-                    }
+                    e.stage_owner_key(b, &rec, &[heir], now, rng)?;
                 }
             } else {
                 rec.admins.retain(|a| *a != me);
@@ -325,6 +366,7 @@ impl Engine {
             admin: rec.admins.contains(&me) && rec.state == GroupState::Active,
             epoch: group.map_or(0, Group::epoch),
             created_at: rec.created_at,
+            behind_since: self.behind_since(&rec.id)?,
             last_activity: rec.last_activity,
             unread: rec.unread,
         })

@@ -284,8 +284,16 @@ impl Engine {
         now: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<GroupId, EngineError> {
-        if let Ok(rec) = self.load_group(&g)
+        // A group we were in before (removed, left, or fallen behind and removed to be added
+        // back): its messages stay, numbered on from where they were.
+        let old = match self.load_group(&g) {
+            Ok(rec) => Some(rec),
+            Err(EngineError::UnknownGroup(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(rec) = &old
             && rec.state == GroupState::Active
+            && self.behind_since(&g)?.is_none()
         {
             return Ok(g);
         }
@@ -296,6 +304,11 @@ impl Engine {
         }
         let me = self.me()?;
         self.with_mls(rng, |e, m, b, _| {
+            if old.is_some() {
+                m.forget(g.as_bytes()).map_err(group_error)?;
+                e.stage_caught_up(b, &g);
+                b.delete(Space::Groups, &e.group_prefix(PENDING_PREFIX, &g));
+            }
             let group = m.join(welcome).map_err(group_error)?;
             if group.id() != g.as_bytes() {
                 return Err(EngineError::Group(GroupError::Refused(
@@ -319,22 +332,24 @@ impl Engine {
                 generation: group.epoch(),
                 previous: None,
                 access_pending: false,
-                created_at: now,
+                created_at: old.as_ref().map_or(now, |o| o.created_at),
                 last_activity: now,
-                unread: 0,
-                next_local_seq: 0,
+                unread: old.as_ref().map_or(0, |o| o.unread),
+                next_local_seq: old.as_ref().map_or(0, |o| o.next_local_seq),
                 invited: Vec::new(),
             };
-            let line = format!("{} added you", task.from.short());
-            e.stage_group_message(
+            let line = if old.is_some() {
+                format!("{} added you back", task.from.short())
+            } else {
+                format!("{} added you", task.from.short())
+            };
+            e.stage_group_line(
                 b,
                 &mut rec,
                 Self::group_message_id(welcome),
                 task.from,
                 false,
-                ContentType::GroupControl,
-                now,
-                line.into_bytes(),
+                line,
                 now,
             );
             e.put_group(b, &rec);
