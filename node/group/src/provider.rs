@@ -3,8 +3,8 @@
 //! its own identity key (see `credential.rs`). The libcrux provider alone signs only with
 //! Ed25519; this one offers exactly the suite Pars Session uses, [`SUITE`].
 
+use crate::storage::ParsStorage;
 use openmls_libcrux_crypto::CryptoProvider;
-use openmls_memory_storage::MemoryStorage;
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::{
@@ -13,10 +13,8 @@ use openmls_traits::types::{
 };
 use pars_crypto::labels::SIG_MLS;
 use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSignature, MlDsaSigningKey, SEED_LEN};
-use std::collections::HashMap;
-use std::sync::{RwLock, RwLockReadGuard};
 use tls_codec::SecretVLBytes;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The ciphersuite of every Pars Session group: ML-KEM-1024 (HPKE KEM 0x0042), AES-256-GCM,
 /// SHA-512, ML-DSA-87 (draft-ietf-mls-pq-ciphersuites, code point 0x0906). The reasons and the
@@ -33,6 +31,89 @@ pub struct ParsMlsCrypto {
 impl std::fmt::Debug for ParsMlsCrypto {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParsMlsCrypto").finish_non_exhaustive()
+    }
+}
+
+/// Hashing for openmls. Almost all of it is tree hashing: openmls 0.9 recomputes the hash of
+/// the whole ratchet tree (every leaf holds about 9 KB of ML-KEM and ML-DSA keys and a
+/// signature) two to three times for every commit it makes or processes. Two things make that
+/// cheaper, with the same results:
+///
+/// - SHA-2 by AWS-LC (assembly, about 1.8 times libcrux's portable SHA-512 here);
+/// - a memo of the digests of inputs of 1 KiB or more (leaf and parent nodes), keyed by the
+///   SHA-256 of the input, which this CPU computes with its SHA extensions at about 2.5 times
+///   the speed of SHA-512: a node that did not change since it was last hashed costs that
+///   SHA-256 only. The key is collision-resistant, so a digest can only be found for its own
+///   input. The memo is shared by the process (a member restored from storage starts warm)
+///   and bounded: two generations of [`memo::GENERATION`] entries (about 9 MB each).
+mod memo {
+    use aws_lc_rs::digest::{self, SHA256, SHA384, SHA512};
+    use openmls_traits::types::HashType;
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+
+    /// Inputs shorter than this are hashed directly (a SHA-256 would cost about as much).
+    pub(super) const MIN_INPUT: usize = 1024;
+    /// Entries per generation.
+    pub(super) const GENERATION: usize = 1 << 16;
+
+    #[derive(Default)]
+    struct Memo {
+        current: HashMap<[u8; 32], Vec<u8>>,
+        previous: HashMap<[u8; 32], Vec<u8>>,
+    }
+
+    static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Mutex::default);
+
+    fn algorithm(hash_type: HashType) -> &'static digest::Algorithm {
+        match hash_type {
+            HashType::Sha2_256 => &SHA256,
+            HashType::Sha2_384 => &SHA384,
+            HashType::Sha2_512 => &SHA512,
+        }
+    }
+
+    /// The digest of `data`, not memoised.
+    pub(super) fn direct(hash_type: HashType, data: &[u8]) -> Vec<u8> {
+        digest::digest(algorithm(hash_type), data).as_ref().to_vec()
+    }
+
+    /// The digest of `data`, from the memo when it holds it.
+    pub(super) fn hash(hash_type: HashType, data: &[u8]) -> Vec<u8> {
+        if data.len() < MIN_INPUT {
+            return direct(hash_type, data);
+        }
+        let mut ctx = digest::Context::new(&SHA256);
+        ctx.update(&[hash_type as u8]);
+        ctx.update(data);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        // A poisoned memo is only bypassed: it holds nothing that needs repair.
+        if let Ok(mut memo) = MEMO.lock() {
+            if let Some(d) = memo.current.get(&key) {
+                return d.clone();
+            }
+            if let Some(d) = memo.previous.remove(&key) {
+                memo.current.insert(key, d.clone());
+                return d;
+            }
+        }
+        let d = direct(hash_type, data);
+        if let Ok(mut memo) = MEMO.lock() {
+            if memo.current.len() >= GENERATION {
+                memo.previous = std::mem::take(&mut memo.current);
+            }
+            memo.current.insert(key, d.clone());
+        }
+        d
+    }
+
+    /// The number of entries held (both generations).
+    #[cfg(test)]
+    pub(super) fn len() -> usize {
+        MEMO.lock()
+            .map(|m| m.current.len() + m.previous.len())
+            .unwrap_or(0)
     }
 }
 
@@ -84,7 +165,7 @@ impl OpenMlsCrypto for ParsMlsCrypto {
     }
 
     fn hash(&self, hash_type: HashType, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.inner.hash(hash_type, data)
+        Ok(memo::hash(hash_type, data))
     }
 
     fn aead_encrypt(
@@ -219,24 +300,21 @@ impl OpenMlsCrypto for ParsMlsCrypto {
     }
 }
 
-/// openmls's key-value records: storage key → serialised value.
-type Records = HashMap<Vec<u8>, Vec<u8>>;
-
 /// The openmls provider of one member: [`ParsMlsCrypto`], libcrux's generator (seeded from
-/// the OS), and openmls's key-value storage, whose contents the caller persists.
+/// the OS), and a [`ParsStorage`] of binary records, whose contents the caller persists.
 ///
-/// The storage is transactional in the way the ratchet's state is: `committed` is what the
-/// caller last persisted; [`ParsMls::changes`] is what changed since, [`ParsMls::commit`]
+/// The storage is transactional in the way the ratchet's state is: what the caller last
+/// persisted is committed; [`ParsMls::changes`] is what changed since, [`ParsMls::commit`]
 /// marks it persisted and [`ParsMls::rollback`] puts the storage back as it was committed.
+/// All three cost what changed since the last commit, not the size of the storage.
 pub struct ParsMls {
     crypto: ParsMlsCrypto,
-    storage: MemoryStorage,
-    committed: Records,
+    storage: ParsStorage,
 }
 
 /// What changed in a provider's storage since it was last committed: records to write and
-/// records to delete. Keys are openmls's (they hold group IDs: the caller stores them under a
-/// keyed index, never raw); values hold private keys and are wiped when dropped.
+/// records to delete. Keys are the storage's (they hold group IDs: the caller stores them under
+/// a keyed index, never raw); values hold private keys and are wiped when dropped.
 #[derive(Default)]
 pub struct Changes {
     /// Records written or rewritten.
@@ -259,21 +337,14 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.put.is_empty() && self.delete.is_empty()
     }
-}
 
-fn wipe(records: &mut Records) {
-    for v in records.values_mut() {
-        v.zeroize();
-    }
-    records.clear();
-}
-
-impl Drop for ParsMls {
-    fn drop(&mut self) {
-        wipe(&mut self.committed);
-        if let Ok(mut v) = self.storage.values.write() {
-            wipe(&mut v);
-        }
+    /// The bytes to write: keys and values of [`Changes::put`], keys of [`Changes::delete`].
+    pub fn size(&self) -> usize {
+        self.put
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+            + self.delete.iter().map(Vec::len).sum::<usize>()
     }
 }
 
@@ -294,54 +365,29 @@ impl ParsMls {
     pub fn restore(
         records: impl IntoIterator<Item = (Vec<u8>, Zeroizing<Vec<u8>>)>,
     ) -> Result<Self, CryptoError> {
-        let committed: Records = records.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
         Ok(Self {
             crypto: ParsMlsCrypto {
                 inner: CryptoProvider::new()?,
             },
-            storage: MemoryStorage {
-                values: RwLock::new(committed.clone()),
-            },
-            committed,
+            storage: ParsStorage::from_records(records),
         })
     }
 
-    fn values(&self) -> Result<RwLockReadGuard<'_, Records>, StorageBroken> {
-        self.storage.values.read().map_err(|_| StorageBroken)
-    }
-
-    /// The records written and deleted since the last [`ParsMls::commit`].
+    /// The records written and deleted since the last [`ParsMls::commit`] (a record written
+    /// back to its committed value is not among them).
     pub fn changes(&self) -> Result<Changes, StorageBroken> {
-        let now = self.values()?;
-        let mut c = Changes::default();
-        for (k, v) in now.iter() {
-            if self.committed.get(k) != Some(v) {
-                c.put.push((k.clone(), Zeroizing::new(v.clone())));
-            }
-        }
-        for k in self.committed.keys() {
-            if !now.contains_key(k) {
-                c.delete.push(k.clone());
-            }
-        }
-        Ok(c)
+        self.storage.changes()
     }
 
     /// The caller persisted [`ParsMls::changes`]: they are the committed state now.
     pub fn commit(&mut self) -> Result<(), StorageBroken> {
-        let now = self.values()?.clone();
-        wipe(&mut self.committed);
-        self.committed = now;
-        Ok(())
+        self.storage.commit()
     }
 
     /// Puts the storage back as it was at the last [`ParsMls::commit`] (groups loaded since
     /// must be loaded again).
     pub fn rollback(&mut self) -> Result<(), StorageBroken> {
-        let mut v = self.storage.values.write().map_err(|_| StorageBroken)?;
-        wipe(&mut v);
-        *v = self.committed.clone();
-        Ok(())
+        self.storage.rollback()
     }
 }
 
@@ -353,7 +399,7 @@ pub struct StorageBroken;
 impl OpenMlsProvider for ParsMls {
     type CryptoProvider = ParsMlsCrypto;
     type RandProvider = CryptoProvider;
-    type StorageProvider = MemoryStorage;
+    type StorageProvider = ParsStorage;
 
     fn storage(&self) -> &Self::StorageProvider {
         &self.storage
@@ -373,6 +419,37 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use pars_crypto::mldsa::MlDsaSigningKey;
+
+    #[test]
+    fn hashes_equal_libcrux_s_whether_memoised_or_not() {
+        let p = ParsMls::new().unwrap();
+        let libcrux = CryptoProvider::new().unwrap();
+        let types = [HashType::Sha2_256, HashType::Sha2_384, HashType::Sha2_512];
+        // Short inputs, inputs at the memo's threshold, and long ones, each twice (the
+        // second time from the memo), and two long inputs that differ in their last byte.
+        let mut inputs: Vec<Vec<u8>> = [0, 1, 127, memo::MIN_INPUT - 1, memo::MIN_INPUT, 9_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        let mut other = inputs[5].clone();
+        *other.last_mut().unwrap() ^= 1;
+        inputs.push(other);
+        for round in 0..2 {
+            for t in types {
+                for data in &inputs {
+                    let ours = p.crypto().hash(t, data).unwrap();
+                    assert_eq!(ours, libcrux.hash(t, data).unwrap(), "round {round}");
+                    assert_eq!(ours.len(), t.size());
+                }
+            }
+        }
+        assert!(memo::len() >= 6, "large inputs are memoised");
+        // The same input under another hash type is another entry.
+        assert_ne!(
+            p.crypto().hash(HashType::Sha2_256, &inputs[5]).unwrap(),
+            p.crypto().hash(HashType::Sha2_512, &inputs[5]).unwrap()[..32]
+        );
+    }
 
     #[test]
     fn the_suite_s_primitives_work_and_signatures_are_bound_to_their_context() {
