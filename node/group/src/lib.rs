@@ -18,11 +18,14 @@ mod codec;
 pub mod credential;
 pub mod error;
 pub mod group;
+mod memo;
 pub mod provider;
+mod records;
 pub mod storage;
 
 pub use credential::{IdentitySigner, bound_session_id};
 pub use error::GroupError;
 pub use group::{Commit, Group, MAX_PAST_EPOCHS, Member, Received};
-pub use provider::{Changes, ParsMls, ParsMlsCrypto, SUITE, StorageBroken};
+pub use provider::{ParsMls, ParsMlsCrypto, SUITE};
+pub use records::{Changes, StorageBroken};
 pub use storage::{ParsStorage, StorageError};
