@@ -3,6 +3,7 @@
 //! its own identity key (see `credential.rs`). The libcrux provider alone signs only with
 //! Ed25519; this one offers exactly the suite Pars Session uses, [`SUITE`].
 
+use crate::hpke::{self, InfoMemo};
 use crate::memo;
 pub use crate::records::{Changes, StorageBroken};
 use crate::storage::ParsStorage;
@@ -28,6 +29,16 @@ pub const SUITE: Ciphersuite = Ciphersuite::MLS_256_MLKEM1024_AES256GCM_SHA512_M
 /// other signatures).
 pub struct ParsMlsCrypto {
     inner: CryptoProvider,
+    /// The `info_hash`es of the Welcome being built (`hpke.rs`).
+    welcome_infos: InfoMemo,
+}
+
+impl ParsMlsCrypto {
+    /// Forgets the Welcome `info`s held for sealing (they hold the ratchet tree: the group
+    /// core calls this once the commit that adds members is made).
+    pub(crate) fn forget_welcome_infos(&self) {
+        self.welcome_infos.clear();
+    }
 }
 
 impl std::fmt::Debug for ParsMlsCrypto {
@@ -160,7 +171,18 @@ impl OpenMlsCrypto for ParsMlsCrypto {
         aad: &[u8],
         ptxt: &[u8],
     ) -> Result<HpkeCiphertext, CryptoError> {
-        self.inner.hpke_seal(config, pk_r, info, aad, ptxt)
+        match hpke::seal(
+            &self.inner,
+            &self.welcome_infos,
+            &config,
+            pk_r,
+            info,
+            aad,
+            ptxt,
+        ) {
+            Some(sealed) => sealed,
+            None => self.inner.hpke_seal(config, pk_r, info, aad, ptxt),
+        }
     }
 
     fn hpke_open(
@@ -251,6 +273,7 @@ impl ParsMls {
         Ok(Self {
             crypto: ParsMlsCrypto {
                 inner: CryptoProvider::new()?,
+                welcome_infos: InfoMemo::default(),
             },
             storage: ParsStorage::from_records(records),
         })
