@@ -17,54 +17,70 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
 }
 
 /// The output buffer: a vector that is wiped when it is dropped or outgrown.
+///
+/// The vector is zero-filled to its capacity and written at a cursor, `pos`; it is cut to
+/// `pos` at the end. Writing a byte is then a store at an index, and nothing that writes a
+/// byte takes a reference to the buffer (as `Vec::push` would, for its growth): openmls's keys
+/// and signatures reach serde one byte at a time, and a buffer whose address escapes must
+/// have its length reloaded from memory for every byte.
 pub(crate) struct Out {
     buf: Zeroizing<Vec<u8>>,
+    pos: usize,
 }
 
 impl Out {
+    #[inline]
     fn with_capacity(capacity: usize) -> Self {
         Self {
-            buf: Zeroizing::new(Vec::with_capacity(capacity)),
+            buf: Zeroizing::new(vec![0; capacity]),
+            pos: 0,
         }
     }
 
+    #[inline]
     fn into_bytes(mut self) -> Zeroizing<Vec<u8>> {
+        self.buf.truncate(self.pos);
         Zeroizing::new(std::mem::take(&mut *self.buf))
     }
 
-    /// Moves the contents to a buffer with room for `more` bytes, wiping the old one (a
-    /// `Vec`'s own growth would free it unwiped).
+    /// Room for `more` bytes at the cursor (the old buffer is wiped).
     #[cold]
     #[inline(never)]
     fn grow(&mut self, more: usize) {
-        let want = self
-            .buf
-            .len()
-            .saturating_add(more)
-            .max(self.buf.capacity().saturating_mul(2))
-            .max(64);
-        let mut bigger = Vec::with_capacity(want);
-        bigger.extend_from_slice(&self.buf);
-        self.buf.zeroize();
-        *self.buf = bigger;
+        *self.buf = grown(std::mem::take(&mut *self.buf), self.pos, more);
     }
 
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        if self.buf.capacity() - self.buf.len() < bytes.len() {
+        let end = self.pos.saturating_add(bytes.len());
+        if end > self.buf.len() {
             self.grow(bytes.len());
         }
-        self.buf.extend_from_slice(bytes);
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
     }
 
     #[inline]
     fn put_u8(&mut self, b: u8) {
-        if self.buf.len() == self.buf.capacity() {
-            self.grow(1);
+        match self.buf.get_mut(self.pos) {
+            Some(slot) => *slot = b,
+            None => self.put_u8_cold(b),
         }
-        self.buf.push(b);
+        self.pos += 1;
     }
 
+    #[cold]
+    #[inline(never)]
+    fn put_u8_cold(&mut self, b: u8) {
+        self.grow(1);
+        if let Some(slot) = self.buf.get_mut(self.pos) {
+            *slot = b;
+        }
+    }
+
+    #[inline]
     fn put_len(&mut self, len: usize) -> Result<(), CodecError> {
         let len = u32::try_from(len).map_err(|_| CodecError::too_long())?;
         self.put(&len.to_le_bytes());
@@ -72,36 +88,68 @@ impl Out {
     }
 }
 
+/// `buf`'s first `used` bytes in a zero-filled buffer with room for `more` bytes after them;
+/// `buf` is wiped.
+#[cold]
+#[inline(never)]
+fn grown(mut buf: Vec<u8>, used: usize, more: usize) -> Vec<u8> {
+    let want = used
+        .saturating_add(more)
+        .max(buf.len().saturating_mul(2))
+        .max(64);
+    let mut bigger = vec![0; want];
+    if let (Some(dst), Some(src)) = (bigger.get_mut(..used), buf.get(..used)) {
+        dst.copy_from_slice(src);
+    }
+    buf.zeroize();
+    bigger
+}
+
 /// A sequence or map being written. When its length was not known up front, a placeholder
 /// is written and filled in at the end.
+///
+/// The buffer moves into it while its elements are written and back at the end: held by a
+/// value on the stack rather than behind the parent's reference, its length can stay in a
+/// register while openmls's byte strings go through serde one byte at a time (a store of a
+/// byte through the buffer could otherwise be the parent's length, which is then reloaded for
+/// every byte).
 pub(crate) struct Counted<'a> {
-    out: &'a mut Out,
+    parent: &'a mut Out,
+    out: Out,
     /// Where the placeholder is, for a length that was not given.
     patch: Option<usize>,
+    /// Elements written, counted only for a length that was not given.
     count: usize,
 }
 
 impl<'a> Counted<'a> {
-    fn new(out: &'a mut Out, len: Option<usize>) -> Result<Self, CodecError> {
+    #[inline]
+    fn new(parent: &'a mut Out, len: Option<usize>) -> Result<Self, CodecError> {
         let patch = match len {
             Some(len) => {
-                out.put_len(len)?;
+                parent.put_len(len)?;
                 None
             }
             None => {
-                let at = out.buf.len();
-                out.put(&[0; 4]);
+                let at = parent.pos;
+                parent.put(&[0; 4]);
                 Some(at)
             }
         };
+        let out = Out {
+            buf: Zeroizing::new(std::mem::take(&mut *parent.buf)),
+            pos: parent.pos,
+        };
         Ok(Self {
+            parent,
             out,
             patch,
             count: 0,
         })
     }
 
-    fn finish(self) -> Result<(), CodecError> {
+    #[inline]
+    fn finish(mut self) -> Result<(), CodecError> {
         if let Some(at) = self.patch {
             let len = u32::try_from(self.count).map_err(|_| CodecError::too_long())?;
             let slot = self
@@ -111,6 +159,8 @@ impl<'a> Counted<'a> {
                 .ok_or_else(|| err("length placeholder lost"))?;
             slot.copy_from_slice(&len.to_le_bytes());
         }
+        *self.parent.buf = std::mem::take(&mut *self.out.buf);
+        self.parent.pos = self.out.pos;
         Ok(())
     }
 }
@@ -126,108 +176,130 @@ impl<'a> ser::Serializer for &'a mut Out {
     type SerializeStruct = Self;
     type SerializeStructVariant = Self;
 
+    #[inline]
     fn is_human_readable(&self) -> bool {
         false
     }
 
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), CodecError> {
         self.put_u8(u8::from(v));
         Ok(())
     }
 
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_i128(self, v: i128) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), CodecError> {
         self.put_u8(v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_u128(self, v: u128) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_f64(self, v: f64) -> Result<(), CodecError> {
         self.put(&v.to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_char(self, v: char) -> Result<(), CodecError> {
         self.put(&u32::from(v).to_le_bytes());
         Ok(())
     }
 
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), CodecError> {
         self.serialize_bytes(v.as_bytes())
     }
 
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), CodecError> {
         self.put_len(v.len())?;
         self.put(v);
         Ok(())
     }
 
+    #[inline]
     fn serialize_none(self) -> Result<(), CodecError> {
         self.put_u8(0);
         Ok(())
     }
 
+    #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), CodecError> {
         self.put_u8(1);
         value.serialize(self)
     }
 
+    #[inline]
     fn serialize_unit(self) -> Result<(), CodecError> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), CodecError> {
         Ok(())
     }
 
+    #[inline]
     fn serialize_unit_variant(
         self,
         _: &'static str,
@@ -238,6 +310,7 @@ impl<'a> ser::Serializer for &'a mut Out {
         Ok(())
     }
 
+    #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -246,6 +319,7 @@ impl<'a> ser::Serializer for &'a mut Out {
         value.serialize(self)
     }
 
+    #[inline]
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -257,18 +331,70 @@ impl<'a> ser::Serializer for &'a mut Out {
         value.serialize(self)
     }
 
+    #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Counted<'a>, CodecError> {
         Counted::new(self, len)
     }
 
+    /// What serde's sequences (`Vec<T>`, `[T]`, …) call: their elements are first offered to
+    /// [`ByteSink`], which takes a `u8` and refuses anything else. While elements are bytes
+    /// they are gathered in a block and copied out by the block, not written one call at a
+    /// time; at the first element that is not a byte, this and every later element is written
+    /// as [`ser::SerializeSeq::serialize_element`] would. A byte is one byte in this format
+    /// either way, so the output is the same: only faster for openmls's keys, signatures and
+    /// hashes, which are `Vec<u8>`s inside `VLBytes` (about 9 KB per member of a group).
+    fn collect_seq<I>(self, iter: I) -> Result<(), CodecError>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let iter = iter.into_iter();
+        let len = match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
+        let mut seq = Counted::new(self, len)?;
+        let mut block = [0u8; 512];
+        let mut n = 0;
+        let mut bytes = true;
+        for item in iter {
+            if bytes {
+                let mut sink = ByteSink(0);
+                if item.serialize(&mut sink).is_ok() {
+                    if let Some(slot) = block.get_mut(n) {
+                        *slot = sink.0;
+                    }
+                    n += 1;
+                    if n == block.len() {
+                        seq.out.put(&block);
+                        n = 0;
+                    }
+                    if seq.patch.is_some() {
+                        seq.count += 1;
+                    }
+                    continue;
+                }
+                seq.out.put(block.get(..n).unwrap_or_default());
+                n = 0;
+                bytes = false;
+            }
+            ser::SerializeSeq::serialize_element(&mut seq, &item)?;
+        }
+        seq.out.put(block.get(..n).unwrap_or_default());
+        ser::SerializeSeq::end(seq)
+    }
+
+    #[inline]
     fn serialize_tuple(self, _: usize) -> Result<Self, CodecError> {
         Ok(self)
     }
 
+    #[inline]
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, CodecError> {
         Ok(self)
     }
 
+    #[inline]
     fn serialize_tuple_variant(
         self,
         _: &'static str,
@@ -280,14 +406,17 @@ impl<'a> ser::Serializer for &'a mut Out {
         Ok(self)
     }
 
+    #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Counted<'a>, CodecError> {
         Counted::new(self, len)
     }
 
+    #[inline]
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, CodecError> {
         Ok(self)
     }
 
+    #[inline]
     fn serialize_struct_variant(
         self,
         _: &'static str,
@@ -304,11 +433,15 @@ impl ser::SerializeSeq for Counted<'_> {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        self.count += 1;
-        value.serialize(&mut *self.out)
+        if self.patch.is_some() {
+            self.count += 1;
+        }
+        value.serialize(&mut self.out)
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         self.finish()
     }
@@ -318,15 +451,20 @@ impl ser::SerializeMap for Counted<'_> {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), CodecError> {
-        self.count += 1;
-        key.serialize(&mut *self.out)
+        if self.patch.is_some() {
+            self.count += 1;
+        }
+        key.serialize(&mut self.out)
     }
 
+    #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
-        value.serialize(&mut *self.out)
+        value.serialize(&mut self.out)
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         self.finish()
     }
@@ -336,10 +474,12 @@ impl ser::SerializeTuple for &mut Out {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
         value.serialize(&mut **self)
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         Ok(())
     }
@@ -349,10 +489,12 @@ impl ser::SerializeTupleStruct for &mut Out {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
         value.serialize(&mut **self)
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         Ok(())
     }
@@ -362,10 +504,12 @@ impl ser::SerializeTupleVariant for &mut Out {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CodecError> {
         value.serialize(&mut **self)
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         Ok(())
     }
@@ -375,6 +519,7 @@ impl ser::SerializeStruct for &mut Out {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         _: &'static str,
@@ -383,11 +528,15 @@ impl ser::SerializeStruct for &mut Out {
         value.serialize(&mut **self)
     }
 
+    #[inline]
     fn skip_field(&mut self, key: &'static str) -> Result<(), CodecError> {
         // A skipped field would shift every later one: the format has no field names.
-        Err(CodecError(format!("field `{key}` skipped while encoding")))
+        Err(CodecError::new(format!(
+            "field `{key}` skipped while encoding"
+        )))
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         Ok(())
     }
@@ -397,6 +546,7 @@ impl ser::SerializeStructVariant for &mut Out {
     type Ok = ();
     type Error = CodecError;
 
+    #[inline]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         _: &'static str,
@@ -405,11 +555,172 @@ impl ser::SerializeStructVariant for &mut Out {
         value.serialize(&mut **self)
     }
 
+    #[inline]
     fn skip_field(&mut self, key: &'static str) -> Result<(), CodecError> {
-        Err(CodecError(format!("field `{key}` skipped while encoding")))
+        Err(CodecError::new(format!(
+            "field `{key}` skipped while encoding"
+        )))
     }
 
+    #[inline]
     fn end(self) -> Result<(), CodecError> {
         Ok(())
+    }
+}
+
+/// A serializer that takes one `u8` and refuses everything else (see `collect_seq`).
+struct ByteSink(u8);
+
+/// [`ByteSink`]'s refusal: the value is not a byte. Carries nothing, costs nothing.
+#[derive(Debug)]
+struct NotBytes;
+
+impl std::fmt::Display for NotBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a byte")
+    }
+}
+
+impl std::error::Error for NotBytes {}
+
+impl ser::Error for NotBytes {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        NotBytes
+    }
+}
+
+/// `fn $name(self, …) -> Err(NotBytes)` for every other method of the data model.
+macro_rules! refuse {
+    ($($name:ident($($arg:ty),*);)*) => {
+        $(
+            #[inline]
+            fn $name(self, $(_: $arg),*) -> Result<(), NotBytes> {
+                Err(NotBytes)
+            }
+        )*
+    };
+}
+
+impl ser::Serializer for &mut ByteSink {
+    type Ok = ();
+    type Error = NotBytes;
+    type SerializeSeq = ser::Impossible<(), NotBytes>;
+    type SerializeTuple = ser::Impossible<(), NotBytes>;
+    type SerializeTupleStruct = ser::Impossible<(), NotBytes>;
+    type SerializeTupleVariant = ser::Impossible<(), NotBytes>;
+    type SerializeMap = ser::Impossible<(), NotBytes>;
+    type SerializeStruct = ser::Impossible<(), NotBytes>;
+    type SerializeStructVariant = ser::Impossible<(), NotBytes>;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<(), NotBytes> {
+        self.0 = v;
+        Ok(())
+    }
+
+    refuse! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
+        serialize_str(&str);
+        serialize_bytes(&[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    #[inline]
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, NotBytes> {
+        Err(NotBytes)
+    }
+
+    #[inline]
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotBytes> {
+        Err(NotBytes)
     }
 }

@@ -182,3 +182,42 @@ fn a_growing_buffer_keeps_its_contents() {
     assert_eq!(bytes.len(), 4 + v.len());
     assert_eq!(decode::<Vec<u8>>(&bytes).unwrap(), v);
 }
+
+/// Encoding and decoding speed on records shaped like a ratchet tree's (byte strings as
+/// sequences of single bytes, as openmls's `VLBytes` reach serde). Prints nanoseconds per
+/// byte; run with `cargo test --release -p pars-group codec_speed -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn codec_speed() {
+    #[derive(Serialize, Deserialize)]
+    struct Leaf {
+        encryption_key: tls_codec::VLBytes,
+        signature_key: tls_codec::VLBytes,
+        signature: tls_codec::VLBytes,
+        index: u32,
+    }
+    let leaves: Vec<Leaf> = (0..1_000u32)
+        .map(|i| Leaf {
+            encryption_key: vec![i as u8; 1_568].into(),
+            signature_key: vec![(i >> 8) as u8; 2_592].into(),
+            signature: vec![7; 4_627].into(),
+            index: i,
+        })
+        .collect();
+    let bytes = encode(&leaves, 0).unwrap();
+    let rounds = 20;
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(encode(&leaves, bytes.len()).unwrap());
+    }
+    let enc = t.elapsed().as_nanos() as f64 / (rounds * bytes.len()) as f64;
+    let t = std::time::Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(decode::<Vec<Leaf>>(&bytes).unwrap());
+    }
+    let dec = t.elapsed().as_nanos() as f64 / (rounds * bytes.len()) as f64;
+    println!(
+        "{} bytes: encode {enc:.3} ns/B, decode {dec:.3} ns/B",
+        bytes.len()
+    );
+}
