@@ -316,10 +316,9 @@ impl Group {
             }
             kps.push(kp);
         }
-        let (commit, welcome, _) = self
-            .mls
-            .add_members(&me.provider, &me.signer, &kps)
-            .map_err(lib)?;
+        let added = self.mls.add_members(&me.provider, &me.signer, &kps);
+        me.provider.crypto().forget_welcome_infos();
+        let (commit, welcome, _) = added.map_err(lib)?;
         self.pending(&commit, Some(&welcome))
     }
 

@@ -18,6 +18,7 @@ mod codec;
 pub mod credential;
 pub mod error;
 pub mod group;
+mod hpke;
 mod memo;
 pub mod provider;
 mod records;
