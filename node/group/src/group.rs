@@ -10,6 +10,7 @@
 use crate::credential::{IdentitySigner, bound_session_id};
 use crate::error::GroupError;
 use crate::provider::{Changes, ParsMls, SUITE};
+use crate::storage::is_json_storage_key;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use pars_crypto::SessionId;
@@ -117,10 +118,26 @@ impl Member {
 
     /// A member for `signer`'s identity whose provider storage holds `records` (what
     /// [`Member::changes`] gave out and the caller persisted).
+    ///
+    /// Records of openmls's JSON storage, which versions before the binary storage persisted,
+    /// are not read: they are refused with [`GroupError::Storage`], naming them, rather than
+    /// taken for an empty state.
     pub fn restore(
         signer: IdentitySigner,
         records: impl IntoIterator<Item = (Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
     ) -> Result<Self, GroupError> {
+        let records: Vec<_> = records.into_iter().collect();
+        let old = records
+            .iter()
+            .filter(|(k, _)| is_json_storage_key(k))
+            .count();
+        if old > 0 {
+            return Err(GroupError::Storage(format!(
+                "{old} of {} group state records were written by an earlier version (openmls's \
+                 JSON storage), which this version does not read: the groups must be joined again",
+                records.len()
+            )));
+        }
         Ok(Self {
             signer,
             provider: ParsMls::restore(records).map_err(lib)?,

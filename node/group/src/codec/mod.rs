@@ -25,10 +25,11 @@
 mod de;
 mod error;
 mod ser;
+mod sink;
 
 pub(crate) use de::decode;
 pub use error::CodecError;
-pub(crate) use ser::encode;
+pub(crate) use ser::{Marked, encode, encode_marked};
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! whenever it is outgrown or dropped.
 
 use super::error::{CodecError, err};
+use super::sink::ByteSink;
 use serde::ser::{self, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -16,6 +17,38 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     Ok(out.into_bytes())
 }
 
+/// A value encoded with the boundaries of the elements of some of its sequences.
+pub(crate) struct Marked {
+    /// The encoding: public bytes (not wiped when dropped).
+    pub(crate) bytes: Vec<u8>,
+    /// For each sequence opened at the depth asked for, in order: the offset where its
+    /// elements start, then the offset where each element ends.
+    pub(crate) seqs: Vec<Vec<usize>>,
+}
+
+/// Encodes `value` as [`encode`] does, and marks the elements of every sequence opened at
+/// nesting depth `depth` (1 is a sequence at the top, 2 one inside a struct at the top, …).
+/// Elements that are single bytes are not marked. For public values only (the bytes are not
+/// wiped): the ratchet tree, stored by pieces (`storage/tree.rs`).
+pub(crate) fn encode_marked<T: Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+    depth: u32,
+) -> Result<Marked, CodecError> {
+    let mut out = Out::with_capacity(capacity);
+    out.marks = Some(Box::new(Marks {
+        depth,
+        seqs: Vec::new(),
+    }));
+    value.serialize(&mut out)?;
+    let seqs = out.marks.take().map(|m| m.seqs).unwrap_or_default();
+    let mut bytes = out.into_bytes();
+    Ok(Marked {
+        bytes: std::mem::take(&mut *bytes),
+        seqs,
+    })
+}
+
 /// The output buffer: a vector that is wiped when it is dropped or outgrown.
 ///
 /// The vector is zero-filled to its capacity and written at a cursor, `pos`; it is cut to
@@ -26,6 +59,16 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
 pub(crate) struct Out {
     buf: Zeroizing<Vec<u8>>,
     pos: usize,
+    /// How many compound values (structs, tuples, sequences, maps) are open.
+    depth: u32,
+    /// Where the elements of sequences at one depth start and end, when asked for.
+    marks: Option<Box<Marks>>,
+}
+
+/// The element boundaries of the sequences opened at `depth` (see [`encode_marked`]).
+struct Marks {
+    depth: u32,
+    seqs: Vec<Vec<usize>>,
 }
 
 impl Out {
@@ -34,6 +77,8 @@ impl Out {
         Self {
             buf: Zeroizing::new(vec![0; capacity]),
             pos: 0,
+            depth: 0,
+            marks: None,
         }
     }
 
@@ -136,10 +181,17 @@ impl<'a> Counted<'a> {
                 Some(at)
             }
         };
-        let out = Out {
+        let mut out = Out {
             buf: Zeroizing::new(std::mem::take(&mut *parent.buf)),
             pos: parent.pos,
+            depth: parent.depth + 1,
+            marks: parent.marks.take(),
         };
+        if let Some(m) = &mut out.marks
+            && m.depth == out.depth
+        {
+            m.seqs.push(vec![out.pos]);
+        }
         Ok(Self {
             parent,
             out,
@@ -161,6 +213,7 @@ impl<'a> Counted<'a> {
         }
         *self.parent.buf = std::mem::take(&mut *self.out.buf);
         self.parent.pos = self.out.pos;
+        self.parent.marks = self.out.marks.take();
         Ok(())
     }
 }
@@ -386,11 +439,13 @@ impl<'a> ser::Serializer for &'a mut Out {
 
     #[inline]
     fn serialize_tuple(self, _: usize) -> Result<Self, CodecError> {
+        self.depth += 1;
         Ok(self)
     }
 
     #[inline]
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, CodecError> {
+        self.depth += 1;
         Ok(self)
     }
 
@@ -403,6 +458,7 @@ impl<'a> ser::Serializer for &'a mut Out {
         _: usize,
     ) -> Result<Self, CodecError> {
         self.put(&index.to_le_bytes());
+        self.depth += 1;
         Ok(self)
     }
 
@@ -413,6 +469,7 @@ impl<'a> ser::Serializer for &'a mut Out {
 
     #[inline]
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, CodecError> {
+        self.depth += 1;
         Ok(self)
     }
 
@@ -425,6 +482,7 @@ impl<'a> ser::Serializer for &'a mut Out {
         _: usize,
     ) -> Result<Self, CodecError> {
         self.put(&index.to_le_bytes());
+        self.depth += 1;
         Ok(self)
     }
 }
@@ -438,7 +496,14 @@ impl ser::SerializeSeq for Counted<'_> {
         if self.patch.is_some() {
             self.count += 1;
         }
-        value.serialize(&mut self.out)
+        value.serialize(&mut self.out)?;
+        if let Some(m) = &mut self.out.marks
+            && m.depth == self.out.depth
+            && let Some(seq) = m.seqs.last_mut()
+        {
+            seq.push(self.out.pos);
+        }
+        Ok(())
     }
 
     #[inline]
@@ -481,6 +546,7 @@ impl ser::SerializeTuple for &mut Out {
 
     #[inline]
     fn end(self) -> Result<(), CodecError> {
+        self.depth = self.depth.saturating_sub(1);
         Ok(())
     }
 }
@@ -496,6 +562,7 @@ impl ser::SerializeTupleStruct for &mut Out {
 
     #[inline]
     fn end(self) -> Result<(), CodecError> {
+        self.depth = self.depth.saturating_sub(1);
         Ok(())
     }
 }
@@ -511,6 +578,7 @@ impl ser::SerializeTupleVariant for &mut Out {
 
     #[inline]
     fn end(self) -> Result<(), CodecError> {
+        self.depth = self.depth.saturating_sub(1);
         Ok(())
     }
 }
@@ -538,6 +606,7 @@ impl ser::SerializeStruct for &mut Out {
 
     #[inline]
     fn end(self) -> Result<(), CodecError> {
+        self.depth = self.depth.saturating_sub(1);
         Ok(())
     }
 }
@@ -564,163 +633,7 @@ impl ser::SerializeStructVariant for &mut Out {
 
     #[inline]
     fn end(self) -> Result<(), CodecError> {
+        self.depth = self.depth.saturating_sub(1);
         Ok(())
-    }
-}
-
-/// A serializer that takes one `u8` and refuses everything else (see `collect_seq`).
-struct ByteSink(u8);
-
-/// [`ByteSink`]'s refusal: the value is not a byte. Carries nothing, costs nothing.
-#[derive(Debug)]
-struct NotBytes;
-
-impl std::fmt::Display for NotBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a byte")
-    }
-}
-
-impl std::error::Error for NotBytes {}
-
-impl ser::Error for NotBytes {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        NotBytes
-    }
-}
-
-/// `fn $name(self, …) -> Err(NotBytes)` for every other method of the data model.
-macro_rules! refuse {
-    ($($name:ident($($arg:ty),*);)*) => {
-        $(
-            #[inline]
-            fn $name(self, $(_: $arg),*) -> Result<(), NotBytes> {
-                Err(NotBytes)
-            }
-        )*
-    };
-}
-
-impl ser::Serializer for &mut ByteSink {
-    type Ok = ();
-    type Error = NotBytes;
-    type SerializeSeq = ser::Impossible<(), NotBytes>;
-    type SerializeTuple = ser::Impossible<(), NotBytes>;
-    type SerializeTupleStruct = ser::Impossible<(), NotBytes>;
-    type SerializeTupleVariant = ser::Impossible<(), NotBytes>;
-    type SerializeMap = ser::Impossible<(), NotBytes>;
-    type SerializeStruct = ser::Impossible<(), NotBytes>;
-    type SerializeStructVariant = ser::Impossible<(), NotBytes>;
-
-    fn is_human_readable(&self) -> bool {
-        false
-    }
-
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Result<(), NotBytes> {
-        self.0 = v;
-        Ok(())
-    }
-
-    refuse! {
-        serialize_bool(bool);
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_i128(i128);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
-        serialize_u128(u128);
-        serialize_f32(f32);
-        serialize_f64(f64);
-        serialize_char(char);
-        serialize_str(&str);
-        serialize_bytes(&[u8]);
-        serialize_none();
-        serialize_unit();
-        serialize_unit_struct(&'static str);
-        serialize_unit_variant(&'static str, u32, &'static str);
-    }
-
-    #[inline]
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, NotBytes> {
-        Err(NotBytes)
-    }
-
-    #[inline]
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotBytes> {
-        Err(NotBytes)
     }
 }

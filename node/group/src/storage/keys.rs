@@ -27,6 +27,14 @@ pub(super) mod kind {
     pub(in crate::storage) const EPOCH_SECRETS: u8 = 16;
     pub(in crate::storage) const RESUMPTION_PSK: u8 = 17;
     pub(in crate::storage) const MESSAGE_SECRETS: u8 = 18;
+    pub(in crate::storage) const TREE_NODE: u8 = 19;
+}
+
+/// Whether `key` is the key of a record of openmls's JSON storage (`openmls_memory_storage`),
+/// which earlier versions of this crate persisted: its keys start with an ASCII label
+/// (`Tree`, `GroupContext`, `KeyPackage`, …), ours with a kind byte of 1 to 31.
+pub(crate) fn is_json_storage_key(key: &[u8]) -> bool {
+    key.first().is_some_and(u8::is_ascii_alphabetic)
 }
 
 /// The key of a record of `kind` under openmls's key `k`.

@@ -60,7 +60,7 @@ impl StorageProvider<CURRENT_VERSION> for ParsStorage {
         group_id: &GroupId,
         tree: &TreeSync,
     ) -> Result<(), Self::Error> {
-        self.write(key(kind::TREE, group_id)?, tree)
+        self.write_tree_pieces(group_id, tree)
     }
 
     fn write_interim_transcript_hash<
@@ -279,7 +279,7 @@ impl StorageProvider<CURRENT_VERSION> for ParsStorage {
         &self,
         group_id: &GroupId,
     ) -> Result<Option<TreeSync>, Self::Error> {
-        self.read(&key(kind::TREE, group_id)?)
+        self.read_tree_pieces(group_id)
     }
 
     fn group_context<
@@ -444,7 +444,7 @@ impl StorageProvider<CURRENT_VERSION> for ParsStorage {
         &self,
         group_id: &GroupId,
     ) -> Result<(), Self::Error> {
-        self.delete(&key(kind::TREE, group_id)?)
+        self.delete_tree_pieces(group_id)
     }
 
     fn delete_confirmation_tag<GroupId: traits::GroupId<CURRENT_VERSION>>(

@@ -20,9 +20,11 @@
 mod keys;
 mod mls;
 mod store;
+mod tree;
 
 pub use crate::codec::CodecError;
 use crate::records::StorageBroken;
+pub(crate) use keys::is_json_storage_key;
 pub use store::ParsStorage;
 use zeroize::Zeroizing;
 
