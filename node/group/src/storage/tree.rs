@@ -35,8 +35,10 @@ fn node_key<G: Serialize + ?Sized>(
     key(kind::TREE_NODE, &(group_id, seq, index))
 }
 
-/// The head record: sequence lengths, then the bytes before, between and after them.
+/// The head record: the length of the whole encoding, the sequence lengths, then the bytes
+/// before, between and after the sequences.
 struct Head {
+    total: u64,
     counts: Vec<u32>,
     gaps: Vec<Vec<u8>>,
 }
@@ -48,6 +50,7 @@ fn u32_of(n: usize) -> Result<u32, StorageError> {
 impl Head {
     fn encode(&self) -> Result<Value, StorageError> {
         let mut out = Zeroizing::new(Vec::new());
+        out.extend_from_slice(&self.total.to_le_bytes());
         out.extend_from_slice(&u32_of(self.counts.len())?.to_le_bytes());
         for c in &self.counts {
             out.extend_from_slice(&c.to_le_bytes());
@@ -68,6 +71,11 @@ impl Head {
             *bytes = rest;
             Ok(u32::from_le_bytes(*n))
         }
+        let (total, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or(CodecError::truncated())?;
+        let total = u64::from_le_bytes(*total);
+        bytes = rest;
         let n = u32_at(&mut bytes)?;
         // Each count takes 4 bytes: a forged number reserves nothing.
         if usize::try_from(n).map_or(true, |n| n > bytes.len() / 4) {
@@ -89,11 +97,22 @@ impl Head {
         if !bytes.is_empty() {
             return Err(CodecError::truncated().into());
         }
-        Ok(Self { counts, gaps })
+        Ok(Self {
+            total,
+            counts,
+            gaps,
+        })
     }
 }
 
 impl ParsStorage {
+    /// The length of the encoding `head` was cut from: only a capacity hint, so capped by the
+    /// bytes the storage holds (a damaged head reserves nothing).
+    fn capacity_hint(&self, head: &Head) -> Result<usize, StorageError> {
+        let held: usize = self.read_state()?.values.values().map(|v| v.len()).sum();
+        Ok(usize::try_from(head.total).map_or(0, |t| t.min(held)))
+    }
+
     /// The stored head of the tree of `group_id`.
     fn head<G: Serialize + ?Sized>(&self, group_id: &G) -> Result<Option<Head>, StorageError> {
         let key = key(kind::TREE, group_id)?;
@@ -108,11 +127,12 @@ impl ParsStorage {
         tree: &T,
     ) -> Result<(), StorageError> {
         let old = self.head(group_id)?;
-        let hint = old.as_ref().map_or(0, |h| {
-            h.counts.iter().map(|&c| c as usize).sum::<usize>() * 9_000
-        });
+        // The last encoding's length, with some room: the tree is encoded in one allocation.
+        let hint = old.as_ref().map_or(Ok(0), |h| self.capacity_hint(h))?;
+        let hint = hint.saturating_add(hint / 16).saturating_add(64);
         let codec::Marked { bytes, seqs } = codec::encode_marked(tree, hint, NODE_ARRAYS_DEPTH)?;
         let mut head = Head {
+            total: bytes.len() as u64,
             counts: Vec::with_capacity(seqs.len()),
             gaps: Vec::with_capacity(seqs.len() + 1),
         };
@@ -175,8 +195,9 @@ impl ParsStorage {
         let Some(head) = self.head(group_id)? else {
             return Ok(None);
         };
+        let cap = self.capacity_hint(&head)?;
         let state = self.read_state()?;
-        let mut bytes = Zeroizing::new(Vec::new());
+        let mut bytes = Zeroizing::new(Vec::with_capacity(cap));
         for (s, &count) in head.counts.iter().enumerate() {
             bytes.extend_from_slice(head.gaps.get(s).ok_or(CodecError::truncated())?);
             for i in 0..count {
