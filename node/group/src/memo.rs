@@ -60,7 +60,7 @@ impl Generation {
         if bucket.is_empty() {
             self.entries.remove(&fingerprint);
         }
-        self.bytes -= entry.input.len();
+        self.bytes = self.bytes.saturating_sub(entry.input.len());
         Some(entry)
     }
 
@@ -69,7 +69,7 @@ impl Generation {
         let bucket = self.entries.entry(fingerprint).or_default();
         if bucket.len() >= BUCKET {
             let old = bucket.remove(0);
-            self.bytes -= old.input.len();
+            self.bytes = self.bytes.saturating_sub(old.input.len());
         }
         bucket.push(entry);
     }
