@@ -1,8 +1,9 @@
 //! Pars Session groups on MLS (RFC 9420, through `openmls`).
 //!
 //! What it is: the ciphersuite provider ([`provider`]: libcrux's HPKE with ML-KEM-1024 and
-//! `pars-crypto`'s ML-DSA-87, and openmls's storage as binary records with a transaction log,
-//! [`storage`]), credentials bound to Session IDs ([`credential`]), and the
+//! `pars-crypto`'s ML-DSA-87, AWS-LC's SHA-2 with a memo of tree-node digests, and an HPKE seal
+//! that hashes a Welcome's group info once), openmls's storage as binary records with a
+//! transaction log ([`storage`]), credentials bound to Session IDs ([`credential`]), and the
 //! sans-IO group core ([`group`]): create, add, remove, update, send, receive, each returning
 //! bytes for the caller to store in the group's mailbox.
 //!

@@ -1,7 +1,7 @@
 //! openmls's storage for one member: a map of binary records with a transaction log.
 //!
 //! openmls hands every value to store as a serde type; [`ParsStorage`] encodes it in the
-//! binary format of `codec.rs` (openmls's own memory storage writes JSON, where a byte costs
+//! binary format of `codec/` (openmls's own memory storage writes JSON, where a byte costs
 //! about 3.6 characters and a 1,000-member group's tree about 40 MB). The one exception is the
 //! group's join configuration, a few dozen bytes whose type can only be read back from a
 //! self-describing format: it is stored as JSON.
@@ -9,7 +9,13 @@
 //! Record keys are one byte naming the kind of record, the encoded openmls key (a group ID, a
 //! public key, a hash reference, …) and openmls's storage version as two big-endian bytes.
 //! Lists (a group's own leaf nodes and its queue of proposal references) are stored as one
-//! record holding each item's encoding after its length as a `u32`, little-endian.
+//! record holding each item's encoding after its length as a `u32`, little-endian. The ratchet
+//! tree is stored by pieces, one record per node and a head (`tree.rs`), so that a commit
+//! rewrites the nodes it changed, not the whole tree.
+//!
+//! Records of openmls's JSON storage, which earlier versions persisted, are not read: their keys
+//! start with an ASCII label, ours with a kind byte ([`is_json_storage_key`]), and
+//! `Member::restore` refuses them by name.
 //!
 //! The transaction log: for every record written or deleted since the last commit, the log
 //! keeps the value it had then (or that it had none). [`ParsStorage::changes`],
