@@ -1,6 +1,9 @@
 //! Group operations at 100 and 1,000 members, and at 10,000 with `PARS_GROUP_BENCH_10K=1`
-//! (about 15 more minutes on 2 cores): creating a commit (add one member, remove one, update)
-//! and processing it as another member, group messages, and openmls's storage of the tree.
+//! (about half an hour more on 2 cores, 21 minutes of it adding 9,999 members at once: openmls
+//! copies the Welcome's group info, 90 MB, twice for each new member): creating a commit (add
+//! one member, remove one, update) and processing it as another member, the daemon's path for
+//! a retrieved commit (load, process, hand the changes over), group messages, and the storage
+//! of the tree against openmls's JSON storage (up to 1,000 members).
 //! Sizes and the one-off costs of building the group are printed once per group size.
 //! `PARS_GROUP_BENCH_SIZES=100,1000` picks the sizes. Results: docs/performance.md, "Groups".
 //!
