@@ -42,8 +42,8 @@ pub enum GroupError {
     Library(String),
 }
 
-impl From<crate::provider::StorageBroken> for GroupError {
-    fn from(e: crate::provider::StorageBroken) -> Self {
+impl From<crate::records::StorageBroken> for GroupError {
+    fn from(e: crate::records::StorageBroken) -> Self {
         Self::Storage(e.to_string())
     }
 }

@@ -10,6 +10,7 @@
 use crate::credential::{IdentitySigner, bound_session_id};
 use crate::error::GroupError;
 use crate::provider::{Changes, ParsMls, SUITE};
+use crate::storage::is_json_storage_key;
 use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
 use openmls::prelude::*;
 use pars_crypto::SessionId;
@@ -85,6 +86,19 @@ fn join_config() -> MlsGroupJoinConfig {
         .build()
 }
 
+/// The Session ID of a leaf already in the tree. Every leaf was checked by
+/// [`bound_session_id`] when it entered the tree (in a Welcome's tree, an added key package, a
+/// commit's update path or update proposal, or our own at creation), so its credential's
+/// identity is its Session ID: reading it costs no hash of the 2,592-byte key, which over a
+/// 10,000-member tree would take tens of milliseconds.
+fn leaf_id(leaf: &LeafNode) -> Option<SessionId> {
+    let credential = leaf.credential();
+    if credential.credential_type() != CredentialType::Basic {
+        return None;
+    }
+    SessionId::from_bytes(credential.serialized_content()).ok()
+}
+
 fn encode(m: &MlsMessageOut) -> Result<Vec<u8>, GroupError> {
     m.tls_serialize_detached().map_err(lib)
 }
@@ -104,10 +118,26 @@ impl Member {
 
     /// A member for `signer`'s identity whose provider storage holds `records` (what
     /// [`Member::changes`] gave out and the caller persisted).
+    ///
+    /// Records of openmls's JSON storage, which versions before the binary storage persisted,
+    /// are not read: they are refused with [`GroupError::Storage`], naming them, rather than
+    /// taken for an empty state.
     pub fn restore(
         signer: IdentitySigner,
         records: impl IntoIterator<Item = (Vec<u8>, zeroize::Zeroizing<Vec<u8>>)>,
     ) -> Result<Self, GroupError> {
+        let records: Vec<_> = records.into_iter().collect();
+        let old = records
+            .iter()
+            .filter(|(k, _)| is_json_storage_key(k))
+            .count();
+        if old > 0 {
+            return Err(GroupError::Storage(format!(
+                "{old} of {} group state records were written by an earlier version (openmls's \
+                 JSON storage), which this version does not read: the groups must be joined again",
+                records.len()
+            )));
+        }
         Ok(Self {
             signer,
             provider: ParsMls::restore(records).map_err(lib)?,
@@ -205,7 +235,7 @@ impl Member {
                 e => GroupError::Refused(e.to_string()),
             })?;
         for m in staged.members() {
-            bound_session_id(&m.credential, &m.signature_key.clone().into())?;
+            bound_session_id(&m.credential, &m.signature_key.into())?;
         }
         let mls = staged.into_group(&self.provider).map_err(lib)?;
         Ok(Group { mls })
@@ -230,10 +260,16 @@ impl Group {
 
     /// The members' Session IDs, in leaf order.
     pub fn members(&self) -> Vec<SessionId> {
+        self.leaves().map(|(_, id)| id).collect()
+    }
+
+    /// Each member's leaf and Session ID, in leaf order, read from the tree without copying
+    /// it (openmls's `members()` copies every leaf's keys).
+    fn leaves(&self) -> impl Iterator<Item = (LeafNodeIndex, SessionId)> + '_ {
         self.mls
-            .members()
-            .filter_map(|m| bound_session_id(&m.credential, &m.signature_key.into()).ok())
-            .collect()
+            .treesync()
+            .full_leaves()
+            .filter_map(|(index, leaf)| leaf_id(leaf).map(|id| (index, id)))
     }
 
     /// A value every member of this epoch derives alike (for tests and safety numbers).
@@ -291,7 +327,8 @@ impl Group {
         if key_packages.is_empty() {
             return Err(GroupError::BadInput("no members to add".into()));
         }
-        let present = self.members();
+        let present: std::collections::HashSet<SessionId> =
+            self.leaves().map(|(_, id)| id).collect();
         let mut kps = Vec::with_capacity(key_packages.len());
         for bytes in key_packages {
             let MlsMessageBodyIn::KeyPackage(kp) = decode(bytes)?.extract() else {
@@ -310,10 +347,9 @@ impl Group {
             }
             kps.push(kp);
         }
-        let (commit, welcome, _) = self
-            .mls
-            .add_members(&me.provider, &me.signer, &kps)
-            .map_err(lib)?;
+        let added = self.mls.add_members(&me.provider, &me.signer, &kps);
+        me.provider.crypto().forget_welcome_infos();
+        let (commit, welcome, _) = added.map_err(lib)?;
         self.pending(&commit, Some(&welcome))
     }
 
@@ -321,16 +357,8 @@ impl Group {
     pub fn remove(&mut self, me: &Member, ids: &[SessionId]) -> Result<Commit, GroupError> {
         self.no_pending()?;
         let me_id = me.session_id();
-        // Each leaf's Session ID costs a hash of its key: computed once per leaf, not per ID.
-        let index: std::collections::HashMap<SessionId, LeafNodeIndex> = self
-            .mls
-            .members()
-            .filter_map(|m| {
-                bound_session_id(&m.credential, &m.signature_key.into())
-                    .ok()
-                    .map(|id| (id, m.index))
-            })
-            .collect();
+        let index: std::collections::HashMap<SessionId, LeafNodeIndex> =
+            self.leaves().map(|(leaf, id)| (id, leaf)).collect();
         let mut leaves = Vec::new();
         for id in ids {
             if *id == me_id {
@@ -445,12 +473,12 @@ impl Group {
         ) {
             return Ok(Received::Own);
         }
-        let by = bound_session_id(
-            processed.credential(),
-            &self
-                .sender_key(processed.sender())
-                .ok_or_else(|| GroupError::Refused("sender is not a member".into()))?,
-        )?;
+        let sender = match processed.sender() {
+            Sender::Member(index) => self.mls.public_group().leaf(*index),
+            _ => None,
+        }
+        .ok_or_else(|| GroupError::Refused("sender is not a member".into()))?;
+        let by = bound_session_id(processed.credential(), sender.signature_key())?;
         match processed.into_content() {
             ProcessedMessageContent::ApplicationMessage(a) => Ok(Received::Message {
                 sender: by,
@@ -479,15 +507,10 @@ impl Group {
                         "the committer's new leaf names another identity".into(),
                     ));
                 }
-                let removed_leaves: Vec<LeafNodeIndex> = staged
+                let removed: Vec<SessionId> = staged
                     .remove_proposals()
-                    .map(|p| p.remove_proposal().removed())
-                    .collect();
-                let removed: Vec<SessionId> = self
-                    .mls
-                    .members()
-                    .filter(|m| removed_leaves.contains(&m.index))
-                    .filter_map(|m| bound_session_id(&m.credential, &m.signature_key.into()).ok())
+                    .filter_map(|p| self.mls.public_group().leaf(p.remove_proposal().removed()))
+                    .filter_map(leaf_id)
                     .collect();
                 let removed_us = staged.self_removed();
                 let ours_dropped = self.mls.pending_commit().is_some();
@@ -513,15 +536,5 @@ impl Group {
                 "stand-alone proposals are not used in Pars groups".into(),
             )),
         }
-    }
-
-    fn sender_key(&self, sender: &Sender) -> Option<SignaturePublicKey> {
-        let Sender::Member(index) = sender else {
-            return None;
-        };
-        self.mls
-            .members()
-            .find(|m| m.index == *index)
-            .map(|m| m.signature_key.into())
     }
 }

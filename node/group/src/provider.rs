@@ -3,8 +3,11 @@
 //! its own identity key (see `credential.rs`). The libcrux provider alone signs only with
 //! Ed25519; this one offers exactly the suite Pars Session uses, [`SUITE`].
 
+use crate::hpke::{self, InfoMemo};
+use crate::memo;
+pub use crate::records::{Changes, StorageBroken};
+use crate::storage::ParsStorage;
 use openmls_libcrux_crypto::CryptoProvider;
-use openmls_memory_storage::MemoryStorage;
 use openmls_traits::OpenMlsProvider;
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::{
@@ -13,10 +16,8 @@ use openmls_traits::types::{
 };
 use pars_crypto::labels::SIG_MLS;
 use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSignature, MlDsaSigningKey, SEED_LEN};
-use std::collections::HashMap;
-use std::sync::{RwLock, RwLockReadGuard};
 use tls_codec::SecretVLBytes;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The ciphersuite of every Pars Session group: ML-KEM-1024 (HPKE KEM 0x0042), AES-256-GCM,
 /// SHA-512, ML-DSA-87 (draft-ietf-mls-pq-ciphersuites, code point 0x0906). The reasons and the
@@ -28,6 +29,16 @@ pub const SUITE: Ciphersuite = Ciphersuite::MLS_256_MLKEM1024_AES256GCM_SHA512_M
 /// other signatures).
 pub struct ParsMlsCrypto {
     inner: CryptoProvider,
+    /// The `info_hash`es of the Welcome being built (`hpke.rs`).
+    welcome_infos: InfoMemo,
+}
+
+impl ParsMlsCrypto {
+    /// Forgets the Welcome `info`s held for sealing (they hold the ratchet tree: the group
+    /// core calls this once the commit that adds members is made).
+    pub(crate) fn forget_welcome_infos(&self) {
+        self.welcome_infos.clear();
+    }
 }
 
 impl std::fmt::Debug for ParsMlsCrypto {
@@ -84,7 +95,7 @@ impl OpenMlsCrypto for ParsMlsCrypto {
     }
 
     fn hash(&self, hash_type: HashType, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.inner.hash(hash_type, data)
+        Ok(memo::hash(hash_type, data))
     }
 
     fn aead_encrypt(
@@ -160,7 +171,18 @@ impl OpenMlsCrypto for ParsMlsCrypto {
         aad: &[u8],
         ptxt: &[u8],
     ) -> Result<HpkeCiphertext, CryptoError> {
-        self.inner.hpke_seal(config, pk_r, info, aad, ptxt)
+        match hpke::seal(
+            &self.inner,
+            &self.welcome_infos,
+            &config,
+            pk_r,
+            info,
+            aad,
+            ptxt,
+        ) {
+            Some(sealed) => sealed,
+            None => self.inner.hpke_seal(config, pk_r, info, aad, ptxt),
+        }
     }
 
     fn hpke_open(
@@ -219,62 +241,16 @@ impl OpenMlsCrypto for ParsMlsCrypto {
     }
 }
 
-/// openmls's key-value records: storage key → serialised value.
-type Records = HashMap<Vec<u8>, Vec<u8>>;
-
 /// The openmls provider of one member: [`ParsMlsCrypto`], libcrux's generator (seeded from
-/// the OS), and openmls's key-value storage, whose contents the caller persists.
+/// the OS), and a [`ParsStorage`] of binary records, whose contents the caller persists.
 ///
-/// The storage is transactional in the way the ratchet's state is: `committed` is what the
-/// caller last persisted; [`ParsMls::changes`] is what changed since, [`ParsMls::commit`]
+/// The storage is transactional in the way the ratchet's state is: what the caller last
+/// persisted is committed; [`ParsMls::changes`] is what changed since, [`ParsMls::commit`]
 /// marks it persisted and [`ParsMls::rollback`] puts the storage back as it was committed.
+/// All three cost what changed since the last commit, not the size of the storage.
 pub struct ParsMls {
     crypto: ParsMlsCrypto,
-    storage: MemoryStorage,
-    committed: Records,
-}
-
-/// What changed in a provider's storage since it was last committed: records to write and
-/// records to delete. Keys are openmls's (they hold group IDs: the caller stores them under a
-/// keyed index, never raw); values hold private keys and are wiped when dropped.
-#[derive(Default)]
-pub struct Changes {
-    /// Records written or rewritten.
-    pub put: Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
-    /// Records deleted.
-    pub delete: Vec<Vec<u8>>,
-}
-
-impl std::fmt::Debug for Changes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Changes")
-            .field("put", &self.put.len())
-            .field("delete", &self.delete.len())
-            .finish()
-    }
-}
-
-impl Changes {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.delete.is_empty()
-    }
-}
-
-fn wipe(records: &mut Records) {
-    for v in records.values_mut() {
-        v.zeroize();
-    }
-    records.clear();
-}
-
-impl Drop for ParsMls {
-    fn drop(&mut self) {
-        wipe(&mut self.committed);
-        if let Ok(mut v) = self.storage.values.write() {
-            wipe(&mut v);
-        }
-    }
+    storage: ParsStorage,
 }
 
 impl std::fmt::Debug for ParsMls {
@@ -294,66 +270,37 @@ impl ParsMls {
     pub fn restore(
         records: impl IntoIterator<Item = (Vec<u8>, Zeroizing<Vec<u8>>)>,
     ) -> Result<Self, CryptoError> {
-        let committed: Records = records.into_iter().map(|(k, v)| (k, v.to_vec())).collect();
         Ok(Self {
             crypto: ParsMlsCrypto {
                 inner: CryptoProvider::new()?,
+                welcome_infos: InfoMemo::default(),
             },
-            storage: MemoryStorage {
-                values: RwLock::new(committed.clone()),
-            },
-            committed,
+            storage: ParsStorage::from_records(records),
         })
     }
 
-    fn values(&self) -> Result<RwLockReadGuard<'_, Records>, StorageBroken> {
-        self.storage.values.read().map_err(|_| StorageBroken)
-    }
-
-    /// The records written and deleted since the last [`ParsMls::commit`].
+    /// The records written and deleted since the last [`ParsMls::commit`] (a record written
+    /// back to its committed value is not among them).
     pub fn changes(&self) -> Result<Changes, StorageBroken> {
-        let now = self.values()?;
-        let mut c = Changes::default();
-        for (k, v) in now.iter() {
-            if self.committed.get(k) != Some(v) {
-                c.put.push((k.clone(), Zeroizing::new(v.clone())));
-            }
-        }
-        for k in self.committed.keys() {
-            if !now.contains_key(k) {
-                c.delete.push(k.clone());
-            }
-        }
-        Ok(c)
+        self.storage.changes()
     }
 
     /// The caller persisted [`ParsMls::changes`]: they are the committed state now.
     pub fn commit(&mut self) -> Result<(), StorageBroken> {
-        let now = self.values()?.clone();
-        wipe(&mut self.committed);
-        self.committed = now;
-        Ok(())
+        self.storage.commit()
     }
 
     /// Puts the storage back as it was at the last [`ParsMls::commit`] (groups loaded since
     /// must be loaded again).
     pub fn rollback(&mut self) -> Result<(), StorageBroken> {
-        let mut v = self.storage.values.write().map_err(|_| StorageBroken)?;
-        wipe(&mut v);
-        *v = self.committed.clone();
-        Ok(())
+        self.storage.rollback()
     }
 }
-
-/// The storage's lock was poisoned by a panic while it was held: its contents are unknown.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the group storage was left inconsistent by an earlier failure")]
-pub struct StorageBroken;
 
 impl OpenMlsProvider for ParsMls {
     type CryptoProvider = ParsMlsCrypto;
     type RandProvider = CryptoProvider;
-    type StorageProvider = MemoryStorage;
+    type StorageProvider = ParsStorage;
 
     fn storage(&self) -> &Self::StorageProvider {
         &self.storage
@@ -373,6 +320,37 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use pars_crypto::mldsa::MlDsaSigningKey;
+
+    #[test]
+    fn hashes_equal_libcrux_s_whether_memoised_or_not() {
+        let p = ParsMls::new().unwrap();
+        let libcrux = CryptoProvider::new().unwrap();
+        let types = [HashType::Sha2_256, HashType::Sha2_384, HashType::Sha2_512];
+        // Short inputs, inputs at the memo's threshold, and long ones, each twice (the
+        // second time from the memo), and two long inputs that differ in their last byte.
+        let mut inputs: Vec<Vec<u8>> = [0, 1, 127, memo::MIN_INPUT - 1, memo::MIN_INPUT, 9_000]
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        let mut other = inputs[5].clone();
+        *other.last_mut().unwrap() ^= 1;
+        inputs.push(other);
+        for round in 0..2 {
+            for t in types {
+                for data in &inputs {
+                    let ours = p.crypto().hash(t, data).unwrap();
+                    assert_eq!(ours, libcrux.hash(t, data).unwrap(), "round {round}");
+                    assert_eq!(ours.len(), t.size());
+                }
+            }
+        }
+        assert!(memo::len() >= 6, "large inputs are memoised");
+        // The same input under another hash type is another entry.
+        assert_ne!(
+            p.crypto().hash(HashType::Sha2_256, &inputs[5]).unwrap(),
+            p.crypto().hash(HashType::Sha2_512, &inputs[5]).unwrap()[..32]
+        );
+    }
 
     #[test]
     fn the_suite_s_primitives_work_and_signatures_are_bound_to_their_context() {

@@ -259,17 +259,20 @@ fn concurrent_commits_the_first_stored_wins_and_the_other_is_proposed_again() {
 /// The records a caller persisted, as the client store would hold them.
 type Disk = std::collections::HashMap<Vec<u8>, zeroize::Zeroizing<Vec<u8>>>;
 
-/// Writes `m`'s changes to `disk` and commits them, as the daemon does in one transaction.
-fn persist(m: &mut Member, disk: &mut Disk) {
+/// Writes `m`'s changes to `disk` and commits them, as the daemon does in one transaction;
+/// returns how many records it deleted.
+fn persist(m: &mut Member, disk: &mut Disk) -> usize {
     let c = m.changes().unwrap();
+    let deleted = c.delete.len();
     for k in c.delete {
-        disk.remove(&k);
+        assert!(disk.remove(&k).is_some(), "deleting a record never written");
     }
     for (k, v) in c.put {
         disk.insert(k, v);
     }
     m.commit().unwrap();
     assert!(m.changes().unwrap().is_empty());
+    deleted
 }
 
 fn signer(seed: u64) -> IdentitySigner {
@@ -291,7 +294,8 @@ fn the_state_survives_a_restart_from_its_persisted_changes_and_a_rollback_forget
     let commit = ga.update(&a).unwrap();
     ga.confirm(&a).unwrap();
     gb.receive(&b, &commit.commit).unwrap();
-    persist(&mut b, &mut disk);
+    // The new epoch replaces the last one's keys: records are deleted as well as written.
+    assert!(persist(&mut b, &mut disk) > 0);
 
     // A refused message writes nothing.
     let mut bad = ga.send(&a, b"two").unwrap();
@@ -306,6 +310,7 @@ fn the_state_survives_a_restart_from_its_persisted_changes_and_a_rollback_forget
     // A restart: a new member from the persisted records, same identity.
     drop((b, gb));
     let mut b = Member::restore(signer(2), disk.clone()).unwrap();
+    assert!(b.changes().unwrap().is_empty());
     let mut gb = b
         .load(&[7; 32])
         .unwrap()
