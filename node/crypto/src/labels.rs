@@ -61,6 +61,9 @@ pub const GROUP_ACCESS: &[u8] = b"pars-group-access-v1";
 /// MLS exporter label of the group mailbox access token (32 bytes, the group ID as context),
 /// taken in the epoch of the membership change that made it.
 pub const GROUP_ACCESS_TOKEN: &[u8] = b"pars-group-access-v1/token";
+/// HKDF salt and info of a file's chunk key, from its random file key
+/// (`pars_wire::file::ChunkSealer`).
+pub const FILE_CHUNK_KEY: &[u8] = b"pars-file-v1/chunk-key";
 /// Signature context (FIPS 204 `ctx`) of every MLS signature (leaf nodes, key packages,
 /// commits, group messages): the MLS signature key of a group member is its identity key.
 pub const SIG_MLS: &[u8] = b"pars-mls-v1";

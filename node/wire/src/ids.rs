@@ -85,6 +85,11 @@ hex_id!(
     FileId, 32, "file ID"
 );
 hex_id!(
+    /// A sealed file chunk's identifier: SHA3-256 of its bytes (`pars_wire::file`), the
+    /// address of the swarm mailbox that holds it.
+    ChunkId, 32, "chunk ID"
+);
+hex_id!(
     /// A service node's position in the node-ID space: SHA3-256 of its libp2p peer ID bytes.
     NodeId, 32, "node ID"
 );

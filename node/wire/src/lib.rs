@@ -14,6 +14,7 @@ pub mod codec;
 pub mod directory;
 pub mod envelope;
 mod error;
+pub mod file;
 pub mod group;
 pub mod ids;
 pub mod message;
@@ -26,7 +27,7 @@ pub mod swarm;
 
 pub use codec::{Reader, Writer};
 pub use error::WireError;
-pub use ids::{FileId, GroupId, MessageId, NodeId};
+pub use ids::{ChunkId, FileId, GroupId, MessageId, NodeId};
 pub use message::{ContentType, MessageHeader, SessionMessage};
 pub use node_record::NodeRecord;
 pub use onion::{OnionKeyAnnouncement, OnionPacket};

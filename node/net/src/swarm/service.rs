@@ -320,6 +320,18 @@ impl SwarmService {
                     )
                 })
             }
+            Mailbox::Chunk(id) => {
+                if pars_wire::swarm::content_hash(payload) == id.0 {
+                    Ok(())
+                } else {
+                    Err(SwarmResponse::error(
+                        ErrorCode::InvalidContent,
+                        0,
+                        "a file chunk's mailbox takes only the chunk whose SHA3-256 is its \
+                         address",
+                    ))
+                }
+            }
             Mailbox::Group(_) => Err(SwarmResponse::error(
                 ErrorCode::Forbidden,
                 0,

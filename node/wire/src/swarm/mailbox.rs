@@ -1,6 +1,6 @@
 //! A mailbox: its namespace and the identifier it is addressed by, and where it lives.
 
-use crate::{FileId, GroupId, Reader, WireError, Writer};
+use crate::{ChunkId, FileId, GroupId, Reader, WireError, Writer};
 use pars_crypto::{SESSION_ID_LEN, SessionId};
 
 /// A mailbox: a namespace and the identifier it is addressed by.
@@ -17,6 +17,9 @@ pub enum Mailbox {
     /// A group's access records ([`GroupAccess`](super::GroupAccess)), in the group mailbox's
     /// swarm: stored only as records signed by the group's owner key, read by no client.
     GroupAccess(GroupId),
+    /// One sealed file chunk, addressed by its chunk ID (SHA3-256 of the chunk): anyone may
+    /// store a chunk whose hash is the address, anyone may fetch it (the ID is the capability).
+    Chunk(ChunkId),
 }
 
 /// Namespace tags on the wire.
@@ -26,6 +29,7 @@ mod ns {
     pub const BUNDLE: u8 = 3;
     pub const FILE: u8 = 4;
     pub const GROUP_ACCESS: u8 = 5;
+    pub const CHUNK: u8 = 6;
 }
 
 impl Mailbox {
@@ -37,6 +41,7 @@ impl Mailbox {
             Mailbox::Bundle(_) => ns::BUNDLE,
             Mailbox::File(_) => ns::FILE,
             Mailbox::GroupAccess(_) => ns::GROUP_ACCESS,
+            Mailbox::Chunk(_) => ns::CHUNK,
         }
     }
 
@@ -47,6 +52,7 @@ impl Mailbox {
             Mailbox::Inbox(s) | Mailbox::Bundle(s) => s.digest(),
             Mailbox::Group(g) | Mailbox::GroupAccess(g) => g.0,
             Mailbox::File(f) => f.0,
+            Mailbox::Chunk(c) => c.0,
         }
     }
 
@@ -55,12 +61,12 @@ impl Mailbox {
         match self {
             Mailbox::Inbox(s) | Mailbox::Bundle(s) => Some(s.digest()),
             Mailbox::Group(g) | Mailbox::GroupAccess(g) => Some(g.0),
-            Mailbox::File(_) => None,
+            Mailbox::File(_) | Mailbox::Chunk(_) => None,
         }
     }
 
     /// Whether a plain store needs nothing (a bundle or an access record is authorised by its
-    /// own signature instead, a group message by a member's token on a
+    /// own signature instead, a file chunk by its hash being its address, a group message by a member's token on a
     /// [`GroupStore`](super::SwarmRequest::GroupStore)).
     pub fn open_store(&self) -> bool {
         matches!(self, Mailbox::Inbox(_) | Mailbox::File(_))
@@ -84,7 +90,9 @@ impl Mailbox {
     pub fn encoded_len(&self) -> usize {
         match self {
             Mailbox::Inbox(_) | Mailbox::Bundle(_) => 1 + SESSION_ID_LEN,
-            Mailbox::Group(_) | Mailbox::File(_) | Mailbox::GroupAccess(_) => 1 + 32,
+            Mailbox::Group(_) | Mailbox::File(_) | Mailbox::GroupAccess(_) | Mailbox::Chunk(_) => {
+                1 + 32
+            }
         }
     }
 
@@ -97,6 +105,7 @@ impl Mailbox {
             }
             Mailbox::Group(g) | Mailbox::GroupAccess(g) => g.write(w),
             Mailbox::File(f) => f.write(w),
+            Mailbox::Chunk(c) => c.write(w),
         }
     }
 
@@ -124,6 +133,7 @@ impl Mailbox {
             ns::BUNDLE => Mailbox::Bundle(session(r)?),
             ns::FILE => Mailbox::File(FileId::read(r)?),
             ns::GROUP_ACCESS => Mailbox::GroupAccess(GroupId::read(r)?),
+            ns::CHUNK => Mailbox::Chunk(ChunkId::read(r)?),
             other => {
                 return Err(WireError::UnknownVariant {
                     what: "mailbox namespace",

@@ -14,7 +14,8 @@
 //! | [`Mailbox::Group`] (a group's mailbox) | members ([`AccessToken`]) | members; the owner key | owner key |
 //! | [`Mailbox::GroupAccess`] (a group's [`GroupAccess`] records) | owner key (each record is signed) | owner key | owner key |
 //! | [`Mailbox::Bundle`] (identity bundle / prekeys) | owner (the bundle is self-signed) | anyone | owner |
-//! | [`Mailbox::File`] (encrypted file chunks) | anyone | anyone (the file ID is the capability) | nobody: TTL only |
+//! | [`Mailbox::File`] (sealed blob chunks of group messages) | anyone | anyone (the file ID is the capability) | nobody: TTL only |
+//! | [`Mailbox::Chunk`] (one sealed file chunk, `pars_wire::file`) | anyone, the chunk whose SHA3-256 is the address | anyone (the chunk ID is the capability) | nobody: TTL only |
 //!
 //! "Owner" means an [`OwnerAuth`]: an ML-DSA-87 signature under
 //! [`SIG_MAILBOX_AUTH`](pars_crypto::labels::SIG_MAILBOX_AUTH) by the key whose SHA3-256 is the
