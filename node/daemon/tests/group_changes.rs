@@ -306,3 +306,45 @@ fn admins_holding_the_owner_key_renew_the_access_record_weekly() {
     assert_eq!(net.access_records, records + 1);
     assert_eq!(a.engine.renew_access_records(now, &mut rng).unwrap(), 0);
 }
+
+#[test]
+fn an_item_is_not_dropped_when_our_own_group_state_cannot_be_read() {
+    let mut rng = ChaCha20Rng::seed_from_u64(35);
+    let mut net = Net::default();
+    let mut now = T0 + 1;
+    let ([mut a, mut b, _, _], gid) = four(&mut rng, &mut net, &mut now);
+    a.engine
+        .send_group_message(&gid, "kept for later", now, &mut rng)
+        .unwrap();
+    settle(&mut [&mut a], &mut net, &mut now, &mut rng);
+    // Bob's MLS records become unreadable (as records of an older storage format are).
+    let scratch = b.dir.path().join("scratch.redb");
+    drop(std::mem::replace(
+        &mut b.engine,
+        Engine::open(store(&scratch, true)).unwrap(),
+    ));
+    let raw = store(&b.dir.path().join("client.redb"), false);
+    let mut batch = pars_store::client::Batch::default();
+    for (k, v) in raw.scan(pars_store::client::Space::Groups, b"m/").unwrap() {
+        // `key (var32) ‖ value`: the key kept, the value junk.
+        let klen = u32::from_be_bytes(v[..4].try_into().unwrap()) as usize;
+        let mut junk = v[..4 + klen].to_vec();
+        junk.extend_from_slice(b"\xffjunk");
+        batch.put(pars_store::client::Space::Groups, &k, &junk);
+    }
+    raw.write(batch, &mut rng).unwrap();
+    drop(raw);
+    b.engine = Engine::open(store(&b.dir.path().join("client.redb"), false)).unwrap();
+    let item = net.groups[&gid].last().unwrap().clone();
+    let Payload::Inline(mls) = Payload::decode(&item).unwrap() else {
+        panic!("inline")
+    };
+    let h = content_hash(&item);
+    assert!(
+        b.engine
+            .group_receive(&gid, &h, &mls, now, &mut rng)
+            .is_err()
+    );
+    // Not marked processed: it is read again once the state is mended.
+    assert_eq!(b.engine.group_unseen(&gid, &[h]).unwrap(), vec![h]);
+}

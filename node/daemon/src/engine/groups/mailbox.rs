@@ -159,9 +159,13 @@ impl Engine {
             Err(EngineError::GroupBehind { message, at, .. }) => {
                 self.note_behind(g, message, at, now, rng)
             }
-            // Refused (tampered, not from a member, malformed, a future epoch we cannot reach):
-            // the state is unchanged; the item is marked processed so it is not tried again.
-            Err(EngineError::Group(err)) => {
+            // Refused (tampered, not from a member, malformed): the state is unchanged; the
+            // item is marked processed so it is not tried again. Not so when our own group
+            // state could not be read or the library failed: the item is not at fault and is
+            // tried again once that is mended.
+            Err(EngineError::Group(err))
+                if !matches!(err, GroupError::Storage(_) | GroupError::Library(_)) =>
+            {
                 let mut b = Batch::default();
                 self.stage_seen(&mut b, g, hash, now);
                 self.store.write(b, rng)?;
