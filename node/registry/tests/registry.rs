@@ -354,9 +354,12 @@ async fn catches_up_over_many_small_log_ranges() {
     // A reader resuming from a cache at the old block walks the gap two blocks at a time.
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("registry.json");
-    let (first, _t) = RegistryReader::start(config(&anvil, registry).with_cache(&cache)).unwrap();
+    let (first, task) = RegistryReader::start(config(&anvil, registry).with_cache(&cache)).unwrap();
     first.wait_synced(Duration::from_secs(30)).await.unwrap();
+    // Shutdown only asks: the reader may still write its cache; wait until it has ended, or
+    // it could overwrite the rewound cache below (failed once in CI).
     first.shutdown();
+    task.await.unwrap();
     let mut old: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
     // Rewind the cached state to the deployment: no nodes, at the block the empty reader saw.
