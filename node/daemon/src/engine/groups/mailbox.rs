@@ -211,14 +211,10 @@ impl Engine {
         if !rec.admins.contains(&me) || rec.state != GroupState::Active {
             return Ok(());
         }
-        let none = PendingCommit {
-            hash: [0; 32],
-            added: Vec::new(),
-            removed: Vec::new(),
-            welcome: None,
-        };
-        let lost = lost.unwrap_or(&none);
-        for a in &lost.added {
+        let (lost_added, lost_removed) = lost.map_or((&[][..], &[][..]), |p| {
+            (p.added.as_slice(), p.removed.as_slice())
+        });
+        for a in lost_added {
             if members.contains(a) {
                 continue;
             }
@@ -233,7 +229,7 @@ impl Engine {
                 }
             }
         }
-        for r in &lost.removed {
+        for r in lost_removed {
             if members.contains(r) && !remove.contains(r) {
                 remove.push(*r);
             }
