@@ -593,6 +593,7 @@ mod tests {
             read: false,
             error: None,
             group: None,
+            file: None,
         }
     }
 

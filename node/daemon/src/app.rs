@@ -318,6 +318,20 @@ impl Core {
         Ok(out.pop().ok_or(CoreError::Stopped)??)
     }
 
+    /// Ends an upload: queues the file message and marks it done in one batch (see
+    /// [`Engine::finish_upload`]); the delivery or group worker is told.
+    pub async fn finish_upload(
+        &self,
+        id: pars_wire::TransferId,
+    ) -> Result<pars_wire::records::TransferRecord, CoreError> {
+        let r = self
+            .call(move |e, rng| e.finish_upload(&id, now(), rng))
+            .await?;
+        self.emit(Event::OutboxChanged);
+        self.emit(Event::GroupsChanged);
+        Ok(r)
+    }
+
     // --- The outbox. ---
 
     /// The whole outbox, decoded once.

@@ -107,6 +107,9 @@ pub struct Flags {
     /// are refused as busy and those clients poll instead. 0 holds none. Default: 1024.
     #[arg(long, env = "PARS_MAX_WAITING_RETRIEVES", value_name = "N")]
     pub max_waiting_retrieves: Option<usize>,
+    /// Largest file sent or received, in bytes. Default: 2 GiB (2147483648).
+    #[arg(long, env = "PARS_MAX_FILE_SIZE", value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
     /// EVM JSON-RPC endpoint (http or https) to read the service-node registry from. With it
     /// (or --registry / --addresses-file) the service-node set is the on-chain registry's active
     /// nodes instead of the --node-set file.
@@ -166,6 +169,8 @@ pub struct FileConfig {
     pub poll_max_ms: Option<u64>,
     /// See [`Flags::max_waiting_retrieves`].
     pub max_waiting_retrieves: Option<usize>,
+    /// See [`Flags::max_file_size`].
+    pub max_file_size: Option<u64>,
     /// See [`Flags::eth_rpc`].
     pub eth_rpc: Option<String>,
     /// See [`Flags::registry`].
@@ -226,9 +231,14 @@ pub struct Config {
     pub poll_max_ms: u64,
     /// Service nodes: most long-polls held at once.
     pub max_waiting_retrieves: usize,
+    /// Largest file sent or received, bytes.
+    pub max_file_size: u64,
     /// The on-chain registry to take the service-node set from; `None`: the `node_set` file.
     pub chain: Option<ChainConfig>,
 }
+
+/// Default of [`Config::max_file_size`]: 2 GiB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 << 30;
 
 /// Default of [`Config::max_waiting_retrieves`].
 pub const DEFAULT_MAX_WAITING_RETRIEVES: usize = 1024;
@@ -403,6 +413,10 @@ impl Config {
                 .max_waiting_retrieves
                 .or(file.max_waiting_retrieves)
                 .unwrap_or(DEFAULT_MAX_WAITING_RETRIEVES),
+            max_file_size: flags
+                .max_file_size
+                .or(file.max_file_size)
+                .unwrap_or(DEFAULT_MAX_FILE_SIZE),
             chain,
             datadir,
         })

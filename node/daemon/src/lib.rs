@@ -14,6 +14,8 @@
 //! - [`net`]: the one seam to the network (the onion-routed client), with a classified error;
 //! - [`ops`]: what the RPC handlers and `triggerAction` share (sessions, the error mapping);
 //! - [`group_ops`]: the group methods of the RPC (arguments, sessions with new members, views);
+//! - [`transfers`]: file uploads and downloads, chunk by chunk, resumable, with progress;
+//! - [`file_ops`]: the file methods of the RPC (arguments, the view of a transfer);
 //! - [`rpc`]: the JSON-RPC API;
 //! - [`trigger`]: `triggerAction`, contract actions signed and sent to a bridge;
 //! - [`status`]: status views shared by `getStatus` and the service node's status file;
@@ -22,7 +24,7 @@
 //! - [`run`]: the process itself (user mode and service-node mode, startup and shutdown).
 //!
 //! The files import each other in one direction only: `run` → `rpc` and `workers`; `rpc` →
-//! `trigger` → `ops` → `app` → `engine`; `rpc` → `group_ops` → `ops`; `workers` → `app`; `net` uses no other module.
+//! `trigger` → `ops` → `app` → `engine`; `rpc` → `group_ops` → `ops`; `rpc` → `file_ops` → `transfers` → `app`; `workers` → `app`; `net` uses no other module.
 //!
 //! It is not a protocol implementation: handshakes, ratchets, swarms and onion packets live in
 //! `pars-session`, `pars-net` and `pars-onion`.
@@ -30,6 +32,7 @@
 pub mod app;
 pub mod config;
 pub mod engine;
+pub mod file_ops;
 pub mod group_ops;
 pub mod lock;
 pub mod logging;
@@ -38,5 +41,6 @@ pub mod ops;
 pub mod rpc;
 pub mod run;
 pub mod status;
+pub mod transfers;
 pub mod trigger;
 pub mod workers;

@@ -8,8 +8,9 @@ use crate::engine::conversation_id;
 use crate::net::NetSlot;
 use pars_crypto::SessionId;
 use pars_error::HasKind;
-use pars_rpc::types::{DeliveryState, Direction, MessageInfo};
+use pars_rpc::types::{DeliveryState, Direction, FileInfo, MessageInfo};
 use pars_rpc::{ErrorCode, RpcError};
+use pars_wire::file::FileManifest;
 use pars_wire::message::ContentType;
 use pars_wire::records::{Delivery, MessageRecord};
 
@@ -120,6 +121,26 @@ fn content_type_name(b: u8) -> String {
 
 /// The RPC view of a message.
 pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
+    // A file message's content is its manifest, key included: shown as what it offers.
+    let file = (m.content_type == ContentType::File as u8)
+        .then(|| FileManifest::decode(&m.content).ok())
+        .flatten()
+        .map(|f| FileInfo {
+            file_id: f.id.to_string(),
+            name: f.name.clone(),
+            mime_type: f.mime.clone(),
+            size: f.size,
+        });
+    let (content, content_hex) = match &file {
+        Some(f) => (
+            format!("file: {} ({} bytes)", f.name, f.size),
+            String::new(),
+        ),
+        None => (
+            String::from_utf8_lossy(&m.content).into_owned(),
+            hex::encode(&m.content),
+        ),
+    };
     MessageInfo {
         id: m.id.to_string(),
         session: hex::encode(conversation_id(local, &m.peer)),
@@ -129,9 +150,9 @@ pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
         } else {
             Direction::Incoming
         },
-        content: String::from_utf8_lossy(&m.content).into_owned(),
+        content,
         content_type: content_type_name(m.content_type),
-        content_hex: hex::encode(&m.content),
+        content_hex,
         timestamp: m.timestamp,
         local_time: m.local_time,
         sequence: m.sequence,
@@ -139,5 +160,6 @@ pub fn message_info(local: &SessionId, m: &MessageRecord) -> MessageInfo {
         read: m.read,
         error: m.error.clone(),
         group: None,
+        file,
     }
 }

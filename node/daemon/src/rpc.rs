@@ -7,19 +7,23 @@
 
 use crate::app::{Core, Event};
 use crate::engine::SessionSummary;
+use crate::file_ops::{self, transfer_info};
 use crate::group_ops;
 use crate::net::NetSlot;
 use crate::ops::delivery;
 pub use crate::ops::message_info;
 use crate::ops::{self, rpc_error};
+use crate::transfers::Transfers;
 use jsonrpsee::PendingSubscriptionSink;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
 use jsonrpsee::types::ErrorObjectOwned;
 use pars_crypto::SessionId;
 use pars_crypto::identity::IdentityKeys;
+use pars_rpc::api::RpcResult;
 use pars_rpc::types::{
     DaemonStatus, GroupInfo, GroupInviteInfo, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
-    PublicKeys, SendResult, SessionInfo, SessionState, TriggerRequest, TriggerResult,
+    PublicKeys, SendFileResult, SendResult, SessionInfo, SessionState, TransferInfo,
+    TriggerRequest, TriggerResult,
 };
 use pars_rpc::{ErrorCode, RpcError, SessionApiServer};
 use pars_wire::MessageId;
@@ -51,6 +55,7 @@ pub struct NodeFacts {
 pub struct Daemon {
     core: Arc<Core>,
     net: NetSlot,
+    transfers: Transfers,
     facts: NodeFacts,
     started: Instant,
 }
@@ -63,10 +68,11 @@ impl std::fmt::Debug for Daemon {
 
 impl Daemon {
     /// The RPC state over `core`, with `net` for what needs the network.
-    pub fn new(core: Arc<Core>, net: NetSlot, facts: NodeFacts) -> Arc<Self> {
+    pub fn new(core: Arc<Core>, net: NetSlot, transfers: Transfers, facts: NodeFacts) -> Arc<Self> {
         Arc::new(Self {
             core,
             net,
+            transfers,
             facts,
             started: Instant::now(),
         })
@@ -88,10 +94,12 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorObjectOwned {
 }
 
 /// The content types `sendContent` accepts, by their RPC names.
-const SENDABLE: [(&str, ContentType); 3] = [
+const SENDABLE: [(&str, ContentType); 4] = [
     ("text", ContentType::Text),
     ("contractAction", ContentType::ContractAction),
     ("contractReceipt", ContentType::ContractReceipt),
+    // A file manifest: forwards a file already stored, without uploading it again.
+    ("file", ContentType::File),
 ];
 
 /// Checks the arguments of `sendContent`: a known content type and non-empty hex content (UTF-8
@@ -132,6 +140,14 @@ fn sendable(content_type: &str, content_hex: &str) -> Result<(ContentType, Vec<u
         return Err(RpcError::new(
             ErrorCode::InvalidInput,
             "text content must be UTF-8; send binary content with another content type",
+        ));
+    }
+    if ct == ContentType::File
+        && let Err(e) = pars_wire::file::FileManifest::decode(&content)
+    {
+        return Err(RpcError::new(
+            ErrorCode::InvalidInput,
+            format!("file content must be a file manifest (pars_wire::file): {e}"),
         ));
     }
     Ok((ct, content))
@@ -445,6 +461,51 @@ impl SessionApiServer for Api {
             id: m.message.id.to_string(),
             delivery: delivery(m.message.delivery),
         })
+    }
+
+    async fn send_file(&self, to: String, path: String) -> RpcResult<SendFileResult> {
+        let d = &self.0;
+        let to = file_ops::resolve_target(&d.core, &to).await?;
+        let s = d.transfers.send_file(to, &path).await.map_err(fail)?;
+        Ok(SendFileResult {
+            file_id: s.record.manifest.id.to_string(),
+            transfer_id: s.record.id.to_string(),
+        })
+    }
+
+    async fn receive_file(&self, file_id: String, path: String) -> RpcResult<TransferInfo> {
+        Ok(file_ops::receive(&self.0.transfers, &file_id, &path).await?)
+    }
+
+    async fn get_transfers(&self) -> RpcResult<Vec<TransferInfo>> {
+        let all = self.0.transfers.list().await.map_err(fail)?;
+        Ok(all.iter().map(transfer_info).collect())
+    }
+
+    async fn cancel_transfer(&self, transfer_id: String) -> RpcResult<TransferInfo> {
+        Ok(file_ops::cancel(&self.0.transfers, &transfer_id).await?)
+    }
+
+    async fn subscribe_transfers(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut rx = self.0.transfers.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            tokio::select! {
+                item = rx.recv() => match item {
+                    Ok(s) => {
+                        let raw = jsonrpsee::core::to_json_raw_value(&transfer_info(&s))?;
+                        if sink.send(raw).await.is_err() {
+                            break;
+                        }
+                    }
+                    // A slow subscriber missed some: the next event or getTransfers catches up.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = sink.closed() => break,
+            }
+        }
+        Ok(())
     }
 
     async fn subscribe_messages(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {

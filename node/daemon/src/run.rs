@@ -579,7 +579,21 @@ async fn run_user(
     let paths = facts.paths.clone();
     let slot = NetSlot::new(set.clone());
     let core = Arc::new(Core::start(engine, os_rng()?).map_err(|e| RunError::Core(e.to_string()))?);
-    let daemon = Daemon::new(core.clone(), slot.clone(), facts);
+    let transfers = crate::transfers::Transfers::new(
+        core.clone(),
+        slot.clone(),
+        crate::transfers::TransferSettings {
+            max_file_size: cfg.max_file_size,
+            ..Default::default()
+        },
+    );
+    // Transfers left running resume (each waits for the network).
+    match transfers.resume_all().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(transfers = n, "resuming file transfers"),
+        Err(e) => tracing::error!(error = %e, "file transfers could not be resumed"),
+    }
+    let daemon = Daemon::new(core.clone(), slot.clone(), transfers.clone(), facts);
     let settings = WorkerSettings {
         poll_min: Duration::from_millis(cfg.poll_min_ms),
         poll_max: Duration::from_millis(cfg.poll_max_ms),
@@ -653,6 +667,7 @@ async fn run_user(
     tracing::info!("shutting down");
     let _ = server.stop();
     server.stopped().await;
+    transfers.stop().await;
     if let Some(w) = workers {
         w.stop().await;
     }

@@ -45,9 +45,13 @@ async fn daemon(seed: u64) -> Running {
         rng.clone(),
     )
     .unwrap();
+    let core = Arc::new(core);
+    let transfers =
+        sessiond::transfers::Transfers::new(core.clone(), NetSlot::offline(), Default::default());
     let daemon = Daemon::new(
-        Arc::new(core),
+        core,
         NetSlot::offline(),
+        transfers,
         NodeFacts {
             network: "local".into(),
             ..Default::default()

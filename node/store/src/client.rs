@@ -43,6 +43,8 @@ pub enum Space {
     State,
     /// Groups: their MLS state, records, messages, outbox and pending work.
     Groups,
+    /// Files: offers received, transfers and their progress.
+    Files,
 }
 
 impl Space {
@@ -56,6 +58,7 @@ impl Space {
             Space::Outbox => "outbox",
             Space::State => "state",
             Space::Groups => "groups",
+            Space::Files => "files",
         }
     }
 
@@ -64,7 +67,7 @@ impl Space {
     }
 
     /// Every space.
-    pub const ALL: [Space; 8] = [
+    pub const ALL: [Space; 9] = [
         Space::Identity,
         Space::Prekeys,
         Space::Sessions,
@@ -73,6 +76,7 @@ impl Space {
         Space::Outbox,
         Space::State,
         Space::Groups,
+        Space::Files,
     ];
 }
 

@@ -427,6 +427,14 @@ pub enum GroupContent {
         /// When it left.
         sent_at: u64,
     },
+    /// Kind 4: a file offered to the group; body = its manifest (var16,
+    /// [`crate::file::FileManifest`]).
+    File {
+        /// When the sender sent it.
+        sent_at: u64,
+        /// The file.
+        manifest: crate::file::FileManifest,
+    },
 }
 
 impl GroupContent {
@@ -448,6 +456,9 @@ impl GroupContent {
             }
             GroupContent::Leave { sent_at } => {
                 w.u8(3).u64(*sent_at);
+            }
+            GroupContent::File { sent_at, manifest } => {
+                w.u8(4).u64(*sent_at).var16(&manifest.encode());
             }
         }
         w.into_vec()
@@ -474,6 +485,10 @@ impl GroupContent {
                 }
             }
             3 => GroupContent::Leave { sent_at },
+            4 => GroupContent::File {
+                sent_at,
+                manifest: crate::file::FileManifest::decode(r.var16(1024, "file manifest")?)?,
+            },
             v => {
                 return Err(WireError::UnknownVariant {
                     what: "group content kind",

@@ -90,12 +90,23 @@ hex_id!(
     ChunkId, 32, "chunk ID"
 );
 hex_id!(
+    /// A file transfer's random 16-byte identifier (local to one daemon).
+    TransferId, 16, "transfer ID"
+);
+hex_id!(
     /// A service node's position in the node-ID space: SHA3-256 of its libp2p peer ID bytes.
     NodeId, 32, "node ID"
 );
 
 impl MessageId {
     /// A fresh random message ID.
+    pub fn random(rng: &mut impl pars_crypto::CryptoRng) -> Self {
+        Self(pars_crypto::random_array(rng))
+    }
+}
+
+impl TransferId {
+    /// A fresh random transfer ID.
     pub fn random(rng: &mut impl pars_crypto::CryptoRng) -> Self {
         Self(pars_crypto::random_array(rng))
     }

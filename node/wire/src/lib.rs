@@ -27,7 +27,7 @@ pub mod swarm;
 
 pub use codec::{Reader, Writer};
 pub use error::WireError;
-pub use ids::{ChunkId, FileId, GroupId, MessageId, NodeId};
+pub use ids::{ChunkId, FileId, GroupId, MessageId, NodeId, TransferId};
 pub use message::{ContentType, MessageHeader, SessionMessage};
 pub use node_record::NodeRecord;
 pub use onion::{OnionKeyAnnouncement, OnionPacket};

@@ -5,11 +5,16 @@
 use crate::{MessageId, Reader, WireError, Writer};
 
 mod group;
+mod transfer;
 pub use group::{
     GroupOutKind, GroupOutboxRecord, GroupRecord, GroupState, GroupTaskRecord, MAX_GROUP_BLOB,
     MAX_INVITED,
 };
 use pars_crypto::{SESSION_ID_LEN, SessionId};
+pub use transfer::{
+    ChunkIdsRecord, FileOfferRecord, MAX_PATH_LEN, TransferPeer, TransferProgress, TransferRecord,
+    TransferState,
+};
 
 /// Version of every record format in this module.
 pub const RECORD_VERSION: u8 = 1;

@@ -42,6 +42,7 @@ pub fn retry_at(attempts: u32, now: u64) -> u64 {
     now.saturating_add(backoff)
 }
 
+mod files;
 mod groups;
 mod outbox;
 mod receive;
@@ -146,6 +147,12 @@ pub enum EngineError {
     /// A change of ours is waiting for its commit to come back from the group mailbox.
     #[error("a change to group {0} is still in progress; try again when it is done")]
     PendingCommit(String),
+    /// No message offered that file.
+    #[error("no message offered file {0}; file messages are listed by getMessages")]
+    UnknownFile(String),
+    /// No such transfer.
+    #[error("no transfer {0}; list them with getTransfers")]
+    UnknownTransfer(String),
     /// A group item of an epoch we have not reached (handled inside the engine: the item is
     /// kept for later and the group marked behind).
     #[error("group {group} has items of epoch {message}; we are at {at}")]
@@ -184,6 +191,7 @@ impl HasKind for EngineError {
             Self::GroupInactive(_) => ErrorKind::Rejected,
             Self::PendingCommit(_) => ErrorKind::Busy,
             Self::GroupBehind { .. } => ErrorKind::Busy,
+            Self::UnknownFile(_) | Self::UnknownTransfer(_) => ErrorKind::NotFound,
         }
     }
 }

@@ -11,7 +11,7 @@ use pars_crypto::{CryptoRng, SessionId};
 use pars_session::{ReplayCache, Routed, Session, SessionStore};
 use pars_store::client::{Batch, Space};
 use pars_wire::message::{ContentType, SessionMessage};
-use pars_wire::records::{Delivery, MessageRecord, PrekeyRecord, SessionRecord};
+use pars_wire::records::{Delivery, MessageRecord, PrekeyRecord, SessionRecord, TransferPeer};
 use pars_wire::{MessageId, WireError};
 
 /// The engine's sessions, prekeys and replay cache as `pars-session`'s router reads them.
@@ -198,6 +198,17 @@ impl Engine {
                 Ok(Received::GroupTask)
             }
             ct => {
+                if ct == ContentType::File {
+                    let from = TransferPeer::Session(rec.peer);
+                    if self
+                        .stage_file_offer(b, from, id, &dec.content, now)
+                        .is_err()
+                    {
+                        return Ok(Received::Ignored(
+                            "a file message whose manifest does not decode",
+                        ));
+                    }
+                }
                 let m = MessageRecord {
                     id,
                     peer: rec.peer,

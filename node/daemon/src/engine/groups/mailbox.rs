@@ -334,6 +334,23 @@ impl Engine {
                 );
                 GroupReceived::Message(msg)
             }
+            GroupContent::File { sent_at, manifest } => {
+                let content = manifest.encode().to_vec();
+                let from = TransferPeer::Group(rec.id);
+                self.stage_file_offer(b, from, id, &content, now)?;
+                let (_, msg) = self.stage_group_message(
+                    b,
+                    rec,
+                    id,
+                    sender,
+                    false,
+                    ContentType::File,
+                    sent_at,
+                    content,
+                    now,
+                );
+                GroupReceived::Message(msg)
+            }
             GroupContent::Meta { name, admins, .. } => {
                 if !rec.admins.contains(&sender) {
                     return Err(EngineError::Group(GroupError::NotAllowed(format!(

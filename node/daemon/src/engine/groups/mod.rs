@@ -30,7 +30,7 @@ use pars_wire::group::{
 use pars_wire::message::{ContentType, MessageKind, SessionMessage};
 use pars_wire::records::{
     Delivery, GroupOutKind, GroupOutboxRecord, GroupRecord, GroupState, GroupTaskRecord,
-    MessageRecord,
+    MessageRecord, TransferPeer,
 };
 use pars_wire::swarm::{AccessToken, GroupAccess};
 use pars_wire::{GroupId, MessageId, Reader, Writer};
@@ -271,6 +271,11 @@ impl Engine {
         Self::prefixed(prefix, &[&self.group_index(g)[..16]])
     }
 
+    /// Where we stand in group `g`.
+    pub(in crate::engine) fn group_state(&self, g: &GroupId) -> Result<GroupState, EngineError> {
+        Ok(self.load_group(g)?.state)
+    }
+
     fn load_group(&self, g: &GroupId) -> Result<GroupRecord, EngineError> {
         let raw = self
             .store
@@ -477,7 +482,7 @@ impl Engine {
             content,
             error: None,
         };
-        if !outgoing && content_type == ContentType::Text {
+        if !outgoing && matches!(content_type, ContentType::Text | ContentType::File) {
             rec.unread += 1;
         }
         rec.last_activity = now;

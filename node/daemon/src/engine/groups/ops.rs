@@ -316,33 +316,42 @@ impl Engine {
                 initial: false,
             });
         }
+        let content = GroupContent::Text {
+            sent_at: now,
+            text: text.to_string(),
+        };
+        let shown = text.as_bytes().to_vec();
+        self.send_group_content(g, &content, ContentType::Text, shown, now, rng, |_| {})
+    }
+
+    /// Encrypts and queues `content` for the group, shown to the user as a message of type
+    /// `content_type` with `shown` as its content, with `also`'s effects in the same batch.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::engine) fn send_group_content(
+        &mut self,
+        g: &GroupId,
+        content: &GroupContent,
+        content_type: ContentType,
+        shown: Vec<u8>,
+        now: u64,
+        rng: &mut impl CryptoRng,
+        also: impl FnOnce(&mut Batch),
+    ) -> Result<GroupMessage, EngineError> {
         let mut rec = self.load_group(g)?;
         if rec.state != GroupState::Active {
             return Err(EngineError::GroupInactive(g.to_string()));
         }
         let me = self.me()?;
-        let content = GroupContent::Text {
-            sent_at: now,
-            text: text.to_string(),
-        };
         self.with_mls(rng, |e, m, b, rng| {
             let mut group = Self::mls_group(m, g)?;
             let mls = group.send(m, &content.encode()).map_err(group_error)?;
             let id = Self::group_message_id(&mls);
-            let (mkey, msg) = e.stage_group_message(
-                b,
-                &mut rec,
-                id,
-                me,
-                true,
-                ContentType::Text,
-                now,
-                text.as_bytes().to_vec(),
-                now,
-            );
+            let (mkey, msg) =
+                e.stage_group_message(b, &mut rec, id, me, true, content_type, now, shown, now);
             let (item, blob) = Self::as_item(mls, rng)?;
             e.stage_group_out(b, &mut rec, GroupOutKind::Item, id, mkey, item, blob, now);
             e.put_group(b, &rec);
+            also(b);
             Ok(msg)
         })
     }

@@ -1,0 +1,154 @@
+//! The transfer workers' small decisions, kept free of I/O and clocks so they can be tested
+//! exactly: the rate over a sliding window, the retry delay of a chunk, when to save progress,
+//! and what a round of asking a chunk's swarm members amounts to.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// The rate window: the rate reported is over about this long.
+pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// A rate over a sliding window of (time, total bytes) samples; times are any monotonic
+/// milliseconds.
+#[derive(Debug, Default, Clone)]
+pub struct RateMeter {
+    samples: VecDeque<(u64, u64)>,
+}
+
+impl RateMeter {
+    /// Records that `total` bytes were done by `at_ms`.
+    pub fn record(&mut self, at_ms: u64, total: u64) {
+        self.samples.push_back((at_ms, total));
+        let window = RATE_WINDOW.as_millis() as u64;
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(t, _)| at_ms.saturating_sub(*t) >= window)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Bytes per second over the window ending at `now_ms` (0 with fewer than two samples or
+    /// when nothing moved for a whole window).
+    pub fn rate(&self, now_ms: u64) -> f64 {
+        let (Some((t0, b0)), Some((t1, b1))) = (self.samples.front(), self.samples.back()) else {
+            return 0.0;
+        };
+        let window = RATE_WINDOW.as_millis() as u64;
+        if now_ms.saturating_sub(*t1) >= window {
+            return 0.0;
+        }
+        let span = now_ms.max(*t1).saturating_sub(*t0);
+        if span == 0 {
+            return 0.0;
+        }
+        b1.saturating_sub(*b0) as f64 * 1000.0 / span as f64
+    }
+}
+
+/// The delay before a chunk that failed `failures` times in a row is tried again: 0.5 s,
+/// doubling, at most 30 s (a transfer waits out a network outage at that pace, never giving up
+/// while the daemon runs).
+pub fn retry_delay(failures: u32) -> Duration {
+    let ms = 500u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6));
+    Duration::from_millis(ms.min(30_000))
+}
+
+/// Progress is saved at most this often (and on every stop); what is done since is redone
+/// after a crash, never lost.
+pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How one swarm member answered a fetch of a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Bytes whose SHA3-256 is the chunk ID.
+    Good,
+    /// Bytes that are not the chunk (a lying or broken member).
+    Wrong,
+    /// It has no such chunk.
+    Missing,
+    /// No answer (unreachable, timeout, busy).
+    Failed,
+}
+
+/// What the answers of one round over a chunk's swarm mean, when none was [`Answer::Good`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The chunk is gone: enough members answered, none has it.
+    Lost,
+    /// Members returned other bytes and none the chunk: refused as tampered.
+    Tampered,
+    /// Not enough answers to tell: try again later.
+    Retry,
+}
+
+/// The verdict of a round in which no member gave the chunk: `Lost` when at least
+/// `min(quorum, members)` members said they have nothing and none returned wrong bytes,
+/// `Tampered` when some returned wrong bytes and every member answered, else `Retry`.
+pub fn verdict(answers: &[Answer], quorum: usize) -> Verdict {
+    let count = |a: Answer| answers.iter().filter(|x| **x == a).count();
+    let (wrong, missing, failed) = (
+        count(Answer::Wrong),
+        count(Answer::Missing),
+        count(Answer::Failed),
+    );
+    let need = quorum.min(answers.len()).max(1);
+    if wrong > 0 && failed == 0 {
+        Verdict::Tampered
+    } else if wrong == 0 && missing >= need {
+        Verdict::Lost
+    } else {
+        Verdict::Retry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_is_over_the_window_and_falls_to_zero_when_stalled() {
+        let mut m = RateMeter::default();
+        assert_eq!(m.rate(0), 0.0);
+        m.record(0, 0);
+        m.record(1000, 1_000_000);
+        assert!((m.rate(1000) - 1_000_000.0).abs() < 1.0);
+        for s in 2..=20 {
+            m.record(s * 1000, s * 2_000_000);
+        }
+        // The last five seconds moved 2 MB/s.
+        let r = m.rate(20_000);
+        assert!((r - 2_000_000.0).abs() < 1.0, "{r}");
+        assert_eq!(m.rate(26_000), 0.0, "nothing for a whole window");
+    }
+
+    #[test]
+    fn retries_back_off_to_thirty_seconds() {
+        assert_eq!(retry_delay(1), Duration::from_millis(500));
+        assert_eq!(retry_delay(2), Duration::from_secs(1));
+        assert_eq!(retry_delay(7), Duration::from_secs(30));
+        assert_eq!(retry_delay(1000), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_chunk_is_lost_only_on_enough_answers_and_tampered_only_on_all() {
+        use Answer::*;
+        assert_eq!(
+            verdict(&[Missing, Missing, Missing, Failed, Failed], 3),
+            Verdict::Lost
+        );
+        assert_eq!(
+            verdict(&[Missing, Missing, Failed, Failed, Failed], 3),
+            Verdict::Retry
+        );
+        assert_eq!(
+            verdict(&[Wrong, Missing, Missing, Missing, Missing], 3),
+            Verdict::Tampered
+        );
+        assert_eq!(verdict(&[Wrong, Failed, Missing], 3), Verdict::Retry);
+        assert_eq!(verdict(&[Missing], 3), Verdict::Lost, "a one-member swarm");
+        assert_eq!(verdict(&[], 3), Verdict::Retry, "no members known");
+    }
+}
