@@ -2,7 +2,7 @@
 //! `SessionApiClient` (an extension trait on its HTTP and WebSocket clients).
 
 use crate::types::{
-    DaemonStatus, GroupInfo, GroupInviteInfo, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
+    DaemonStatus, GroupInfo, SendFileResult, TransferInfo, GroupInviteInfo, IdentityInfo, MessageInfo, MnemonicInfo, PeerInfo,
     SendResult, SessionInfo, TriggerRequest, TriggerResult,
 };
 use jsonrpsee::core::SubscriptionResult;
@@ -147,6 +147,37 @@ pub trait SessionApi {
     /// Queues a text for a group: one store in the group's mailbox whatever its size.
     #[method(name = "sendGroupMessage")]
     async fn send_group_message(&self, group: String, content: String) -> RpcResult<SendResult>;
+
+    /// Sends the file at `path` (an absolute path on the daemon's machine) to `to`: a Session ID
+    /// (an open session) or a group ID (a group the user is an active member of; the file is
+    /// uploaded once for all members). The file is read once to seal its chunks and compute its
+    /// ID (this call returns then), then uploaded in the background; when every chunk is
+    /// stored, a file message offers it. Fails with `InvalidInput` for a missing or unreadable
+    /// file, an empty one, or one above the daemon's size limit (`files.max_size`, 2 GiB by
+    /// default).
+    #[method(name = "sendFile")]
+    async fn send_file(&self, to: String, path: String) -> RpcResult<SendFileResult>;
+
+    /// Downloads file `file_id` (offered in a message) to `path` (absolute; written as
+    /// `<path>.part` and renamed when complete and verified). Returns at once with the
+    /// transfer; calling it again for a failed or interrupted download to the same path resumes
+    /// it. Fails with `InvalidInput` when no message offered that file or `path` exists.
+    #[method(name = "receiveFile")]
+    async fn receive_file(&self, file_id: String, path: String) -> RpcResult<TransferInfo>;
+
+    /// Every transfer, newest first.
+    #[method(name = "getTransfers")]
+    async fn get_transfers(&self) -> RpcResult<Vec<TransferInfo>>;
+
+    /// Stops a running transfer (by transfer ID). A download's partial file is deleted; an
+    /// upload's stored chunks expire with their TTL.
+    #[method(name = "cancelTransfer")]
+    async fn cancel_transfer(&self, transfer_id: String) -> RpcResult<TransferInfo>;
+
+    /// A stream of transfer progress (WebSocket only): an item on every change of state and
+    /// about every 250 ms while a transfer moves.
+    #[subscription(name = "subscribeTransfers" => "transfer", unsubscribe = "unsubscribeTransfers", item = TransferInfo)]
+    async fn subscribe_transfers(&self) -> SubscriptionResult;
 
     /// A stream of every message received from now on (WebSocket only).
     #[subscription(name = "subscribeMessages" => "message", unsubscribe = "unsubscribeMessages", item = MessageInfo)]

@@ -140,6 +140,95 @@ pub struct MessageInfo {
     /// sender). Absent for messages of a one-to-one session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// For a file message (`contentType` `file`), the file offered: fetch it with
+    /// `receiveFile`. `content` then reads `file: <name> (<size> bytes)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileInfo>,
+}
+
+/// A file offered in a message (its key stays in the daemon).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    /// The file ID (64 hex): the root of the hash tree over its encrypted chunks.
+    pub file_id: String,
+    /// The file name the sender gave (one path component).
+    pub name: String,
+    /// The MIME type the sender gave (may be empty).
+    pub mime_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TransferState {
+    /// Under way (or waiting to retry after a network failure: see `error`).
+    Running,
+    /// Finished: uploaded and offered to the peer or group, or downloaded to `path`.
+    Done,
+    /// Stopped by an error that a retry does not change (see `error`). A download that failed
+    /// for the local disk keeps its partial file and resumes with `receiveFile`.
+    Failed,
+    /// Cancelled by the user.
+    Cancelled,
+}
+
+/// A file transfer (an upload by `sendFile`, a download by `receiveFile`), with its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferInfo {
+    /// The transfer ID (32 hex).
+    pub transfer_id: String,
+    /// The file ID (64 hex).
+    pub file_id: String,
+    /// `outgoing` for an upload, `incoming` for a download.
+    pub direction: Direction,
+    /// The file's name, MIME type and size.
+    pub name: String,
+    /// The MIME type (may be empty).
+    pub mime_type: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The peer's Session ID (to or from), for a file of a one-to-one session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The group's ID, for a file of a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The local file: read (upload) or written (download; `<path>.part` until done).
+    pub path: String,
+    /// Where it stands.
+    pub state: TransferState,
+    /// Bytes of the file stored in (upload) or fetched from (download) the network so far.
+    pub bytes_done: u64,
+    /// The bytes to move: the file's size.
+    pub total: u64,
+    /// Chunks done and chunks in all (index chunks included).
+    pub chunks_done: u64,
+    /// Chunks in all.
+    pub chunks_total: u64,
+    /// The recent rate, bytes per second (0 when not moving).
+    pub rate: f64,
+    /// Why it failed, or the last network error it is retrying after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When it began and when it last changed (Unix seconds).
+    pub created_at: u64,
+    /// When it last changed (Unix seconds).
+    pub updated_at: u64,
+}
+
+/// The result of `sendFile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendFileResult {
+    /// The file ID (64 hex).
+    pub file_id: String,
+    /// The transfer ID (32 hex), for `getTransfers`, `cancelTransfer` and the progress
+    /// subscription.
+    pub transfer_id: String,
 }
 
 /// Where the local user stands in a group.
