@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::group::GroupCommand,
     },
+    /// Files: send, receive, list and cancel transfers.
+    File {
+        #[command(subcommand)]
+        command: crate::file::FileCommand,
+    },
     /// The daemon's status.
     Status,
     /// Connected and known peers.
@@ -219,13 +224,16 @@ fn parse_session_id(s: &str) -> Result<pars_crypto::SessionId, CliError> {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<(), CliError> {
+pub async fn run(mut cli: Cli) -> Result<(), CliError> {
     let json = cli.json;
     if let Command::Node { chain, command } = cli.command {
         let datadir = cli.datadir.unwrap_or_else(default_datadir);
         return crate::node::run(&datadir, json, chain, command).await;
     }
     // Validate what can be validated before contacting the daemon.
+    if let Command::File { command } = &mut cli.command {
+        crate::file::prepare(command)?;
+    }
     if let Command::Session {
         command: SessionCommand::Create { recipient },
     } = &cli.command
@@ -271,6 +279,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             output::print(json, &p, |p| output::peers(p));
         }
         Command::Node { .. } => {}
+        Command::File { command } => {
+            return crate::file::run(&t.addr, &t.token, json, command).await;
+        }
         Command::Group { command } => {
             return crate::group::run(&http(&t)?, json, command, err).await;
         }

@@ -12,10 +12,12 @@
 //! configuration (also a wrong chain), 5 a transaction not confirmed in time, 6 refused by the
 //! registry (stake too low, already registered, still unbonding, …). `parsctl trigger send`:
 //! 5 when no receipt came in time (the action stays queued), 6 when the bridge refused the
-//! action or it reverted on chain.
+//! action or it reverted on chain. `parsctl file send/receive` (following a transfer): 1 when it
+//! was cancelled or failed for the local disk, 4 for the file itself, 5 for the network.
 
 mod commands;
 mod error;
+mod file;
 mod group;
 mod node;
 mod output;

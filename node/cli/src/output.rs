@@ -182,17 +182,114 @@ pub fn message_line(x: &MessageInfo) {
         Direction::Outgoing => "→",
         Direction::Incoming => "←",
     };
-    let peer = &x.peer[..x.peer.len().min(12)];
+    let peer: String = x.peer.chars().take(12).collect();
     println!(
         "{} {} {}… {} [{}]{}",
         format_utc(x.local_time),
         arrow,
         peer,
-        x.content,
+        message_text(x),
         delivery(&x.delivery),
         x.error
             .as_deref()
             .map(|e| format!(" ({e})"))
             .unwrap_or_default()
     );
+}
+
+/// What a message says: its text, or for a file message `[file] <name> (<size>) id <file ID>`
+/// (the full file ID, for `parsctl file receive --file`).
+pub fn message_text(x: &MessageInfo) -> String {
+    match &x.file {
+        Some(f) => format!(
+            "[file] {} ({}) id {}",
+            printable(&f.name),
+            human_size(f.size),
+            f.file_id
+        ),
+        None => x.content.clone(),
+    }
+}
+
+/// `s` with control characters (a terminal's escape sequences among them) shown as `?`: for
+/// names that come from other people, such as file names.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// A size for people: bytes below 1 KB, else KB, MB or GB (powers of 1000) with one decimal.
+/// A value that would round up to 1000.0 moves to the next unit (`999,950` is `1.0 MB`).
+pub fn human_size(n: u64) -> String {
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    for unit in ["KB", "MB"] {
+        v /= 1000.0;
+        if v < 999.95 {
+            return format!("{v:.1} {unit}");
+        }
+    }
+    format!("{:.1} GB", v / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pars_rpc::types::FileInfo;
+
+    #[test]
+    fn sizes_read_in_units_of_1000_with_one_decimal() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(1000), "1.0 KB");
+        assert_eq!(human_size(1234), "1.2 KB");
+        assert_eq!(human_size(999_949), "999.9 KB");
+        assert_eq!(human_size(999_950), "1.0 MB");
+        assert_eq!(human_size(1_250_000), "1.2 MB");
+        assert_eq!(human_size(2 * 1024 * 1024 * 1024), "2.1 GB");
+        assert_eq!(human_size(5_000_000_000_000), "5000.0 GB");
+        assert_eq!(human_size(u64::MAX), "18446744073.7 GB");
+    }
+
+    fn message(file: Option<FileInfo>) -> MessageInfo {
+        MessageInfo {
+            id: "00".repeat(16),
+            session: "ab".repeat(32),
+            peer: format!("05{}", "cd".repeat(32)),
+            direction: Direction::Incoming,
+            content: "file: report.pdf (1234567 bytes)".into(),
+            content_type: "file".into(),
+            content_hex: String::new(),
+            timestamp: 0,
+            local_time: 0,
+            sequence: 0,
+            delivery: DeliveryState::Received,
+            read: false,
+            error: None,
+            group: None,
+            file,
+        }
+    }
+
+    #[test]
+    fn a_file_message_shows_its_name_size_and_full_file_id() {
+        let id = format!("3fa4{}", "0".repeat(60));
+        let m = message(Some(FileInfo {
+            file_id: id.clone(),
+            name: "report\u{1b}[2J.pdf".into(),
+            mime_type: "application/pdf".into(),
+            size: 1_234_567,
+        }));
+        assert_eq!(
+            message_text(&m),
+            format!("[file] report?[2J.pdf (1.2 MB) id {id}")
+        );
+        let mut text = message(None);
+        text.content = "hello".into();
+        text.content_type = "text".into();
+        assert_eq!(message_text(&text), "hello");
+    }
 }
