@@ -422,8 +422,9 @@ fn outcome(t: &TransferInfo, json: bool) -> Result<(), CliError> {
 }
 
 /// The kind, and so the exit code, of a failed transfer's error text: a local disk failure is
-/// `storage` (exit 1), a problem with the file itself `bad-input` (4), anything else a network
-/// failure (5). The daemon's text is matched on a few plain words.
+/// `storage` (exit 1), a problem with the file itself `bad-input` (4), a tampered chunk
+/// `verification`, anything else a network failure (5). The daemon's text is matched on a few
+/// plain words.
 pub fn failure_kind(error: Option<&str>) -> ErrorKind {
     const DISK: &[&str] = &[
         "no space",
@@ -432,6 +433,7 @@ pub fn failure_kind(error: Option<&str>) -> ErrorKind {
         "read-only file system",
         "permission denied",
         "os error 28",
+        "cannot write",
     ];
     const INPUT: &[&str] = &[
         "too large",
@@ -443,7 +445,9 @@ pub fn failure_kind(error: Option<&str>) -> ErrorKind {
         "is a directory",
     ];
     let e = error.unwrap_or_default().to_lowercase();
-    if DISK.iter().any(|w| e.contains(w)) {
+    if e.contains("tampered") {
+        ErrorKind::Verification
+    } else if DISK.iter().any(|w| e.contains(w)) {
         ErrorKind::Storage
     } else if INPUT.iter().any(|w| e.contains(w)) {
         ErrorKind::BadInput

@@ -46,8 +46,12 @@ async fn daemon(seed: u64) -> Running {
     )
     .unwrap();
     let core = Arc::new(core);
-    let transfers =
-        sessiond::transfers::Transfers::new(core.clone(), NetSlot::offline(), Default::default());
+    // A small file size limit, for the file tests.
+    let settings = sessiond::transfers::TransferSettings {
+        max_file_size: 1 << 20,
+        ..Default::default()
+    };
+    let transfers = sessiond::transfers::Transfers::new(core.clone(), NetSlot::offline(), settings);
     let daemon = Daemon::new(
         core,
         NetSlot::offline(),
@@ -406,10 +410,14 @@ async fn binary_content_in_content_hex_and_send_content() {
             }
         }
     };
+    let (c, msg) = bad("groupControl", "00".into()).await;
+    assert_eq!(c, ErrorCode::InvalidInput.code());
+    assert!(msg.contains("unknown content type 'groupControl'"), "{msg}");
+    assert!(msg.contains("contractReceipt"), "{msg}");
+    // A file offer must be a file manifest.
     let (c, msg) = bad("file", "00".into()).await;
     assert_eq!(c, ErrorCode::InvalidInput.code());
-    assert!(msg.contains("unknown content type 'file'"), "{msg}");
-    assert!(msg.contains("contractReceipt"), "{msg}");
+    assert!(msg.contains("must be a file manifest"), "{msg}");
     let (c, msg) = bad("readReceipt", "00".into()).await;
     assert_eq!(c, ErrorCode::InvalidInput.code(), "{msg}");
     for hx in ["zz", "abc", "0x0g"] {
@@ -443,4 +451,67 @@ async fn binary_content_in_content_hex_and_send_content() {
         .await
         .unwrap();
     assert_eq!(bc.get_status().await.unwrap().outbox_pending, 3);
+}
+
+#[tokio::test]
+async fn file_methods_refuse_bad_input_clearly() {
+    let r = daemon(7).await;
+    let c = client(&r);
+    c.create_identity().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let peer = format!("05{}", "ab".repeat(32));
+    let msg = |e: ClientError| match e {
+        ClientError::Call(o) => (o.code(), o.message().to_string()),
+        other => panic!("expected a call error, got {other}"),
+    };
+    let bad = ErrorCode::InvalidInput.code();
+    // A relative path, a missing file, an empty file, a folder.
+    let (code, m) = msg(c.send_file(peer.clone(), "a.txt".into()).await.unwrap_err());
+    assert!(code == bad && m.contains("absolute"), "{m}");
+    let missing = dir.path().join("missing.bin").display().to_string();
+    let (_, m) = msg(c.send_file(peer.clone(), missing).await.unwrap_err());
+    assert!(m.contains("missing.bin"), "{m}");
+    let empty = dir.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, m) = msg(c
+        .send_file(peer.clone(), empty.display().to_string())
+        .await
+        .unwrap_err());
+    assert!(code == bad && m.contains("empty"), "{m}");
+    let (code, m) = msg(c
+        .send_file(peer.clone(), dir.path().display().to_string())
+        .await
+        .unwrap_err());
+    assert!(code == bad && m.contains("not a regular file"), "{m}");
+    // Over the size limit (this daemon's is 1 MiB): refused before anything is read.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; (1 << 20) + 1]).unwrap();
+    let (code, m) = msg(c
+        .send_file(peer.clone(), big.display().to_string())
+        .await
+        .unwrap_err());
+    assert!(code == bad && m.contains("at most 1048576 bytes"), "{m}");
+    // A file no message offered; malformed IDs.
+    let out = dir.path().join("out.bin").display().to_string();
+    let (code, m) = msg(c
+        .receive_file("ab".repeat(32), out.clone())
+        .await
+        .unwrap_err());
+    assert!(
+        code == ErrorCode::RecipientNotFound.code() && m.contains("no message offered"),
+        "{m}"
+    );
+    let (code, _) = msg(c.receive_file("xyz".into(), out).await.unwrap_err());
+    assert_eq!(code, bad);
+    let (code, _) = msg(c.cancel_transfer("00".repeat(16)).await.unwrap_err());
+    assert_eq!(code, ErrorCode::RecipientNotFound.code());
+    // A small file to a peer without a session: the session is named.
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, b"hello").unwrap();
+    let (_, m) = msg(c
+        .send_file(peer, small.display().to_string())
+        .await
+        .unwrap_err());
+    assert!(m.contains("no session"), "{m}");
+    assert!(c.get_transfers().await.unwrap().is_empty());
 }

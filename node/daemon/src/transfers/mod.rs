@@ -561,28 +561,34 @@ impl Run {
         let mut pool = Pool::new(progress.missing().collect(), self.inner.settings.parallel);
         let mut saved = Instant::now();
         let mut sig = self.signal.clone();
+        let mut dirty = false;
         let end = loop {
+            let due = tokio::time::Instant::from_std(saved + meter::SAVE_EVERY);
             let next = tokio::select! {
                 n = pool.next(&job) => n,
                 s = Run::until_stopped(&mut sig) => break Err(s),
+                // Saved on time even while chunks come slowly.
+                _ = tokio::time::sleep_until(due), if dirty => {
+                    self.sync_and_save(id, sync, progress).await?;
+                    (saved, dirty) = (Instant::now(), false);
+                    continue;
+                }
             };
             match next {
                 None => break Ok(()),
                 Some(Ok((i, ()))) => {
-                    progress.mark(i);
+                    dirty |= progress.mark(i);
                     let err = last_error.lock().ok().and_then(|mut e| e.take());
                     self.progress(progress.done(), bytes(progress.done()), err);
-                    if saved.elapsed() >= meter::SAVE_EVERY {
-                        self.sync_and_save(id, sync, progress).await?;
-                        saved = Instant::now();
-                    }
                 }
                 Some(Err(stop)) => break Err(stop),
             }
         };
         drop(pool);
-        self.sync_and_save(id, sync, progress).await?;
+        // What stopped it is the error to report, before any of saving.
+        let saved = self.sync_and_save(id, sync, progress).await;
         end?;
+        saved?;
         match self.stopped() {
             Some(stop) => Err(stop),
             None => Ok(()),

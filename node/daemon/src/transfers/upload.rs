@@ -47,22 +47,26 @@ pub fn mime_of(name: &str) -> &'static str {
     }
 }
 
-/// The first pass: reads the file at `path` once, seals each chunk under `key` and returns
-/// the manifest (with the file ID) and the data chunks' IDs.
-fn prepare(
-    path: &str,
-    key: [u8; 32],
-    max: u64,
-) -> Result<(FileManifest, ChunkIdsRecord), TransferError> {
-    let io = |what| {
-        move |source| TransferError::Io {
-            what,
-            path: path.to_string(),
-            source,
-        }
-    };
-    let file = std::fs::File::open(path).map_err(io("cannot open"))?;
-    let meta = file.metadata().map_err(io("cannot read the size of"))?;
+fn io_error<'a>(
+    what: &'static str,
+    path: &'a str,
+) -> impl Fn(std::io::Error) -> TransferError + 'a {
+    move |source| TransferError::Io {
+        what,
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// Checks that the file at `path` can be sent: an absolute path to a regular, non-empty file
+/// of at most `max` bytes with a name that can be sent. Returns its name and size.
+fn check_file(path: &str, max: u64) -> Result<(String, u64), TransferError> {
+    if !Path::new(path).is_absolute() {
+        return Err(TransferError::Input(format!(
+            "the path must be absolute (the daemon's working directory is not yours): {path}"
+        )));
+    }
+    let meta = std::fs::metadata(path).map_err(io_error("cannot read", path))?;
     if !meta.is_file() {
         return Err(TransferError::Input(format!(
             "{path} is not a regular file; only files are sent"
@@ -91,6 +95,19 @@ fn prepare(
     if size > max {
         return Err(TransferError::TooLarge { name, size, max });
     }
+    Ok((name, size))
+}
+
+/// The first pass: reads the file at `path` once, seals each chunk under `key` and returns
+/// the manifest (with the file ID) and the data chunks' IDs.
+fn prepare(
+    path: &str,
+    key: [u8; 32],
+    max: u64,
+) -> Result<(FileManifest, ChunkIdsRecord), TransferError> {
+    let io = |what| io_error(what, path);
+    let (name, size) = check_file(path, max)?;
+    let file = std::fs::File::open(path).map_err(io("cannot open"))?;
     let layout = Layout::new(size, FILE_CHUNK_LEN);
     let sealer = ChunkSealer::new(&key, FILE_CHUNK_LEN);
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -134,11 +151,11 @@ impl Transfers {
         to: TransferPeer,
         path: &str,
     ) -> Result<TransferStatus, TransferError> {
-        if !Path::new(path).is_absolute() {
-            return Err(TransferError::Input(format!(
-                "the path must be absolute (the daemon's working directory is not yours): {path}"
-            )));
-        }
+        let max = self.inner.settings.max_file_size;
+        let p = path.to_string();
+        tokio::task::spawn_blocking(move || check_file(&p, max))
+            .await
+            .map_err(|e| TransferError::Input(format!("reading the file failed: {e}")))??;
         let core = self.inner.core.clone();
         let (key, id) = core
             .with_engine(move |e, rng| {
@@ -149,7 +166,6 @@ impl Transfers {
                 ))
             })
             .await??;
-        let max = self.inner.settings.max_file_size;
         let p = path.to_string();
         let (manifest, ids) = tokio::task::spawn_blocking(move || prepare(&p, key, max))
             .await

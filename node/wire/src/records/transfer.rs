@@ -261,13 +261,18 @@ impl TransferProgress {
 
     /// Whether chunk `i` is done (false beyond the end).
     pub fn is_done(&self, i: u64) -> bool {
-        self.bits
-            .get((i / 8) as usize)
-            .is_some_and(|b| b & (1 << (i % 8)) != 0)
+        i < self.chunks
+            && self
+                .bits
+                .get((i / 8) as usize)
+                .is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
 
     /// Marks chunk `i` done (nothing beyond the end); whether it was not before.
     pub fn mark(&mut self, i: u64) -> bool {
+        if i >= self.chunks {
+            return false;
+        }
         match self.bits.get_mut((i / 8) as usize) {
             Some(b) if *b & (1 << (i % 8)) == 0 => {
                 *b |= 1 << (i % 8);
