@@ -276,6 +276,11 @@ impl User {
         c
     }
 
+    /// The daemon's process ID while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts the daemon and waits until its API answers.
     pub async fn start(&mut self) {
         let c = self.command();
