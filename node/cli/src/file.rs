@@ -17,7 +17,7 @@
 //!
 //! Exit codes: 0 `done`; for `failed` the error's kind decides ([`failure_kind`]): 1 a local disk
 //! failure (full, read-only, permissions), 4 the file itself (too large, emptied or changed,
-//! gone), 5 anything else (the network); 1 for `cancelled`. Ctrl-C stops following (the
+//! gone, or a chunk refused as tampered), 5 anything else (the network); 1 for `cancelled`. Ctrl-C stops following (the
 //! transfer goes on in the daemon) and exits 0.
 
 use crate::error::CliError;
