@@ -4,6 +4,7 @@
 use super::meter::{Answer, Verdict, retry_delay, verdict};
 use super::{
     Pool, Run, Stop, TransferError, TransferStatus, Transfers, bytes_of, now_unix, partial_path,
+    require_absolute,
 };
 use crate::net::Network;
 use pars_wire::file::{ChunkSealer, Layout, chunk_id, index_entries};
@@ -22,12 +23,8 @@ impl Transfers {
         file: FileId,
         path: &str,
     ) -> Result<TransferStatus, TransferError> {
+        require_absolute(path)?;
         let p = Path::new(path);
-        if !p.is_absolute() {
-            return Err(TransferError::Input(format!(
-                "the path must be absolute (the daemon's working directory is not yours): {path}"
-            )));
-        }
         let core = self.inner.core.clone();
         let (offer, transfers) = core
             .with_engine(move |e, _| {
@@ -84,17 +81,7 @@ impl Transfers {
         }
         let id = core.with_engine(|_, rng| TransferId::random(rng)).await?;
         let now = now_unix();
-        let record = TransferRecord {
-            id,
-            upload: false,
-            manifest: offer.manifest,
-            peer: offer.from,
-            path: path.to_string(),
-            state: TransferState::Running,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let record = TransferRecord::start(id, false, offer.manifest, offer.from, path, now);
         let r = record.clone();
         core.with_engine(move |e, rng| e.save_transfer(&r, None, None, rng))
             .await??;

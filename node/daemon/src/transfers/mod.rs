@@ -378,6 +378,17 @@ impl Transfers {
     }
 }
 
+/// Refuses a path that is not absolute (the daemon's working directory is not the caller's).
+fn require_absolute(path: &str) -> Result<(), TransferError> {
+    if std::path::Path::new(path).is_absolute() {
+        Ok(())
+    } else {
+        Err(TransferError::Input(format!(
+            "the path must be absolute (the daemon's working directory is not yours): {path}"
+        )))
+    }
+}
+
 /// The partial file of a download to `path`.
 pub fn partial_path(path: &str) -> String {
     format!("{path}.part")

@@ -2,15 +2,15 @@
 //! their swarms, then the offer.
 
 use super::meter::retry_delay;
-use super::{Run, Stop, TransferError, TransferStatus, Transfers, bytes_of, now_unix};
+use super::{
+    Run, Stop, TransferError, TransferStatus, Transfers, bytes_of, now_unix, require_absolute,
+};
 use crate::net::{Failure, Network};
 use pars_wire::file::{
     ChunkSealer, FILE_CHUNK_LEN, FileManifest, IndexBuilder, Layout, SealedChunk, check_file_name,
     chunk_id,
 };
-use pars_wire::records::{
-    ChunkIdsRecord, TransferPeer, TransferProgress, TransferRecord, TransferState,
-};
+use pars_wire::records::{ChunkIdsRecord, TransferPeer, TransferProgress, TransferRecord};
 use pars_wire::swarm::Mailbox;
 use pars_wire::{ChunkId, TransferId};
 use std::io::Read;
@@ -61,11 +61,7 @@ fn io_error<'a>(
 /// Checks that the file at `path` can be sent: an absolute path to a regular, non-empty file
 /// of at most `max` bytes with a name that can be sent. Returns its name and size.
 fn check_file(path: &str, max: u64) -> Result<(String, u64), TransferError> {
-    if !Path::new(path).is_absolute() {
-        return Err(TransferError::Input(format!(
-            "the path must be absolute (the daemon's working directory is not yours): {path}"
-        )));
-    }
+    require_absolute(path)?;
     let meta = std::fs::metadata(path).map_err(io_error("cannot read", path))?;
     if !meta.is_file() {
         return Err(TransferError::Input(format!(
@@ -173,17 +169,7 @@ impl Transfers {
         let progress = TransferProgress::new(manifest.layout().total_chunks())
             .map_err(|e| TransferError::Input(e.to_string()))?;
         let now = now_unix();
-        let record = TransferRecord {
-            id,
-            upload: true,
-            manifest,
-            peer: to,
-            path: path.to_string(),
-            state: TransferState::Running,
-            error: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let record = TransferRecord::start(id, true, manifest, to, path, now);
         let r = record.clone();
         core.with_engine(move |e, rng| e.save_transfer(&r, Some(&progress), Some(&ids), rng))
             .await??;

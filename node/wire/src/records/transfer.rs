@@ -164,6 +164,28 @@ pub struct TransferRecord {
 }
 
 impl TransferRecord {
+    /// A new running transfer, begun at `now`.
+    pub fn start(
+        id: TransferId,
+        upload: bool,
+        manifest: FileManifest,
+        peer: TransferPeer,
+        path: &str,
+        now: u64,
+    ) -> Self {
+        Self {
+            id,
+            upload,
+            manifest,
+            peer,
+            path: path.to_string(),
+            state: TransferState::Running,
+            error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Encodes.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(700 + self.path.len());
