@@ -107,6 +107,11 @@ pub struct Flags {
     /// are refused as busy and those clients poll instead. 0 holds none. Default: 1024.
     #[arg(long, env = "PARS_MAX_WAITING_RETRIEVES", value_name = "N")]
     pub max_waiting_retrieves: Option<usize>,
+    /// Service nodes: onion packets per second each client may send through this node as its
+    /// guard (bursts of twice as many); packets above it are dropped. One packet carries one
+    /// 24 KiB file chunk, so this caps a client's transfer rate. Default: 1200.
+    #[arg(long, env = "PARS_ONION_RATE", value_name = "PACKETS")]
+    pub onion_rate: Option<u32>,
     /// Largest file sent or received, in bytes. Default: 2 GiB (2147483648).
     #[arg(long, env = "PARS_MAX_FILE_SIZE", value_name = "BYTES")]
     pub max_file_size: Option<u64>,
@@ -169,6 +174,8 @@ pub struct FileConfig {
     pub poll_max_ms: Option<u64>,
     /// See [`Flags::max_waiting_retrieves`].
     pub max_waiting_retrieves: Option<usize>,
+    /// See [`Flags::onion_rate`].
+    pub onion_rate: Option<u32>,
     /// See [`Flags::max_file_size`].
     pub max_file_size: Option<u64>,
     /// See [`Flags::eth_rpc`].
@@ -231,6 +238,8 @@ pub struct Config {
     pub poll_max_ms: u64,
     /// Service nodes: most long-polls held at once.
     pub max_waiting_retrieves: usize,
+    /// Service nodes: onion packets per second per client at its guard (burst twice that).
+    pub onion_rate: u32,
     /// Largest file sent or received, bytes.
     pub max_file_size: u64,
     /// The on-chain registry to take the service-node set from; `None`: the `node_set` file.
@@ -279,6 +288,9 @@ pub enum ConfigError {
         /// The maximum.
         max: u64,
     },
+    /// The onion rate limit is zero (every client's packets would be dropped).
+    #[error("onion-rate must be at least 1 packet a second (0 would drop every client's packets)")]
+    OnionRate,
     /// The registry address is not a 20-byte hex address.
     #[error("--registry '{0}' is not an EVM address (0x followed by 40 hex digits)")]
     Registry(String),
@@ -363,6 +375,13 @@ impl Config {
                 max: poll_max_ms,
             });
         }
+        let onion_rate = flags
+            .onion_rate
+            .or(file.onion_rate)
+            .unwrap_or(pars_net::DEFAULT_ONION_RATE);
+        if onion_rate == 0 {
+            return Err(ConfigError::OnionRate);
+        }
         let network = flags.network.or(file.network).unwrap_or(Network::Mainnet);
         let registry = match flags.registry.or(file.registry) {
             Some(r) => Some(
@@ -413,6 +432,7 @@ impl Config {
                 .max_waiting_retrieves
                 .or(file.max_waiting_retrieves)
                 .unwrap_or(DEFAULT_MAX_WAITING_RETRIEVES),
+            onion_rate,
             max_file_size: flags
                 .max_file_size
                 .or(file.max_file_size)
@@ -511,6 +531,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ConfigError::Registry(_)), "{err}");
+        let err = Config::merge(
+            flags(&["--onion-rate", "0"]),
+            FileConfig::default(),
+            dir.path().into(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::OnionRate), "{err}");
+        assert!(err.to_string().contains("at least 1"), "{err}");
+    }
+
+    #[test]
+    fn onion_rate_flag_over_file_over_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let c = Config::load(flags(&["--datadir", d])).unwrap();
+        assert_eq!(c.onion_rate, pars_net::DEFAULT_ONION_RATE);
+        std::fs::write(dir.path().join(CONFIG_FILE), "onion-rate = 300\n").unwrap();
+        assert_eq!(
+            Config::load(flags(&["--datadir", d])).unwrap().onion_rate,
+            300
+        );
+        let c = Config::load(flags(&["--datadir", d, "--onion-rate", "90"])).unwrap();
+        assert_eq!(c.onion_rate, 90);
     }
 
     #[test]

@@ -283,6 +283,10 @@ async fn start_node(
     };
     nc.operator = cfg.operator.clone();
     nc.max_waiting_retrieves = cfg.max_waiting_retrieves;
+    nc.onion_rate_limit = pars_net::RateLimit {
+        burst: cfg.onion_rate.saturating_mul(2),
+        per_second: cfg.onion_rate,
+    };
     if matches!(cfg.network, Network::Local | Network::Devnet) {
         // A local network starts all its nodes at once: a node that fetched the directory
         // before the others listened fills it in within seconds rather than a minute.

@@ -12,6 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Default of [`NodeConfig::max_retrieve_wait`] (below the default 10 s request timeout).
 pub const DEFAULT_MAX_RETRIEVE_WAIT: Duration = Duration::from_secs(8);
 
+/// Default onion packets per second a client may send through this node as its guard (the
+/// bucket holds twice as many). The bound of a file transfer's throughput when it was 50: one
+/// packet carries one 24 KiB chunk (`docs/performance.md`, "Files").
+pub const DEFAULT_ONION_RATE: u32 = 1_200;
+
 /// The current time in Unix milliseconds.
 pub fn unix_ms() -> u64 {
     SystemTime::now()
@@ -93,9 +98,12 @@ impl NodeConfig {
                 burst: 20_000,
                 per_second: 10_000,
             },
+            // 1,200 packets/s (burst 2,400) lets one client move about 29 MB/s through its
+            // guard (a file transfer's chunks are one packet each), while a client flooding its
+            // guard costs it at most 1,200 peels a second (docs/security.md).
             onion_rate_limit: RateLimit {
-                burst: 200,
-                per_second: 50,
+                burst: DEFAULT_ONION_RATE.saturating_mul(2),
+                per_second: DEFAULT_ONION_RATE,
             },
             onion_schedule: KeySchedule::default(),
             onion_maintain_interval: Duration::from_secs(60),

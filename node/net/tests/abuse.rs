@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::raw::{Raw, raw_send};
+use common::raw::{Raw, raw_send, raw_send_many};
 use common::{eventually, start_nodes};
 use libp2p::Multiaddr;
 use pars_crypto::SessionId;
@@ -136,6 +136,8 @@ async fn rate_limits_bite_and_outsiders_are_never_used() {
             cfg.rate_limit.per_second = 1;
             cfg.member_rate_limit.burst = 5;
             cfg.member_rate_limit.per_second = 1;
+            cfg.onion_rate_limit.burst = 5;
+            cfg.onion_rate_limit.per_second = 1;
         }
     })
     .await;
@@ -165,6 +167,40 @@ async fn rate_limits_bite_and_outsiders_are_never_used() {
     }
     assert!(refused >= 14, "only {refused} of 20 refused");
     assert!(nodes[1].handle.stats().rate_limited >= 14);
+    // A client sending onion packets to its guard faster than the onion bucket allows: the
+    // excess is dropped before any peeling (the packets are junk, so the rest are dropped as
+    // undecryptable); another client has its own bucket.
+    let addr = nodes[1].entry.addrs[0].clone();
+    let junk = || Raw::Framed(vec![0x5a; pars_wire::onion::PACKET_LEN]);
+    let before = nodes[1].handle.onion_stats();
+    raw_send_many(
+        limited,
+        &addr,
+        "/pars/onion/1",
+        (0..20).map(|_| junk()).collect(),
+    )
+    .await;
+    eventually(10, "the guard limited the flooding client", || async {
+        nodes[1].handle.onion_stats().rate_limited >= before.rate_limited + 14
+    })
+    .await;
+    let flood = nodes[1].handle.onion_stats();
+    assert!(flood.dropped <= before.dropped + 6, "{flood:?}");
+    raw_send_many(
+        limited,
+        &addr,
+        "/pars/onion/1",
+        (0..3).map(|_| junk()).collect(),
+    )
+    .await;
+    eventually(10, "another client's packets were peeled", || async {
+        nodes[1].handle.onion_stats().dropped >= flood.dropped + 3
+    })
+    .await;
+    assert_eq!(
+        nodes[1].handle.onion_stats().rate_limited,
+        flood.rate_limited
+    );
     // Another peer has its own bucket.
     assert!(matches!(
         nodes[2]

@@ -75,6 +75,20 @@ pub async fn raw_send(
     protocol: &str,
     req: Raw,
 ) -> Result<Vec<u8>, String> {
+    raw_send_many(target, addr, protocol, vec![req])
+        .await
+        .pop()
+        .expect("one outcome per request")
+}
+
+/// Opens a fresh connection from one throwaway identity and sends `reqs` on `protocol`, all at
+/// once; the outcomes in the order they came.
+pub async fn raw_send_many(
+    target: PeerId,
+    addr: &Multiaddr,
+    protocol: &str,
+    reqs: Vec<Raw>,
+) -> Vec<Result<Vec<u8>, String>> {
     let proto = StreamProtocol::try_from_owned(protocol.to_owned()).unwrap();
     let mut sw = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -94,9 +108,13 @@ pub async fn raw_send(
         .unwrap()
         .build();
     sw.add_peer_address(target, addr.clone());
-    sw.behaviour_mut().send_request(&target, req);
+    let n = reqs.len();
+    for req in reqs {
+        sw.behaviour_mut().send_request(&target, req);
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
         let ev = tokio::time::timeout_at(deadline, sw.select_next_some())
             .await
             .expect("raw client got no outcome");
@@ -104,11 +122,12 @@ pub async fn raw_send(
             SwarmEvent::Behaviour(rr::Event::Message {
                 message: rr::Message::Response { response, .. },
                 ..
-            }) => return Ok(response),
+            }) => out.push(Ok(response)),
             SwarmEvent::Behaviour(rr::Event::OutboundFailure { error, .. }) => {
-                return Err(error.to_string());
+                out.push(Err(error.to_string()));
             }
             _ => {}
         }
     }
+    out
 }
