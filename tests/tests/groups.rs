@@ -1,8 +1,8 @@
 //! Groups end to end with real processes on one loopback network of 8 service nodes: Alice
 //! creates a group with Bob and Carol (through `parsctl group`), all three talk, Alice's daemon
 //! is killed with SIGKILL in the middle of removing Carol and finishes the change after its
-//! restart, Carol's daemon decrypts nothing sent afterwards, and Bob, offline during two
-//! changes, catches up.
+//! restart, Carol's daemon decrypts nothing sent afterwards, Bob, offline during two changes,
+//! catches up, and, made an admin with `parsctl group admin`, renames the group.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -257,5 +257,39 @@ async fn three_users_talk_a_removed_member_reads_nothing_and_crashes_lose_nothin
             "'{t}' once at Bob's: {bobs:#?}"
         );
     }
+
+    // 6. Alice makes Bob an admin with `parsctl group admin`; Bob, now holding the role (and
+    // the owner key), renames the group, and Alice's daemon shows the new name.
+    let out = alice.parsctl(&["group", "admin", "--group", &g, "--members", &b, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let admins: Vec<&str> = shown["admins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        admins.contains(&b.as_str()) && admins.contains(&a.as_str()),
+        "{shown}"
+    );
+    wait_for(DELIVERY_TIMEOUT, "Bob to learn he is an admin", || async {
+        group_of(&bob, &g).await?.admin.then_some(())
+    })
+    .await;
+    let out = bob.parsctl(&["group", "rename", "--group", &g, "--name", "old friends"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(DELIVERY_TIMEOUT, "Alice to see Bob's new name", || async {
+        (group_of(&alice, &g).await?.name == "old friends").then_some(())
+    })
+    .await;
     drop(dave);
 }

@@ -348,3 +348,119 @@ fn an_item_is_not_dropped_when_our_own_group_state_cannot_be_read() {
     // Not marked processed: it is read again once the state is mended.
     assert_eq!(b.engine.group_unseen(&gid, &[h]).unwrap(), vec![h]);
 }
+
+#[test]
+fn group_state_of_an_earlier_version_is_dropped_and_the_user_told_by_name() {
+    use pars_store::client::{Batch, Space};
+    let mut rng = ChaCha20Rng::seed_from_u64(35);
+    let mut net = Net::default();
+    let mut now = T0 + 1;
+    // Alice, Bob, Carol, Dave.
+    let (mut u, gid) = four(&mut rng, &mut net, &mut now);
+    let all = |u: &mut [User; 4], net: &mut Net, now: &mut u64, rng: &mut ChaCha20Rng| {
+        settle(&mut u.each_mut(), net, now, rng)
+    };
+    let (alice, carol) = (u[0].id, u[2].id);
+    u[0].engine
+        .send_group_message(&gid, "before", now, &mut rng)
+        .unwrap();
+    all(&mut u, &mut net, &mut now, &mut rng);
+    assert_eq!(texts(&u[2], &gid), vec!["before"]);
+
+    // Carol's store as the versions with openmls's JSON storage left it: the group's MLS
+    // records under JSON keys (`m/` ‖ index → key (var32) ‖ value), none of the binary ones.
+    let c = &mut u[2];
+    let path = c.dir.path().join("client.redb");
+    let scratch = c.dir.path().join("scratch.redb");
+    drop(std::mem::replace(
+        &mut c.engine,
+        Engine::open(store(&scratch, true)).unwrap(),
+    ));
+    {
+        let s = store(&path, false);
+        let mut batch = Batch::default();
+        for (k, _) in s.scan(Space::Groups, b"m/").unwrap() {
+            batch.delete(Space::Groups, &k);
+        }
+        for (i, json_key) in [&b"GroupContext\"abc\""[..], &b"Tree\"abc\""[..]]
+            .into_iter()
+            .enumerate()
+        {
+            let mut key = b"m/".to_vec();
+            key.extend_from_slice(&s.index(Space::Groups, json_key));
+            let mut value = (json_key.len() as u32).to_be_bytes().to_vec();
+            value.extend_from_slice(json_key);
+            value.extend_from_slice(format!("{{\"epoch\":{i}}}").as_bytes());
+            batch.put(Space::Groups, &key, &value);
+        }
+        s.write(batch, &mut rng).unwrap();
+    }
+    drop(std::mem::replace(
+        &mut c.engine,
+        Engine::open(store(&path, false)).unwrap(),
+    ));
+
+    // The first group operation drops the old records and tells Carol, by the group's name,
+    // whom to ask; her history is kept and nothing fails.
+    assert_eq!(summary(c, &mut rng).state, GroupState::Removed);
+    let told = |c: &User| -> Vec<String> {
+        lines(c, &gid)
+            .into_iter()
+            .filter(|l| l.contains("earlier version"))
+            .collect()
+    };
+    let once = told(c);
+    assert_eq!(once.len(), 1, "{once:?}");
+    assert!(
+        once[0].contains("\u{201c}Four\u{201d}") && once[0].contains("Ask an admin ("),
+        "{}",
+        once[0]
+    );
+    assert_eq!(texts(c, &gid), vec!["before"]);
+    assert!(
+        store_has_no_json_records(c),
+        "the earlier version's records are gone"
+    );
+    c.restart();
+    assert_eq!(summary(c, &mut rng).state, GroupState::Removed);
+    assert_eq!(told(c), once, "told once");
+
+    // Alice removes Carol and adds her back: she joins afresh and reads on.
+    u[0].engine
+        .remove_group_members(&gid, &[carol], now, &mut rng)
+        .unwrap();
+    all(&mut u, &mut net, &mut now, &mut rng);
+    u[0].engine
+        .add_group_members(&gid, &[carol], now, &mut rng)
+        .unwrap();
+    all(&mut u, &mut net, &mut now, &mut rng);
+    assert_eq!(accept_invites(&mut u[2], now, &mut rng), 1);
+    all(&mut u, &mut net, &mut now, &mut rng);
+    assert_eq!(summary(&mut u[2], &mut rng).state, GroupState::Active);
+    assert!(summary(&mut u[2], &mut rng).admins.contains(&alice));
+    u[1].engine
+        .send_group_message(&gid, "welcome back", now, &mut rng)
+        .unwrap();
+    all(&mut u, &mut net, &mut now, &mut rng);
+    assert_eq!(texts(&u[2], &gid), vec!["before", "welcome back"]);
+}
+
+/// Whether `u`'s store holds no group state record under a JSON-storage key (the store is
+/// reopened outside the engine for the look).
+fn store_has_no_json_records(u: &mut User) -> bool {
+    use pars_store::client::Space;
+    let path = u.dir.path().join("client.redb");
+    let scratch = u.dir.path().join("scratch.redb");
+    let _ = std::fs::remove_file(&scratch);
+    drop(std::mem::replace(
+        &mut u.engine,
+        Engine::open(store(&scratch, true)).unwrap(),
+    ));
+    let clean = store(&path, false)
+        .scan(Space::Groups, b"m/")
+        .unwrap()
+        .iter()
+        .all(|(_, v)| !v.get(4).is_some_and(u8::is_ascii_alphabetic));
+    u.restart();
+    clean
+}

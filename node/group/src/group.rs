@@ -144,6 +144,14 @@ impl Member {
         })
     }
 
+    /// Whether `key` (of a record [`Member::changes`] or an earlier version gave out) is in
+    /// the format of the versions before the binary storage (openmls's JSON storage), which
+    /// [`Member::restore`] refuses. A caller holding such records drops them and tells the
+    /// user which groups must be joined again.
+    pub fn is_earlier_format(key: &[u8]) -> bool {
+        is_json_storage_key(key)
+    }
+
     /// What the operations since the last [`Member::commit`] wrote and deleted, for the caller
     /// to persist in one transaction with what it stores or shows.
     pub fn changes(&self) -> Result<Changes, GroupError> {

@@ -295,12 +295,21 @@ impl Engine {
         }
         let key = self.loaded()?.keys.signing_key().mldsa.clone();
         let mut records = Vec::new();
-        for (_, v) in self.store.scan(Space::Groups, MLS_PREFIX)? {
+        let mut old = Vec::new();
+        for (store_key, v) in self.store.scan(Space::Groups, MLS_PREFIX)? {
             let mut r = Reader::new(&v);
             let k = r.var32(1 << 20, "MLS record key")?.to_vec();
-            records.push((k, Zeroizing::new(r.rest().to_vec())));
+            if Member::is_earlier_format(&k) {
+                old.push(store_key);
+            } else {
+                records.push((k, Zeroizing::new(r.rest().to_vec())));
+            }
         }
-        Member::restore(IdentitySigner::new(key, rng), records).map_err(group_error)
+        let m = Member::restore(IdentitySigner::new(key, rng), records).map_err(group_error)?;
+        if !old.is_empty() {
+            self.drop_earlier_format(&m, &old, rng)?;
+        }
+        Ok(m)
     }
 
     /// Runs `f` with the MLS member and a batch, then writes the member's changes with the

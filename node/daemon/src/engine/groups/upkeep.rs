@@ -14,6 +14,21 @@ pub const RENEW_ACCESS_SECS: u64 = 7 * 24 * 3600;
 /// processed meanwhile, before the user is told the group has moved on without them.
 pub const BEHIND_WARN_SECS: u64 = 600;
 
+/// Whom to ask to be added again: the group's admins other than `me`, by short ID.
+fn ask_admins(rec: &GroupRecord, me: SessionId) -> String {
+    let admins: Vec<String> = rec
+        .admins
+        .iter()
+        .filter(|a| **a != me)
+        .map(SessionId::short)
+        .collect();
+    if admins.is_empty() {
+        "an admin".to_string()
+    } else {
+        format!("an admin ({})", admins.join(", "))
+    }
+}
+
 /// The behind mark: since when, and whether the user was told.
 struct Behind {
     since: u64,
@@ -121,17 +136,7 @@ impl Engine {
             Some(m) if !m.told && now.saturating_sub(m.since) >= BEHIND_WARN_SECS => {
                 let mut rec = self.load_group(g)?;
                 let me = self.me()?;
-                let admins: Vec<String> = rec
-                    .admins
-                    .iter()
-                    .filter(|a| **a != me)
-                    .map(SessionId::short)
-                    .collect();
-                let ask = if admins.is_empty() {
-                    "an admin".to_string()
-                } else {
-                    format!("an admin ({})", admins.join(", "))
-                };
+                let ask = ask_admins(&rec, me);
                 let line = format!(
                     "You missed changes to \u{201c}{}\u{201d} (it is at epoch {message}, you at \
                      {at}): they are no longer in its mailbox, so you cannot read it any more. \
@@ -161,5 +166,53 @@ impl Engine {
             self.store.write(b, rng)?;
         }
         Ok(out)
+    }
+
+    /// Drops the group state records `old` that an earlier version wrote in a format this
+    /// one cannot read (see [`Member::is_earlier_format`]), and marks every active group left
+    /// without a readable state as removed, with a line in it saying so and whom to ask to
+    /// be added again (history is kept; being added again joins afresh). One batch: a crash
+    /// leaves the records in place and this runs again. `m` is the member restored from the
+    /// records that remain.
+    pub(super) fn drop_earlier_format(
+        &mut self,
+        m: &Member,
+        old: &[Vec<u8>],
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), EngineError> {
+        let mut b = Batch::default();
+        for k in old {
+            b.delete(Space::Groups, k);
+        }
+        let me = self.me()?;
+        let mut stranded = 0;
+        for (_, v) in self.store.scan(Space::Groups, RECORD_PREFIX)? {
+            let mut rec = GroupRecord::decode(&v)?;
+            if rec.state != GroupState::Active
+                || m.load(rec.id.as_bytes()).map_err(group_error)?.is_some()
+            {
+                continue;
+            }
+            let line = format!(
+                "The keys of \u{201c}{}\u{201d} were kept by an earlier version in a format \
+                 this one cannot read, so you can no longer read or send in it. Ask {} to \
+                 remove you and add you again; your history is kept.",
+                rec.name,
+                ask_admins(&rec, me)
+            );
+            rec.state = GroupState::Removed;
+            let id = Self::group_message_id(&[&rec.id.as_bytes()[..], b"earlier-format"].concat());
+            let at = rec.last_activity;
+            self.stage_group_line(&mut b, &mut rec, id, me, false, line, at);
+            self.put_group(&mut b, &rec);
+            stranded += 1;
+        }
+        self.store.write(b, rng)?;
+        tracing::warn!(
+            records = old.len(),
+            groups = stranded,
+            "group state written by an earlier version dropped; its groups must be joined again"
+        );
+        Ok(())
     }
 }
