@@ -15,10 +15,12 @@
 //!   "bytesDone":…,"total":…,"rate":…,…}`), then one final line `{"result":<TransferInfo>}`
 //!   whatever the outcome (its `state` says it: `done`, `failed` or `cancelled`, with `error`).
 //!
-//! Exit codes: 0 `done`; for `failed` the error's kind decides ([`failure_kind`]): 1 a local disk
-//! failure (full, read-only, permissions), 4 the file itself (too large, emptied or changed,
-//! gone, or a chunk refused as tampered), 5 anything else (the network); 1 for `cancelled`. Ctrl-C stops following (the
-//! transfer goes on in the daemon) and exits 0.
+//! Exit codes: 0 `done`; for `failed` the kind the daemon gives the failure (`errorKind`)
+//! decides ([`failure_kind`]): 1 a local disk failure (`storage`: full, read-only,
+//! permissions), 4 the file itself (`bad-input`: emptied, changed, gone) or a chunk refused
+//! (`verification`: tampered), 5 the network (`not-found`: a chunk no longer in its swarm, or
+//! none given), 6 a chunk its swarm refuses (`rejected`); 1 for `cancelled`. Ctrl-C stops
+//! following (the transfer goes on in the daemon) and exits 0.
 
 use crate::error::CliError;
 use crate::output::{self, human_size, printable};
@@ -405,7 +407,7 @@ fn outcome(t: &TransferInfo, json: bool) -> Result<(), CliError> {
         }
         TransferState::Failed => {
             let error = t.error.as_deref().unwrap_or("no reason given");
-            let kind = failure_kind(t.error.as_deref());
+            let kind = failure_kind(t);
             let mut message = format!("{verb} {name} failed: {error}");
             if t.direction == Direction::Incoming {
                 message.push_str(
@@ -421,39 +423,13 @@ fn outcome(t: &TransferInfo, json: bool) -> Result<(), CliError> {
     }
 }
 
-/// The kind, and so the exit code, of a failed transfer's error text: a local disk failure is
-/// `storage` (exit 1), a problem with the file itself `bad-input` (4), a tampered chunk
-/// `verification`, anything else a network failure (5). The daemon's text is matched on a few
-/// plain words.
-pub fn failure_kind(error: Option<&str>) -> ErrorKind {
-    const DISK: &[&str] = &[
-        "no space",
-        "disk",
-        "quota",
-        "read-only file system",
-        "permission denied",
-        "os error 28",
-        "cannot write",
-    ];
-    const INPUT: &[&str] = &[
-        "too large",
-        "size limit",
-        "empty",
-        "changed",
-        "modified",
-        "no such file",
-        "is a directory",
-    ];
-    let e = error.unwrap_or_default().to_lowercase();
-    if e.contains("tampered") {
-        ErrorKind::Verification
-    } else if DISK.iter().any(|w| e.contains(w)) {
-        ErrorKind::Storage
-    } else if INPUT.iter().any(|w| e.contains(w)) {
-        ErrorKind::BadInput
-    } else {
-        ErrorKind::NetworkUnavailable
-    }
+/// The kind, and so the exit code, of a failed transfer: the daemon's `errorKind`; a failure
+/// without one (recorded by a daemon from before kinds were kept) counts as the network's.
+pub fn failure_kind(t: &TransferInfo) -> ErrorKind {
+    t.error_kind
+        .as_deref()
+        .and_then(ErrorKind::from_name)
+        .unwrap_or(ErrorKind::NetworkUnavailable)
 }
 
 /// One `--json` progress line: the transfer as one JSON object on one line.
@@ -782,6 +758,7 @@ mod tests {
             chunks_total: 3,
             rate,
             error: None,
+            error_kind: None,
             created_at: 1,
             updated_at: 2,
         }
@@ -802,12 +779,14 @@ mod tests {
 
         let mut f = transfer(TransferState::Failed, 10, 3000, 0.0);
         f.error = Some("no swarm node answered".into());
+        f.error_kind = Some("network-unavailable".into());
         let line = result_line(&f);
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1);
         assert_eq!(v["result"]["state"], "failed");
         assert_eq!(v["result"]["error"], "no swarm node answered");
+        assert_eq!(v["result"]["errorKind"], "network-unavailable");
         assert_eq!(
             serde_json::from_value::<TransferInfo>(v["result"].clone()).unwrap(),
             f
@@ -815,14 +794,19 @@ mod tests {
     }
 
     #[test]
-    fn failures_exit_by_what_failed() {
-        let code = |e: Option<&str>| failure_kind(e).exit_code();
-        assert_eq!(code(Some("No space left on device (os error 28)")), 1);
-        assert_eq!(code(Some("writing /x.part: Permission denied")), 1);
-        assert_eq!(code(Some("the file is too large (3 GB; limit 2 GiB)")), 4);
-        assert_eq!(code(Some("the file changed while it was sent")), 4);
-        assert_eq!(code(Some("no swarm node answered for chunk 3")), 5);
-        assert_eq!(code(None), 5);
+    fn failures_exit_by_their_kind() {
+        let code = |kind: Option<&str>| {
+            let mut t = transfer(TransferState::Failed, 0, 10, 0.0);
+            t.error_kind = kind.map(str::to_string);
+            failure_kind(&t).exit_code()
+        };
+        assert_eq!(code(Some("storage")), 1);
+        assert_eq!(code(Some("bad-input")), 4);
+        assert_eq!(code(Some("verification")), 4);
+        assert_eq!(code(Some("not-found")), 5);
+        assert_eq!(code(Some("rejected")), 6);
+        assert_eq!(code(None), 5, "a failure recorded without a kind");
+        assert_eq!(code(Some("from-a-newer-daemon")), 5);
     }
 
     #[test]

@@ -39,6 +39,14 @@ fn transfer(id: &str, state: TransferState, done: u64, error: Option<&str>) -> T
             0.0
         },
         error: error.map(str::to_string),
+        // What the daemon says of a failure's kind (the exit code comes from it).
+        error_kind: (state == TransferState::Failed).then(|| {
+            match error {
+                Some(e) if e.contains("space") => "storage",
+                _ => "network-unavailable",
+            }
+            .to_string()
+        }),
         created_at: 1,
         updated_at: 2 + done,
     }

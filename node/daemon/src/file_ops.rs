@@ -102,6 +102,7 @@ pub fn transfer_info(s: &TransferStatus) -> TransferInfo {
         chunks_total: s.chunks_total,
         rate: s.rate,
         error: r.error.clone(),
+        error_kind: r.error_kind.map(|k| k.as_str().to_string()),
         created_at: r.created_at,
         updated_at: r.updated_at,
     }

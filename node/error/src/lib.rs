@@ -262,6 +262,11 @@ impl ErrorKind {
         }
     }
 
+    /// The kind named `name` (what [`ErrorKind::as_str`] gives), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// A stable lower-case name (`"bad-input"`, `"network-unavailable"`, …), used in JSON error
     /// objects printed by `parsctl --json` and in logs.
     pub fn as_str(self) -> &'static str {
@@ -322,6 +327,10 @@ mod tests {
     fn all_lists_every_kind_once() {
         let names: HashSet<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), ErrorKind::ALL.len());
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_name("no-such-kind"), None);
     }
 
     #[test]

@@ -214,6 +214,11 @@ pub struct TransferInfo {
     /// Why it failed, or the last network error it is retrying after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For a failed transfer, the kind of its failure: one of the stable error-kind names
+    /// (`storage`, `bad-input`, `verification`, `not-found`, `rejected`, `internal`, …), the
+    /// same that JSON errors carry and that decide `parsctl`'s exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
     /// When it began and when it last changed (Unix seconds).
     pub created_at: u64,
     /// When it last changed (Unix seconds).

@@ -184,6 +184,7 @@ impl Engine {
         }
         t.state = TransferState::Done;
         t.error = None;
+        t.error_kind = None;
         t.updated_at = now;
         let done = t.encode();
         match t.peer {

@@ -7,6 +7,7 @@ use super::{
     require_absolute,
 };
 use crate::net::Network;
+use pars_error::ErrorKind as K;
 use pars_wire::file::{ChunkSealer, Layout, chunk_id, index_entries};
 use pars_wire::records::{ChunkIdsRecord, TransferProgress, TransferRecord, TransferState};
 use pars_wire::swarm::{MIN_COPIES, Mailbox};
@@ -57,6 +58,7 @@ impl Transfers {
                 _ => {
                     t.state = TransferState::Running;
                     t.error = None;
+                    t.error_kind = None;
                     t.updated_at = now_unix();
                     let r = t.clone();
                     core.with_engine(move |e, rng| e.save_transfer(&r, None, None, rng))
@@ -138,16 +140,22 @@ impl Job {
             match fetch(&self.net, id, index as usize).await {
                 Ok(b) => break b,
                 Err(Verdict::Lost) => {
-                    return Err(Stop::Fatal(format!(
-                        "{place} is not in its swarm: it expired (chunks are kept 14 days) or was \
+                    return Err(Stop::Fatal(
+                        K::NotFound,
+                        format!(
+                            "{place} is not in its swarm: it expired (chunks are kept 14 days) or was \
                          never stored; ask the sender to send the file again"
-                    )));
+                        ),
+                    ));
                 }
                 Err(Verdict::Tampered) => {
-                    return Err(Stop::Fatal(format!(
-                        "every member of the swarm of {place} returned other bytes than the \
+                    return Err(Stop::Fatal(
+                        K::Verification,
+                        format!(
+                            "every member of the swarm of {place} returned other bytes than the \
                          chunk: refused as tampered; nothing of it was written"
-                    )));
+                        ),
+                    ));
                 }
                 Err(Verdict::Retry) => {
                     failures += 1;
@@ -161,10 +169,13 @@ impl Job {
             }
         };
         self.sealer.open(level, index, &bytes).map_err(|_| {
-            Stop::Fatal(format!(
-                "{place} matches its ID but does not open under the file's key at its place: \
+            Stop::Fatal(
+                K::Verification,
+                format!(
+                    "{place} matches its ID but does not open under the file's key at its place: \
                  the sender's file is corrupt or was tampered with; nothing of it was written"
-            ))
+                ),
+            )
         })
     }
 }
@@ -193,12 +204,18 @@ impl Run {
                 core.with_engine(move |e, rng| e.save_transfer(&r, None, Some(&saved), rng))
                     .await
                     .map_err(|_| Stop::Shutdown)?
-                    .map_err(|e| Stop::Fatal(format!("the chunk list could not be saved: {e}")))?;
+                    .map_err(|e| {
+                        Stop::Fatal(
+                            K::Storage,
+                            format!("the chunk list could not be saved: {e}"),
+                        )
+                    })?;
                 rec.0
             }
         };
         if ids.len() as u64 != layout.data_chunks() {
             return Err(Stop::Fatal(
+                K::Verification,
                 "the file's index does not match its size".into(),
             ));
         }
@@ -208,7 +225,7 @@ impl Run {
             // A partial file deleted under us: what it held is gone.
             Some(p) if p.chunks() == layout.data_chunks() && existed => p,
             _ => TransferProgress::new(layout.data_chunks())
-                .map_err(|e| Stop::Fatal(e.to_string()))?,
+                .map_err(|e| Stop::Fatal(K::Internal, e.to_string()))?,
         };
         let part = std::fs::OpenOptions::new()
             .create(true)
@@ -224,13 +241,13 @@ impl Run {
             async move {
                 let cid = *ids
                     .get(i as usize)
-                    .ok_or_else(|| Stop::Fatal(format!("no chunk ID {i}")))?;
+                    .ok_or_else(|| Stop::Fatal(K::Internal, format!("no chunk ID {i}")))?;
                 let plain = job.open(0, i, cid).await?;
                 let len = job.layout.data_len(i);
                 let offset = i * u64::from(job.layout.chunk_len);
                 tokio::task::spawn_blocking(move || part.write_all_at(&plain[..len], offset))
                     .await
-                    .map_err(|e| Stop::Fatal(format!("writing failed: {e}")))?
+                    .map_err(|e| Stop::Fatal(K::Internal, format!("writing failed: {e}")))?
                     .map_err(|e| disk_error(&part_path, &e))
             }
         };
@@ -255,17 +272,23 @@ impl Run {
             std::fs::rename(&from, &to)
         })
         .await
-        .map_err(|e| Stop::Fatal(format!("finishing failed: {e}")))?
-        .map_err(|e| Stop::Fatal(format!("the download could not be put in place: {e}")))?;
+        .map_err(|e| Stop::Fatal(K::Internal, format!("finishing failed: {e}")))?
+        .map_err(|e| Stop::Fatal(K::Storage, format!("the download could not be put in place: {e}")))?;
         let mut done = record;
         done.state = TransferState::Done;
         done.error = None;
+        done.error_kind = None;
         done.updated_at = now_unix();
         let r = done.clone();
         core.with_engine(move |e, rng| e.save_transfer(&r, None, None, rng))
             .await
             .map_err(|_| Stop::Shutdown)?
-            .map_err(|e| Stop::Fatal(format!("the finished download could not be saved: {e}")))?;
+            .map_err(|e| {
+                Stop::Fatal(
+                    K::Storage,
+                    format!("the finished download could not be saved: {e}"),
+                )
+            })?;
         tracing::info!(transfer = %id, "file received");
         self.set_record(done);
         Ok(())
@@ -283,11 +306,14 @@ impl Run {
                 async move {
                     let cid = *list
                         .get(i as usize)
-                        .ok_or_else(|| Stop::Fatal(format!("no index entry {i}")))?;
+                        .ok_or_else(|| Stop::Fatal(K::Internal, format!("no index entry {i}")))?;
                     let plain = job.open(level, i, cid).await?;
                     let entries = job.layout.entries(level, i);
                     index_entries(&plain, entries).map_err(|e| {
-                        Stop::Fatal(format!("index chunk {i} (level {level}) is malformed: {e}"))
+                        Stop::Fatal(
+                            K::Verification,
+                            format!("index chunk {i} (level {level}) is malformed: {e}"),
+                        )
                     })
                 }
             };
@@ -322,11 +348,14 @@ impl Run {
 /// A local write failure of a download, said so that the user knows what to do.
 fn disk_error(path: &str, e: &std::io::Error) -> Stop {
     if e.kind() == std::io::ErrorKind::StorageFull {
-        Stop::Fatal(format!(
-            "the disk is full writing {path}; the partial file is kept: free some space and \
+        Stop::Fatal(
+            K::Storage,
+            format!(
+                "the disk is full writing {path}; the partial file is kept: free some space and \
              receive the file again to the same path to resume"
-        ))
+            ),
+        )
     } else {
-        Stop::Fatal(format!("cannot write {path}: {e}"))
+        Stop::Fatal(K::Storage, format!("cannot write {path}: {e}"))
     }
 }

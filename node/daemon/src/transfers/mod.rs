@@ -124,8 +124,9 @@ impl HasKind for TransferError {
 /// Why a transfer's task ended before its end.
 #[derive(Debug)]
 enum Stop {
-    /// Failed for good, with what to tell the user.
-    Fatal(String),
+    /// Failed for good: the kind (which decides `parsctl`'s exit code) and what to tell the
+    /// user.
+    Fatal(ErrorKind, String),
     /// The user cancelled it.
     Cancelled,
     /// The daemon is stopping: the transfer stays running and resumes at the next start.
@@ -432,9 +433,9 @@ impl Run {
                 return;
             }
             Err(Stop::Cancelled) => Some((TransferState::Cancelled, None)),
-            Err(Stop::Fatal(why)) => {
-                tracing::warn!(transfer = %id, error = %why, "a file transfer failed");
-                Some((TransferState::Failed, Some(why)))
+            Err(Stop::Fatal(kind, why)) => {
+                tracing::warn!(transfer = %id, error = %why, kind = kind.as_str(), "a file transfer failed");
+                Some((TransferState::Failed, Some((kind, why))))
             }
         };
         if let Some((state, error)) = end
@@ -446,7 +447,8 @@ impl Run {
                 .with_engine(move |e, rng| {
                     let mut r = e.transfer(&id)?;
                     r.state = state;
-                    r.error = error;
+                    r.error_kind = error.as_ref().map(|(k, _)| *k);
+                    r.error = error.map(|(_, why)| why);
                     r.updated_at = now_unix();
                     e.save_transfer(&r, None, None, rng)?;
                     Ok::<_, crate::engine::EngineError>(r)
@@ -546,9 +548,10 @@ impl Run {
             .await
             .map_err(|_| Stop::Shutdown)?
             .map_err(|e: crate::engine::EngineError| {
-                Stop::Fatal(format!(
-                    "the transfer could not be read from the store: {e}"
-                ))
+                Stop::Fatal(
+                    e.kind(),
+                    format!("the transfer could not be read from the store: {e}"),
+                )
             })
     }
 
@@ -617,8 +620,13 @@ impl Run {
             let f = f.clone();
             tokio::task::spawn_blocking(move || f.sync_data())
                 .await
-                .map_err(|e| Stop::Fatal(format!("syncing failed: {e}")))?
-                .map_err(|e| Stop::Fatal(format!("the partial file could not be synced: {e}")))?;
+                .map_err(|e| Stop::Fatal(ErrorKind::Internal, format!("syncing failed: {e}")))?
+                .map_err(|e| {
+                    Stop::Fatal(
+                        ErrorKind::Storage,
+                        format!("the partial file could not be synced: {e}"),
+                    )
+                })?;
         }
         self.save(id, progress).await
     }
@@ -633,9 +641,10 @@ impl Run {
             .await
         {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Stop::Fatal(format!(
-                "the transfer's progress could not be saved: {e}"
-            ))),
+            Ok(Err(e)) => Err(Stop::Fatal(
+                e.kind(),
+                format!("the transfer's progress could not be saved: {e}"),
+            )),
             Err(_) => Err(Stop::Shutdown),
         }
     }
@@ -672,7 +681,10 @@ impl<T: Send + 'static> Pool<T> {
         match self.set.join_next().await? {
             Ok((i, Ok(t))) => Some(Ok((i, t))),
             Ok((_, Err(stop))) => Some(Err(stop)),
-            Err(e) => Some(Err(Stop::Fatal(format!("a chunk task failed: {e}")))),
+            Err(e) => Some(Err(Stop::Fatal(
+                ErrorKind::Internal,
+                format!("a chunk task failed: {e}"),
+            ))),
         }
     }
 }

@@ -6,6 +6,7 @@ use super::{
     Run, Stop, TransferError, TransferStatus, Transfers, bytes_of, now_unix, require_absolute,
 };
 use crate::net::{Failure, Network};
+use pars_error::{ErrorKind as K, HasKind};
 use pars_wire::file::{
     ChunkSealer, FILE_CHUNK_LEN, FileManifest, IndexBuilder, Layout, SealedChunk, check_file_name,
     chunk_id,
@@ -198,13 +199,13 @@ impl Job {
             let c = self
                 .index
                 .get((pos - n_data) as usize)
-                .ok_or_else(|| Stop::Fatal(format!("no index chunk {pos}")))?;
+                .ok_or_else(|| Stop::Fatal(K::Internal, format!("no index chunk {pos}")))?;
             return Ok((c.id, c.bytes.clone()));
         }
         let want = *self
             .ids
             .get(pos as usize)
-            .ok_or_else(|| Stop::Fatal(format!("no chunk ID {pos}")))?;
+            .ok_or_else(|| Stop::Fatal(K::Internal, format!("no chunk ID {pos}")))?;
         let (file, sealer) = (self.file.clone(), self.sealer.clone());
         let len = self.layout.data_len(pos);
         let offset = pos * u64::from(self.layout.chunk_len);
@@ -216,16 +217,20 @@ impl Job {
                 .map_err(|e| std::io::Error::other(e.to_string()))
         })
         .await
-        .map_err(|e| Stop::Fatal(format!("reading the file failed: {e}")))?
+        .map_err(|e| Stop::Fatal(K::Internal, format!("reading the file failed: {e}")))?
         .map_err(|e| {
-            Stop::Fatal(format!(
-                "the file can no longer be read ({e}); send it again"
-            ))
+            Stop::Fatal(
+                K::BadInput,
+                format!("the file can no longer be read ({e}); send it again"),
+            )
         })?;
         if chunk_id(&sealed) != want {
-            return Err(Stop::Fatal(format!(
-                "the file changed since sending began (chunk {pos} differs); send it again"
-            )));
+            return Err(Stop::Fatal(
+                K::BadInput,
+                format!(
+                    "the file changed since sending began (chunk {pos} differs); send it again"
+                ),
+            ));
         }
         Ok((want, sealed))
     }
@@ -241,9 +246,10 @@ impl Job {
                 Err(f) => {
                     let wait = match f.class {
                         Failure::Permanent | Failure::Unsupported => {
-                            return Err(Stop::Fatal(format!(
-                                "chunk {pos} of the file was refused by its swarm: {f}"
-                            )));
+                            return Err(Stop::Fatal(
+                                K::Rejected,
+                                format!("chunk {pos} of the file was refused by its swarm: {f}"),
+                            ));
                         }
                         Failure::RetryAfter(d) => d.min(Duration::from_secs(60)),
                         Failure::Transient => {
@@ -267,28 +273,32 @@ impl Run {
         let core = self.inner.core.clone();
         let (ids, progress) = self.load(id).await?;
         let ids = ids
-            .ok_or_else(|| Stop::Fatal("the transfer's chunk list is missing".into()))?
+            .ok_or_else(|| Stop::Fatal(K::Storage, "the transfer's chunk list is missing".into()))?
             .0;
         let layout = record.manifest.layout();
         let mut progress = match progress {
             Some(p) if p.chunks() == layout.total_chunks() => p,
             _ => TransferProgress::new(layout.total_chunks())
-                .map_err(|e| Stop::Fatal(e.to_string()))?,
+                .map_err(|e| Stop::Fatal(K::Internal, e.to_string()))?,
         };
         let sealer = Arc::new(record.manifest.sealer());
         let (index, root) = IndexBuilder::new(&sealer)
             .build(&ids)
-            .map_err(|e| Stop::Fatal(e.to_string()))?;
+            .map_err(|e| Stop::Fatal(K::Internal, e.to_string()))?;
         if root != record.manifest.id {
             return Err(Stop::Fatal(
+                K::Storage,
                 "the stored chunk list does not give the file's ID".into(),
             ));
         }
         let file = std::fs::File::open(&record.path).map_err(|e| {
-            Stop::Fatal(format!(
-                "cannot open {} to send it ({e}); a file must stay in place until it is sent",
-                record.path
-            ))
+            Stop::Fatal(
+                K::BadInput,
+                format!(
+                    "cannot open {} to send it ({e}); a file must stay in place until it is sent",
+                    record.path
+                ),
+            )
         })?;
         let net = self.network().await?;
         let last_error = Arc::new(Mutex::new(None));
@@ -310,7 +320,7 @@ impl Run {
         let done = core
             .finish_upload(id)
             .await
-            .map_err(|e| Stop::Fatal(format!("the file could not be offered: {e}")))?;
+            .map_err(|e| Stop::Fatal(e.kind(), format!("the file could not be offered: {e}")))?;
         tracing::info!(transfer = %id, "file uploaded and offered");
         self.set_record(done);
         Ok(())

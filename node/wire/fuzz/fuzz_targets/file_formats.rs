@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(m.encode().as_slice(), data);
     }
     if let Ok(r) = TransferRecord::decode(data) {
-        assert_eq!(r.encode(), data);
+        // Canonical, but for a record from before the error kind was kept (it ends after
+        // `updated`), which gains the empty kind.
+        let e = r.encode();
+        assert!(e == data || (r.error_kind.is_none() && e == [data, &[0, 0][..]].concat()));
     }
     if let Ok(r) = FileOfferRecord::decode(data) {
         assert_eq!(r.encode(), data);

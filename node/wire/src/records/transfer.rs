@@ -139,7 +139,9 @@ impl FileOfferRecord {
 }
 
 /// A transfer: `version ‖ id (16) ‖ upload (1) ‖ manifest (var16) ‖ peer (1 + 33 or 32) ‖ path
-/// (var16, UTF-8) ‖ state (1) ‖ error (var16, empty for none) ‖ created (8) ‖ updated (8)`.
+/// (var16, UTF-8) ‖ state (1) ‖ error (var16, empty for none) ‖ created (8) ‖ updated (8) ‖
+/// error kind (var16, a `pars_error::ErrorKind` name, empty for none)`. Records written before
+/// the error kind was kept end after `updated` and decode with none.
 /// Its progress is a separate record ([`TransferProgress`]), rewritten as it moves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferRecord {
@@ -157,6 +159,9 @@ pub struct TransferRecord {
     pub state: TransferState,
     /// Why it failed, or the last error it retries after.
     pub error: Option<String>,
+    /// The kind of the failure, for a failed transfer (what `parsctl` takes its exit code
+    /// from).
+    pub error_kind: Option<pars_error::ErrorKind>,
     /// When it began (Unix seconds).
     pub created_at: u64,
     /// When it last changed state.
@@ -181,6 +186,7 @@ impl TransferRecord {
             path: path.to_string(),
             state: TransferState::Running,
             error: None,
+            error_kind: None,
             created_at: now,
             updated_at: now,
         }
@@ -199,7 +205,8 @@ impl TransferRecord {
             .u8(self.state.to_u8())
             .var16(error)
             .u64(self.created_at)
-            .u64(self.updated_at);
+            .u64(self.updated_at)
+            .var16(self.error_kind.map_or("", |k| k.as_str()).as_bytes());
         w.into_vec()
     }
 
@@ -216,6 +223,19 @@ impl TransferRecord {
         let error = utf8(r.var16(MAX_ERROR_LEN, "transfer error")?, "transfer error")?;
         let created_at = r.u64("created at")?;
         let updated_at = r.u64("updated at")?;
+        let error_kind = if r.remaining() == 0 {
+            None
+        } else {
+            match utf8(r.var16(32, "transfer error kind")?, "transfer error kind")?.as_str() {
+                "" => None,
+                name => Some(
+                    pars_error::ErrorKind::from_name(name).ok_or(WireError::Invalid {
+                        what: "transfer error kind",
+                        reason: "not a known error kind",
+                    })?,
+                ),
+            }
+        };
         r.finish("transfer record")?;
         Ok(Self {
             id,
@@ -225,6 +245,7 @@ impl TransferRecord {
             path,
             state,
             error: (!error.is_empty()).then_some(error),
+            error_kind,
             created_at,
             updated_at,
         })
@@ -404,6 +425,7 @@ mod tests {
             path: "/tmp/a é.bin".into(),
             state: TransferState::Failed,
             error: Some("disk full".into()),
+            error_kind: Some(pars_error::ErrorKind::Storage),
             created_at: 5,
             updated_at: 6,
         };
@@ -420,9 +442,19 @@ mod tests {
         let mut bad = ids.encode();
         bad.pop();
         assert!(ChunkIdsRecord::decode(&bad).is_err());
-        for cut in 0..t.encode().len() {
+        // A record written before the error kind was kept ends after `updated`.
+        let kind_len = 2 + "storage".len();
+        let before_kinds = t.encode().len() - kind_len;
+        let old = TransferRecord::decode(&t.encode()[..before_kinds]).unwrap();
+        assert_eq!(old.error_kind, None);
+        assert_eq!(old.encode()[..before_kinds], t.encode()[..before_kinds]);
+        for cut in (0..t.encode().len()).filter(|c| *c != before_kinds) {
             assert!(TransferRecord::decode(&t.encode()[..cut]).is_err());
         }
+        let mut unknown = t.encode()[..before_kinds].to_vec();
+        unknown.extend_from_slice(&[0, 4]);
+        unknown.extend_from_slice(b"oops");
+        assert!(TransferRecord::decode(&unknown).is_err());
     }
 
     #[test]
