@@ -174,6 +174,28 @@ fn bytes_of(record: &TransferRecord, chunks_done: u64) -> u64 {
     chunks_done.saturating_mul(cl).min(record.manifest.size)
 }
 
+/// The status of a transfer not running here, from its record and saved progress.
+fn status_from(r: TransferRecord, progress: Option<TransferProgress>) -> TransferStatus {
+    let done = match (&progress, r.state) {
+        (_, TransferState::Done) => chunks_of(&r),
+        (Some(p), _) => p.done(),
+        (None, _) => 0,
+    };
+    let data_done = if r.upload {
+        // Data chunks come first in an upload's numbering.
+        done.min(r.manifest.layout().data_chunks())
+    } else {
+        done
+    };
+    TransferStatus {
+        chunks_done: done,
+        chunks_total: chunks_of(&r),
+        bytes_done: bytes_of(&r, data_done),
+        rate: 0.0,
+        record: r,
+    }
+}
+
 /// The chunks a transfer counts: every chunk for an upload (the index too), the data chunks
 /// for a download (its index is fetched first, and its IDs saved).
 fn chunks_of(record: &TransferRecord) -> u64 {
@@ -216,12 +238,34 @@ impl Transfers {
 
     /// Every transfer, newest first, with live figures for the running ones.
     pub async fn list(&self) -> Result<Vec<TransferStatus>, TransferError> {
-        let records = self.inner.core.with_engine(|e, _| e.transfers()).await??;
-        let mut out = Vec::with_capacity(records.len());
-        for r in records {
-            out.push(self.status_of(r).await?);
-        }
-        Ok(out)
+        // One call into the core for every record and the progress of those not running here
+        // (a running one's live status is newer than its saved progress).
+        let live: Vec<TransferId> = self
+            .inner
+            .live
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        let saved = self
+            .inner
+            .core
+            .with_engine(move |e, _| {
+                let mut out = Vec::new();
+                for r in e.transfers()? {
+                    let p = if live.contains(&r.id) {
+                        None
+                    } else {
+                        e.transfer_progress(&r.id)?
+                    };
+                    out.push((r, p));
+                }
+                Ok::<_, crate::engine::EngineError>(out)
+            })
+            .await??;
+        Ok(saved
+            .into_iter()
+            .map(|(r, p)| self.live_status(&r.id).unwrap_or_else(|| status_from(r, p)))
+            .collect())
     }
 
     /// One transfer.
@@ -235,10 +279,8 @@ impl Transfers {
     }
 
     async fn status_of(&self, r: TransferRecord) -> Result<TransferStatus, TransferError> {
-        if let Some(l) = self.live(&r.id)
-            && let Ok(s) = l.status.lock()
-        {
-            return Ok(s.clone());
+        if let Some(s) = self.live_status(&r.id) {
+            return Ok(s);
         }
         let id = r.id;
         let progress = self
@@ -246,24 +288,13 @@ impl Transfers {
             .core
             .with_engine(move |e, _| e.transfer_progress(&id))
             .await??;
-        let done = match (&progress, r.state) {
-            (_, TransferState::Done) => chunks_of(&r),
-            (Some(p), _) => p.done(),
-            (None, _) => 0,
-        };
-        let data_done = if r.upload {
-            // Data chunks come first in an upload's numbering.
-            done.min(r.manifest.layout().data_chunks())
-        } else {
-            done
-        };
-        Ok(TransferStatus {
-            chunks_done: done,
-            chunks_total: chunks_of(&r),
-            bytes_done: bytes_of(&r, data_done),
-            rate: 0.0,
-            record: r,
-        })
+        Ok(status_from(r, progress))
+    }
+
+    /// The status of a transfer running here.
+    fn live_status(&self, id: &TransferId) -> Option<TransferStatus> {
+        let l = self.live(id)?;
+        l.status.lock().ok().map(|s| s.clone())
     }
 
     fn live(&self, id: &TransferId) -> Option<Arc<Live>> {
