@@ -1,12 +1,13 @@
 //! Downloads: the index walked from the root down to the data chunk IDs, then the data chunks
 //! fetched, checked, opened and written at their place in `<path>.part`.
 
-use super::meter::{Answer, Verdict, retry_delay, verdict};
+use super::meter::{Answer, MemberMemory, Verdict, retry_delay, verdict};
 use super::{
     Pool, Run, Stop, TransferError, TransferStatus, Transfers, bytes_of, now_unix, partial_path,
     require_absolute,
 };
 use crate::net::Network;
+use libp2p::PeerId;
 use pars_error::ErrorKind as K;
 use pars_wire::file::{ChunkSealer, Layout, chunk_id, index_entries};
 use pars_wire::records::{ChunkIdsRecord, TransferProgress, TransferRecord, TransferState};
@@ -92,14 +93,30 @@ impl Transfers {
     }
 }
 
-/// Asks the members of chunk `id`'s swarm for it, one after the other, until one returns it.
-async fn fetch(net: &Arc<dyn Network>, id: ChunkId, start: usize) -> Result<Vec<u8>, Verdict> {
+/// Asks the members of chunk `id`'s swarm for it, one after the other, until one returns it:
+/// from the `start`th on, those that failed to answer lately last (`memory`).
+async fn fetch(
+    net: &Arc<dyn Network>,
+    memory: &Mutex<MemberMemory<PeerId>>,
+    id: ChunkId,
+    start: usize,
+) -> Result<Vec<u8>, Verdict> {
     let mailbox = Mailbox::Chunk(id);
     let members = net.swarm_of(&mailbox);
-    let mut answers = Vec::with_capacity(members.len());
-    for k in 0..members.len() {
-        let m = members[(start + k) % members.len()];
-        match net.retrieve_page(&mailbox, Some(m), 0, None).await {
+    let order = match memory.lock() {
+        Ok(mut m) => m.order(&members, start, monotonic_ms()),
+        Err(_) => members.clone(),
+    };
+    let mut answers = Vec::with_capacity(order.len());
+    for m in order {
+        let got = net.retrieve_page(&mailbox, Some(m), 0, None).await;
+        if let Ok(mut mem) = memory.lock() {
+            match &got {
+                Ok(_) => mem.answered(&m),
+                Err(_) => mem.failed(m, monotonic_ms()),
+            }
+        }
+        match got {
             Ok(page) => {
                 let any = !page.items.is_empty();
                 if let Some(item) = page.items.into_iter().find(|i| chunk_id(&i.payload) == id) {
@@ -113,6 +130,15 @@ async fn fetch(net: &Arc<dyn Network>, id: ChunkId, start: usize) -> Result<Vec<
     Err(verdict(&answers, MIN_COPIES))
 }
 
+/// Milliseconds since the first call (a monotonic clock for [`MemberMemory`]).
+fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
 /// What one download job needs.
 struct Job {
     net: Arc<dyn Network>,
@@ -120,6 +146,8 @@ struct Job {
     layout: Layout,
     name: String,
     last_error: Arc<Mutex<Option<String>>>,
+    /// Members that failed to answer lately, asked last.
+    members: Mutex<MemberMemory<PeerId>>,
 }
 
 impl Job {
@@ -137,7 +165,7 @@ impl Job {
             format!("index chunk {index} (level {level}) of {}", self.name)
         };
         let bytes = loop {
-            match fetch(&self.net, id, index as usize).await {
+            match fetch(&self.net, &self.members, id, index as usize).await {
                 Ok(b) => break b,
                 Err(Verdict::Lost) => {
                     return Err(Stop::Fatal(
@@ -194,6 +222,7 @@ impl Run {
             layout: layout.clone(),
             name: record.manifest.name.clone(),
             last_error: last_error.clone(),
+            members: Mutex::new(MemberMemory::default()),
         });
         let ids = match ids {
             Some(ids) => ids.0,

@@ -1,8 +1,9 @@
 //! The transfer workers' small decisions, kept free of I/O and clocks so they can be tested
 //! exactly: the rate over a sliding window, the retry delay of a chunk, when to save progress,
-//! and what a round of asking a chunk's swarm members amounts to.
+//! what a round of asking a chunk's swarm members amounts to, and which members to ask first.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::time::Duration;
 
 /// The rate window: the rate reported is over about this long.
@@ -104,6 +105,54 @@ pub fn verdict(answers: &[Answer], quorum: usize) -> Verdict {
     }
 }
 
+/// How long a member that failed to answer is asked after the others.
+pub const FAILED_MEMBER_MEMORY: Duration = Duration::from_secs(60);
+
+/// A download's memory of swarm members that did not answer (unreachable, timed out): a
+/// chunk's members are asked in an order that puts those that failed in the last
+/// [`FAILED_MEMBER_MEMORY`] last (the least recent failure first among them), so one dead
+/// node does not cost every chunk of its swarms an attempt's timeout. Times are any monotonic
+/// milliseconds.
+#[derive(Debug)]
+pub struct MemberMemory<P> {
+    failed: HashMap<P, u64>,
+}
+
+impl<P> Default for MemberMemory<P> {
+    fn default() -> Self {
+        Self {
+            failed: HashMap::new(),
+        }
+    }
+}
+
+impl<P: Copy + Eq + Hash> MemberMemory<P> {
+    /// The order to ask `members` in at `now_ms`: those with no recent failure first, from
+    /// `start` on (so that chunks spread over the members), then the recently failed ones.
+    pub fn order(&mut self, members: &[P], start: usize, now_ms: u64) -> Vec<P> {
+        let memory = FAILED_MEMBER_MEMORY.as_millis() as u64;
+        self.failed
+            .retain(|_, at| now_ms.saturating_sub(*at) < memory);
+        let n = members.len();
+        let rotated = (0..n).map(|k| members[(start + k) % n.max(1)]);
+        let (mut out, mut failed): (Vec<P>, Vec<P>) =
+            rotated.partition(|m| !self.failed.contains_key(m));
+        failed.sort_by_key(|m| self.failed.get(m).copied().unwrap_or(0));
+        out.extend(failed);
+        out
+    }
+
+    /// `member` did not answer at `now_ms`.
+    pub fn failed(&mut self, member: P, now_ms: u64) {
+        self.failed.insert(member, now_ms);
+    }
+
+    /// `member` answered: it is asked in its turn again.
+    pub fn answered(&mut self, member: &P) {
+        self.failed.remove(member);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +199,22 @@ mod tests {
         assert_eq!(verdict(&[Wrong, Failed, Missing], 3), Verdict::Retry);
         assert_eq!(verdict(&[Missing], 3), Verdict::Lost, "a one-member swarm");
         assert_eq!(verdict(&[], 3), Verdict::Retry, "no members known");
+    }
+
+    #[test]
+    fn members_that_failed_are_asked_last_for_a_minute() {
+        let mut mem = MemberMemory::default();
+        let ms = [1, 2, 3, 4, 5];
+        assert_eq!(mem.order(&ms, 2, 0), vec![3, 4, 5, 1, 2]);
+        mem.failed(4, 1_000);
+        mem.failed(1, 500);
+        assert_eq!(mem.order(&ms, 2, 2_000), vec![3, 5, 2, 1, 4]);
+        assert_eq!(mem.order(&ms, 0, 2_000), vec![2, 3, 5, 1, 4]);
+        // An answer puts a member back in its turn.
+        mem.answered(&1);
+        assert_eq!(mem.order(&ms, 0, 2_000), vec![1, 2, 3, 5, 4]);
+        // A minute after its failure, a member is in its turn again.
+        assert_eq!(mem.order(&ms, 0, 61_000), vec![1, 2, 3, 4, 5]);
+        assert_eq!(mem.order(&[], 3, 0), Vec::<i32>::new());
     }
 }
