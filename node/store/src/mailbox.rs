@@ -266,7 +266,22 @@ impl MailboxStore {
         payload: Vec<u8>,
         replace: bool,
     ) -> Result<PutOutcome, StoreError> {
-        self.submit(put_op(mailbox, expires_at_ms, payload, replace))
+        let hash = content_hash(&payload);
+        self.put_hashed(mailbox, expires_at_ms, payload, hash, replace)
+            .await
+    }
+
+    /// [`MailboxStore::put`] of a payload whose [`content_hash`] the caller computed already
+    /// (to check it, say): `hash` must be it, or the payload is kept under a wrong hash.
+    pub async fn put_hashed(
+        &self,
+        mailbox: &Mailbox,
+        expires_at_ms: u64,
+        payload: Vec<u8>,
+        hash: ContentHash,
+        replace: bool,
+    ) -> Result<PutOutcome, StoreError> {
+        self.submit(put_op(mailbox, expires_at_ms, payload, hash, replace))
             .await
     }
 
@@ -278,7 +293,8 @@ impl MailboxStore {
         payload: Vec<u8>,
         replace: bool,
     ) -> Result<PutOutcome, StoreError> {
-        self.submit_blocking(put_op(mailbox, expires_at_ms, payload, replace))
+        let hash = content_hash(&payload);
+        self.submit_blocking(put_op(mailbox, expires_at_ms, payload, hash, replace))
     }
 
     /// Deletes messages by content hash; returns how many existed.
@@ -427,11 +443,11 @@ fn put_op(
     mailbox: &Mailbox,
     expires_at_ms: u64,
     payload: Vec<u8>,
+    hash: ContentHash,
     replace: bool,
 ) -> impl FnOnce(oneshot::Sender<Result<PutOutcome, StoreError>>) -> Op {
     let mailbox = mailbox.to_bytes();
     // Hashed by the caller, off the writer thread.
-    let hash = content_hash(&payload);
     move |reply| Op::Put {
         mailbox,
         hash,

@@ -4,7 +4,7 @@
 
 use super::MailboxBackend;
 use pars_store::{PER_MESSAGE_OVERHEAD, Page, PutOutcome, StoreError, StoredMessage};
-use pars_wire::swarm::{ContentHash, Mailbox, content_hash};
+use pars_wire::swarm::{ContentHash, Mailbox};
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, ready};
 use std::sync::{Mutex, MutexGuard};
@@ -75,9 +75,9 @@ impl MemoryMailboxStore {
         mailbox: &Mailbox,
         expires_at_ms: u64,
         payload: Vec<u8>,
+        hash: ContentHash,
         replace: bool,
     ) -> Result<PutOutcome, StoreError> {
-        let hash = content_hash(&payload);
         let mut g = self.lock();
         let inner = &mut *g;
         let held = inner.messages.entry(*mailbox).or_default();
@@ -146,9 +146,10 @@ impl MailboxBackend for MemoryMailboxStore {
         mailbox: &Mailbox,
         expires_at_ms: u64,
         payload: Vec<u8>,
+        hash: ContentHash,
         replace: bool,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
-        ready(self.put_now(mailbox, expires_at_ms, payload, replace))
+        ready(self.put_now(mailbox, expires_at_ms, payload, hash, replace))
     }
 
     fn delete(

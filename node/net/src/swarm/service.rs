@@ -163,10 +163,11 @@ impl SwarmService {
                 ttl_ms,
                 payload,
             } => {
-                if let Err(resp) = self.check_plain_store(now_ms, store, &mailbox, &payload) {
-                    return Outcome::respond(resp);
-                }
-                self.store(now_ms, members, store, mailbox, ttl_ms, payload)
+                let hash = match self.check_plain_store(now_ms, store, &mailbox, &payload) {
+                    Ok(h) => h,
+                    Err(resp) => return Outcome::respond(resp),
+                };
+                self.store(now_ms, members, store, mailbox, ttl_ms, payload, hash)
                     .await
             }
             SwarmRequest::GroupStore {
@@ -181,7 +182,7 @@ impl SwarmService {
                 }
                 match access_of(store, group, &token, now_ms) {
                     Ok(Access::Current) => {
-                        self.store(now_ms, members, store, mailbox, ttl_ms, payload)
+                        self.store(now_ms, members, store, mailbox, ttl_ms, payload, None)
                             .await
                     }
                     Ok(Access::Earlier {
@@ -306,13 +307,13 @@ impl SwarmService {
         store: &S,
         mailbox: &Mailbox,
         payload: &[u8],
-    ) -> Result<(), SwarmResponse> {
+    ) -> Result<Option<ContentHash>, SwarmResponse> {
         match mailbox {
-            Mailbox::Inbox(_) | Mailbox::File(_) => Ok(()),
+            Mailbox::Inbox(_) | Mailbox::File(_) => Ok(None),
             Mailbox::Bundle(sid) => {
                 let ok = IdentityBundle::from_bytes(payload)
                     .is_ok_and(|b| b.verify(sid, now_ms / 1000).is_ok());
-                ok.then_some(()).ok_or_else(|| {
+                ok.then_some(None).ok_or_else(|| {
                     SwarmResponse::error(
                         ErrorCode::InvalidContent,
                         0,
@@ -321,8 +322,10 @@ impl SwarmService {
                 })
             }
             Mailbox::Chunk(id) => {
-                if pars_wire::swarm::content_hash(payload) == id.0 {
-                    Ok(())
+                // The hash is the store's content hash too: hashed once.
+                let hash = pars_wire::swarm::content_hash(payload);
+                if hash == id.0 {
+                    Ok(Some(hash))
                 } else {
                     Err(SwarmResponse::error(
                         ErrorCode::InvalidContent,
@@ -348,7 +351,7 @@ impl SwarmService {
                 match newest {
                     // The owner renewing the current record before it expires.
                     Some((n, hash)) if n == record.generation && hash == record.token_hash => {
-                        Ok(())
+                        Ok(None)
                     }
                     Some((n, _)) if n >= record.generation => Err(SwarmResponse::error(
                         ErrorCode::InvalidContent,
@@ -359,12 +362,14 @@ impl SwarmService {
                             record.generation
                         ),
                     )),
-                    _ => Ok(()),
+                    _ => Ok(None),
                 }
             }
         }
     }
 
+    /// Stores `payload` (whose content hash is `hash` when the checks computed it already).
+    #[allow(clippy::too_many_arguments)]
     async fn store<S: MailboxBackend>(
         &self,
         now_ms: u64,
@@ -373,6 +378,7 @@ impl SwarmService {
         mailbox: Mailbox,
         ttl_ms: u64,
         payload: Vec<u8>,
+        hash: Option<ContentHash>,
     ) -> Outcome {
         if let Some(w) = self.wrong_swarm(members, &mailbox) {
             return Outcome::respond(w);
@@ -401,7 +407,13 @@ impl SwarmService {
         }
         let expires = now_ms.saturating_add(ttl);
         let out = match store
-            .put(&mailbox, expires, payload.clone(), mailbox.single_slot())
+            .put(
+                &mailbox,
+                expires,
+                payload.clone(),
+                hash.unwrap_or_else(|| pars_wire::swarm::content_hash(&payload)),
+                mailbox.single_slot(),
+            )
             .await
         {
             Ok(o) => o,
@@ -474,8 +486,11 @@ impl SwarmService {
                 .contains(&self.local);
             // A copied access record is checked as a stored one is (but an older generation is
             // taken: a hand-off brings the history in any order).
+            let hash = pars_wire::swarm::content_hash(&item.payload);
             let valid = match item.mailbox {
                 Mailbox::GroupAccess(g) => valid_access_record(g, &item.payload).is_ok(),
+                // A copied chunk must be the one its address names, as a stored one must.
+                Mailbox::Chunk(id) => hash == id.0 && item.payload.len() <= self.cfg.max_payload,
                 _ => item.payload.len() <= self.cfg.max_payload,
             };
             if !ours || !valid || item.expires_at_ms <= now_ms || item.expires_at_ms > max_expiry {
@@ -486,6 +501,7 @@ impl SwarmService {
                     &item.mailbox,
                     item.expires_at_ms,
                     item.payload,
+                    hash,
                     item.mailbox.single_slot(),
                 )
                 .await

@@ -11,12 +11,15 @@ use std::future::Future;
 pub trait MailboxBackend: Send + Sync {
     /// Stores `payload` in `mailbox` until `expires_at_ms`; a payload the mailbox already holds
     /// is not stored twice. With `replace`, everything else in the mailbox goes (single-slot
-    /// namespaces). Fails with [`StoreError::Full`] at the size cap.
+    /// namespaces). Fails with [`StoreError::Full`] at the size cap. `hash` is the payload's
+    /// [`content_hash`](pars_wire::swarm::content_hash), computed by the caller, who often
+    /// needed it to check the payload (a file chunk's address): hashed once per copy.
     fn put(
         &self,
         mailbox: &Mailbox,
         expires_at_ms: u64,
         payload: Vec<u8>,
+        hash: ContentHash,
         replace: bool,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
 
@@ -53,9 +56,10 @@ impl MailboxBackend for MailboxStore {
         mailbox: &Mailbox,
         expires_at_ms: u64,
         payload: Vec<u8>,
+        hash: ContentHash,
         replace: bool,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
-        MailboxStore::put(self, mailbox, expires_at_ms, payload, replace)
+        MailboxStore::put_hashed(self, mailbox, expires_at_ms, payload, hash, replace)
     }
 
     fn delete(

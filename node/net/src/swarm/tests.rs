@@ -415,6 +415,32 @@ async fn replication_only_from_members_and_only_what_this_node_should_hold() {
     assert_eq!(out.replicas_accepted, 0);
     assert_eq!(respond(out), SwarmResponse::Done { count: 1 });
     assert_eq!(w.store.all(&mb, NOW).len(), 1);
+
+    // A copied file chunk must be the one its address names, as a stored one must.
+    let chunk = b"a sealed chunk".to_vec();
+    let at = Mailbox::Chunk(pars_wire::ChunkId(content_hash(&chunk)));
+    let copy = |payload: &[u8]| ReplicaItem {
+        mailbox: at,
+        expires_at_ms: NOW + 1000,
+        payload: payload.to_vec(),
+    };
+    let out = w
+        .handle_from(
+            NOW,
+            w.others[0],
+            SwarmRequest::Replicate {
+                items: vec![copy(b"other bytes"), copy(&chunk)],
+            },
+        )
+        .await;
+    assert_eq!(respond(out), SwarmResponse::Done { count: 1 });
+    let held: Vec<Vec<u8>> = w
+        .store
+        .all(&at, NOW)
+        .into_iter()
+        .map(|m| m.payload)
+        .collect();
+    assert_eq!(held, vec![chunk]);
 }
 
 #[tokio::test]
