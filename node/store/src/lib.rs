@@ -17,10 +17,10 @@
 
 pub mod client;
 mod mailbox;
+mod page;
 
-pub use mailbox::{
-    MailboxStore, PER_MESSAGE_OVERHEAD, Page, PutOutcome, StoreConfig, StoreStats, StoredMessage,
-};
+pub use mailbox::{MailboxStore, PER_MESSAGE_OVERHEAD, StoreConfig};
+pub use page::{Page, PutOutcome, StoreStats, StoredMessage};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -419,28 +419,16 @@ async fn replication_only_from_members_and_only_what_this_node_should_hold() {
     // A copied file chunk must be the one its address names, as a stored one must.
     let chunk = b"a sealed chunk".to_vec();
     let at = Mailbox::Chunk(pars_wire::ChunkId(content_hash(&chunk)));
-    let copy = |payload: &[u8]| ReplicaItem {
-        mailbox: at,
-        expires_at_ms: NOW + 1000,
-        payload: payload.to_vec(),
-    };
-    let out = w
-        .handle_from(
-            NOW,
-            w.others[0],
-            SwarmRequest::Replicate {
-                items: vec![copy(b"other bytes"), copy(&chunk)],
-            },
-        )
-        .await;
-    assert_eq!(respond(out), SwarmResponse::Done { count: 1 });
-    let held: Vec<Vec<u8>> = w
-        .store
-        .all(&at, NOW)
-        .into_iter()
-        .map(|m| m.payload)
-        .collect();
-    assert_eq!(held, vec![chunk]);
+    let items = [&b"other bytes"[..], &chunk[..]]
+        .map(|p| ReplicaItem {
+            mailbox: at,
+            ..item(p, NOW + 1000)
+        })
+        .to_vec();
+    let out = w.handle_from(NOW, w.others[0], SwarmRequest::Replicate { items });
+    assert_eq!(respond(out.await), SwarmResponse::Done { count: 1 });
+    let held = w.store.all(&at, NOW);
+    assert_eq!((held.len(), &held[0].payload), (1, &chunk));
 }
 
 #[tokio::test]
