@@ -16,6 +16,7 @@ use pars_wire::{ChunkId, FileId, TransferId};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 impl Transfers {
     /// Starts (or resumes) downloading file `file` to `path`: a download of the same file to
@@ -98,13 +99,15 @@ impl Transfers {
 async fn fetch(
     net: &Arc<dyn Network>,
     memory: &Mutex<MemberMemory<PeerId>>,
+    clock: Instant,
     id: ChunkId,
     start: usize,
 ) -> Result<Vec<u8>, Verdict> {
+    let now_ms = || clock.elapsed().as_millis() as u64;
     let mailbox = Mailbox::Chunk(id);
     let members = net.swarm_of(&mailbox);
     let order = match memory.lock() {
-        Ok(mut m) => m.order(&members, start, monotonic_ms()),
+        Ok(mut m) => m.order(&members, start, now_ms()),
         Err(_) => members.clone(),
     };
     let mut answers = Vec::with_capacity(order.len());
@@ -113,7 +116,7 @@ async fn fetch(
         if let Ok(mut mem) = memory.lock() {
             match &got {
                 Ok(_) => mem.answered(&m),
-                Err(_) => mem.failed(m, monotonic_ms()),
+                Err(_) => mem.failed(m, now_ms()),
             }
         }
         match got {
@@ -130,15 +133,6 @@ async fn fetch(
     Err(verdict(&answers, MIN_COPIES))
 }
 
-/// Milliseconds since the first call (a monotonic clock for [`MemberMemory`]).
-fn monotonic_ms() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
-}
-
 /// What one download job needs.
 struct Job {
     net: Arc<dyn Network>,
@@ -146,8 +140,9 @@ struct Job {
     layout: Layout,
     name: String,
     last_error: Arc<Mutex<Option<String>>>,
-    /// Members that failed to answer lately, asked last.
+    /// Members that failed to answer lately, asked last; times from the run's start.
     members: Mutex<MemberMemory<PeerId>>,
+    started: Instant,
 }
 
 impl Job {
@@ -165,7 +160,7 @@ impl Job {
             format!("index chunk {index} (level {level}) of {}", self.name)
         };
         let bytes = loop {
-            match fetch(&self.net, &self.members, id, index as usize).await {
+            match fetch(&self.net, &self.members, self.started, id, index as usize).await {
                 Ok(b) => break b,
                 Err(Verdict::Lost) => {
                     return Err(Stop::Fatal(
@@ -223,6 +218,7 @@ impl Run {
             name: record.manifest.name.clone(),
             last_error: last_error.clone(),
             members: Mutex::new(MemberMemory::default()),
+            started: self.started,
         });
         let ids = match ids {
             Some(ids) => ids.0,
