@@ -126,6 +126,12 @@ async fn a_64_mib_file_arrives_whole_through_kills_of_its_sender_and_its_receive
     let net = ServiceNet::start(8);
     let mut alice = User::new(&net, "alice");
     let mut bob = User::new(&net, "bob");
+    // Capped at 8 MB/s (max-transfer-rate) so that each kill lands in the middle of its
+    // transfer whatever the machine's speed; the full speed is scripts/bench-files' business.
+    for u in [&mut alice, &mut bob] {
+        u.extra
+            .extend(["--max-transfer-rate", "8000000"].map(String::from));
+    }
     alice.start().await;
     bob.start().await;
     let _a = identity(&alice).await;

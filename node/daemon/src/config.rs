@@ -108,13 +108,18 @@ pub struct Flags {
     #[arg(long, env = "PARS_MAX_WAITING_RETRIEVES", value_name = "N")]
     pub max_waiting_retrieves: Option<usize>,
     /// Service nodes: onion packets per second each client may send through this node as its
-    /// guard (bursts of twice as many); packets above it are dropped. One packet carries one
-    /// 24 KiB file chunk, so this caps a client's transfer rate. Default: 1200.
+    /// guard (bursts of twice as many); packets above it are dropped. A bulk packet (one
+    /// 120 KiB file chunk) counts as 4, so this caps a client's upload rate (1200: about
+    /// 36 MB/s). Default: 1200.
     #[arg(long, env = "PARS_ONION_RATE", value_name = "PACKETS")]
     pub onion_rate: Option<u32>,
     /// Largest file sent or received, in bytes. Default: 2 GiB (2147483648).
     #[arg(long, env = "PARS_MAX_FILE_SIZE", value_name = "BYTES")]
     pub max_file_size: Option<u64>,
+    /// Most bytes per second that all file transfers together move (uploads and downloads;
+    /// bursts of a second's worth). Default: no cap.
+    #[arg(long, env = "PARS_MAX_TRANSFER_RATE", value_name = "BYTES")]
+    pub max_transfer_rate: Option<u64>,
     /// EVM JSON-RPC endpoint (http or https) to read the service-node registry from. With it
     /// (or --registry / --addresses-file) the service-node set is the on-chain registry's active
     /// nodes instead of the --node-set file.
@@ -178,6 +183,8 @@ pub struct FileConfig {
     pub onion_rate: Option<u32>,
     /// See [`Flags::max_file_size`].
     pub max_file_size: Option<u64>,
+    /// See [`Flags::max_transfer_rate`].
+    pub max_transfer_rate: Option<u64>,
     /// See [`Flags::eth_rpc`].
     pub eth_rpc: Option<String>,
     /// See [`Flags::registry`].
@@ -242,6 +249,8 @@ pub struct Config {
     pub onion_rate: u32,
     /// Largest file sent or received, bytes.
     pub max_file_size: u64,
+    /// Most bytes per second of all file transfers together; `None`: no cap.
+    pub max_transfer_rate: Option<u64>,
     /// The on-chain registry to take the service-node set from; `None`: the `node_set` file.
     pub chain: Option<ChainConfig>,
 }
@@ -291,6 +300,12 @@ pub enum ConfigError {
     /// The onion rate limit is zero (every client's packets would be dropped).
     #[error("onion-rate must be at least 1 packet a second (0 would drop every client's packets)")]
     OnionRate,
+    /// The transfer rate cap is zero (no file would ever move).
+    #[error(
+        "max-transfer-rate must be at least 1 byte a second (0 would stop every file transfer; \
+         leave it out for no cap)"
+    )]
+    TransferRate,
     /// The registry address is not a 20-byte hex address.
     #[error("--registry '{0}' is not an EVM address (0x followed by 40 hex digits)")]
     Registry(String),
@@ -382,6 +397,10 @@ impl Config {
         if onion_rate == 0 {
             return Err(ConfigError::OnionRate);
         }
+        let max_transfer_rate = flags.max_transfer_rate.or(file.max_transfer_rate);
+        if max_transfer_rate == Some(0) {
+            return Err(ConfigError::TransferRate);
+        }
         let network = flags.network.or(file.network).unwrap_or(Network::Mainnet);
         let registry = match flags.registry.or(file.registry) {
             Some(r) => Some(
@@ -437,6 +456,7 @@ impl Config {
                 .max_file_size
                 .or(file.max_file_size)
                 .unwrap_or(DEFAULT_MAX_FILE_SIZE),
+            max_transfer_rate,
             chain,
             datadir,
         })
@@ -539,6 +559,13 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, ConfigError::OnionRate), "{err}");
         assert!(err.to_string().contains("at least 1"), "{err}");
+        let err = Config::merge(
+            flags(&["--max-transfer-rate", "0"]),
+            FileConfig::default(),
+            dir.path().into(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::TransferRate), "{err}");
     }
 
     #[test]
@@ -554,6 +581,17 @@ mod tests {
         );
         let c = Config::load(flags(&["--datadir", d, "--onion-rate", "90"])).unwrap();
         assert_eq!(c.onion_rate, 90);
+        // The transfer rate cap: none by default, then the file's, then the flag's.
+        assert_eq!(c.max_transfer_rate, None);
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "max-transfer-rate = 5000000\n",
+        )
+        .unwrap();
+        let c = Config::load(flags(&["--datadir", d])).unwrap();
+        assert_eq!(c.max_transfer_rate, Some(5_000_000));
+        let c = Config::load(flags(&["--datadir", d, "--max-transfer-rate", "100"])).unwrap();
+        assert_eq!(c.max_transfer_rate, Some(100));
     }
 
     #[test]

@@ -588,6 +588,7 @@ async fn run_user(
         slot.clone(),
         crate::transfers::TransferSettings {
             max_file_size: cfg.max_file_size,
+            max_rate: cfg.max_transfer_rate,
             ..Default::default()
         },
     );

@@ -146,8 +146,12 @@ fn build(
         is_loop,
         reply: block,
         data: data.to_vec(),
-    }
-    .encode()?;
+    };
+    let class = body.class().ok_or(OnionError::TooLarge {
+        got: data.len(),
+        max,
+    })?;
+    let body = body.encode()?;
     let last = built.keys.len() - 1;
     let mut payload = seal_body(
         &built.keys[last].body_enc,
@@ -157,7 +161,7 @@ fn build(
     for k in built.keys.iter().rev() {
         layer_xor(&k.payload, &mut payload);
     }
-    let mut packet = OnionPacket::new_zeroed();
+    let mut packet = OnionPacket::new_zeroed(class);
     packet.set_header(&built.header);
     let f = packet.fields_mut();
     f.payload.copy_from_slice(&payload);

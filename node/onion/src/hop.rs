@@ -209,22 +209,25 @@ fn mac_ok(key: &pars_crypto::SharedSecret, data: &[u8], tag: &[u8]) -> bool {
 }
 
 /// Builds the reply to a request from its reply block: returns where to send it (the reply
-/// path's first hop) and the packet. Call it at most once per reply block: the first hop's replay
-/// cache drops a second reply.
+/// path's first hop) and the packet, in the smallest class that holds `data` (a reply block
+/// serves either class: its MACs cover the routing field, and the payload's whatever its
+/// length). Call it at most once per reply block: the first hop's replay cache drops a second
+/// reply.
 pub fn reply_packet(reply: &ReplyBlock, data: &[u8]) -> Result<(NodeId, OnionPacket), OnionError> {
     let body = Body {
         is_loop: false,
         reply: None,
         data: data.to_vec(),
-    }
-    .encode()
-    .map_err(|_| OnionError::TooLarge {
+    };
+    let too_large = || OnionError::TooLarge {
         got: data.len(),
         max: Body::capacity(false),
-    })?;
+    };
+    let class = body.class().ok_or_else(too_large)?;
+    let body = body.encode().map_err(|_| too_large())?;
     let (enc, mac) = reply_body_keys(&reply.reply_seed);
     let sealed = seal_body(&enc, &mac, &body);
-    let mut packet = OnionPacket::new_zeroed();
+    let mut packet = OnionPacket::new_zeroed(class);
     packet.set_header(&reply.header);
     let f = packet.fields_mut();
     f.payload.copy_from_slice(&sealed);

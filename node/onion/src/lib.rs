@@ -51,8 +51,8 @@ pub use keys::{KeySchedule, OnionKeyRing};
 pub use layer::{PathHop, verified_hops};
 pub use pars_error::{ErrorKind, HasKind};
 pub use pars_wire::onion::{
-    HEADER_LEN, MAX_DATA_LEN, MAX_DATA_LEN_WITH_REPLY, OnionKeyList, PACKET_LEN, PAYLOAD_LEN,
-    ReplyBlock,
+    BULK_MAX_DATA_LEN, BULK_MAX_DATA_LEN_WITH_REPLY, BULK_PACKET_LEN, HEADER_LEN, MAX_DATA_LEN,
+    MAX_DATA_LEN_WITH_REPLY, OnionKeyList, PACKET_LEN, PAYLOAD_LEN, PacketClass, ReplyBlock,
 };
 pub use pars_wire::{OnionKeyAnnouncement, OnionPacket};
 pub use path::{Candidate, GuardState, NetGroup, Operator, Path, PathConfig, PathSelector};

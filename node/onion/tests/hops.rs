@@ -7,8 +7,8 @@ mod common;
 
 use common::{Net, T0, chi_square, run, share_substring};
 use pars_onion::{
-    DropReason, OnionError, OnionPacket, PACKET_LEN, Processed, ReplyTable, build_loop,
-    build_request, reply_packet,
+    BULK_PACKET_LEN, DropReason, OnionError, OnionPacket, PACKET_LEN, PacketClass, Processed,
+    ReplyTable, build_loop, build_request, reply_packet,
 };
 
 const NOW: u64 = T0 + 60;
@@ -122,6 +122,56 @@ fn structured_payload_looks_random_at_every_hop_and_requests_match_replies() {
         steps[2].packet.as_bytes().len(),
         back[1].packet.as_bytes().len()
     );
+}
+
+#[test]
+fn bulk_packets_carry_chunks_both_ways_each_class_one_size_at_every_hop() {
+    // A chunk store: a bulk request with a reply block, answered by a standard reply; a chunk
+    // fetch: a standard request answered by a bulk reply. Each packet keeps its class's size
+    // at every hop, looks random there, and a flipped bit anywhere is dropped.
+    let mut net = Net::new(5, 11);
+    let client = net.client;
+    let chunk: Vec<u8> = (0..120 * 1024 + 16).map(|i| (i % 251) as u8).collect();
+    for (request, answer) in [
+        (chunk.clone(), b"stored".to_vec()),
+        (b"fetch".to_vec(), chunk),
+    ] {
+        let (path, reply_path) = net.path();
+        let req = build_request(&path, &request, Some(&reply_path), NOW, &mut net.rng).unwrap();
+        let mut table = ReplyTable::new();
+        table.insert(req.pending.unwrap());
+        let want = |d: &[u8]| {
+            if d.len() > pars_onion::MAX_DATA_LEN_WITH_REPLY {
+                BULK_PACKET_LEN
+            } else {
+                PACKET_LEN
+            }
+        };
+        let tampered = flip(&req.packet, req.packet.as_bytes().len() - 3, 0);
+        assert!(matches!(
+            net.routers[0].process_bytes(&tampered, NOW),
+            Processed::Drop(DropReason::PayloadMac)
+        ));
+        let (steps, out) = net.send(client, req.packet, NOW);
+        let Processed::Deliver { data, reply } = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(data, request);
+        let (to, packet) = reply_packet(&reply.unwrap(), &answer).unwrap();
+        let last = net.ids[2];
+        let (back, out) = run(&mut net, last, to, packet, NOW);
+        for s in &steps {
+            assert_eq!(s.packet.as_bytes().len(), want(&request));
+        }
+        for s in &back {
+            assert_eq!(s.packet.as_bytes().len(), want(&answer));
+            assert!(chi_square(s.packet.payload()) < 400.0);
+        }
+        let Processed::Forward { packet, .. } = out else {
+            panic!("reply did not reach the client")
+        };
+        assert_eq!(table.open_reply(&packet).unwrap().data, answer);
+    }
 }
 
 /// Flips bit `bit` of byte `pos`.
@@ -391,11 +441,17 @@ fn shorter_paths_and_limits() {
         build_request(&four, b"", None, NOW, &mut net.rng),
         Err(OnionError::PathLength { .. })
     ));
-    let too_big = vec![0u8; pars_onion::MAX_DATA_LEN + 1];
+    let too_big = vec![0u8; pars_onion::BULK_MAX_DATA_LEN + 1];
     assert!(matches!(
         build_request(&four[..3], &too_big, None, NOW, &mut net.rng),
         Err(OnionError::TooLarge { .. })
     ));
+    let max = vec![7u8; pars_onion::BULK_MAX_DATA_LEN];
+    let req = build_request(&four[..3], &max, None, NOW, &mut net.rng).unwrap();
+    assert_eq!(req.packet.class(), PacketClass::Bulk);
+    let from = net.client;
+    let (_, out) = net.send(from, req.packet, NOW);
+    assert!(matches!(out, Processed::Deliver { data, .. } if data == max));
     let max = vec![7u8; pars_onion::MAX_DATA_LEN];
     let req = build_request(&four[..3], &max, None, NOW, &mut net.rng).unwrap();
     let from = net.client;

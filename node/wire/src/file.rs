@@ -26,9 +26,26 @@ use zeroize::Zeroizing;
 
 /// Version byte of the manifest.
 pub const FILE_FORMAT_VERSION: u8 = 1;
-/// Chunk length of files sent over onion paths: a sealed chunk (24,592 bytes) fits one onion
-/// store request ([`crate::swarm::MAX_ONION_INBOX_PAYLOAD`], 25,437 bytes).
+/// Chunk length of small files (at most [`BULK_FILE_THRESHOLD`]) sent over onion paths: a
+/// sealed chunk (24,592 bytes) fits one standard onion store request
+/// ([`crate::swarm::MAX_ONION_INBOX_PAYLOAD`], 25,437 bytes).
 pub const FILE_CHUNK_LEN: u32 = 24 * 1024;
+/// Chunk length of larger files: a sealed chunk (122,896 bytes) fits one bulk onion store
+/// request ([`crate::swarm::MAX_ONION_CHUNK_PAYLOAD`], 123,742 bytes).
+pub const BULK_FILE_CHUNK_LEN: u32 = 120 * 1024;
+/// Files larger than this (1 MiB) are cut into [`BULK_FILE_CHUNK_LEN`] chunks and travel in
+/// bulk onion packets; smaller ones in [`FILE_CHUNK_LEN`] chunks and standard packets.
+pub const BULK_FILE_THRESHOLD: u64 = 1 << 20;
+
+/// The chunk length a sender uses for a file of `size` bytes (the manifest names it, so a
+/// receiver follows whatever the sender chose).
+pub fn chunk_len_for(size: u64) -> u32 {
+    if size > BULK_FILE_THRESHOLD {
+        BULK_FILE_CHUNK_LEN
+    } else {
+        FILE_CHUNK_LEN
+    }
+}
 /// Smallest chunk length a manifest may name.
 pub const MIN_CHUNK_LEN: u32 = 1024;
 /// Largest chunk length a manifest may name.

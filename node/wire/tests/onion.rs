@@ -9,9 +9,10 @@ use pars_crypto::hybrid_sig::HybridSigningKey;
 use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_crypto::{random_array, sha3_256};
 use pars_wire::onion::{
-    ANNOUNCEMENT_SIGNED_LEN, BODY_LEN, Body, FINAL_LEN, HEADER_LEN, KEM_CT_LEN, MAX_DATA_LEN,
-    MAX_DATA_LEN_WITH_REPLY, OnionKeyList, PACKET_LEN, PAYLOAD_LEN, REPLY_BLOCK_LEN, ReplyBlock,
-    RoutingInfo, SLOT_LEN,
+    ANNOUNCEMENT_SIGNED_LEN, BODY_LEN, BULK_MAX_DATA_LEN, BULK_MAX_DATA_LEN_WITH_REPLY,
+    BULK_PACKET_LEN, Body, FINAL_LEN, HEADER_LEN, KEM_CT_LEN, MAX_DATA_LEN,
+    MAX_DATA_LEN_WITH_REPLY, OnionKeyList, PACKET_LEN, PAYLOAD_LEN, PacketClass, REPLY_BLOCK_LEN,
+    ReplyBlock, RoutingInfo, SLOT_LEN,
 };
 use pars_wire::{NodeId, OnionKeyAnnouncement, OnionPacket, Reader, WireError, Writer};
 use rand_chacha::ChaCha20Rng;
@@ -31,8 +32,9 @@ fn reply_block(rng: &mut ChaCha20Rng) -> ReplyBlock {
 
 #[test]
 fn packet_parsing_is_exact() {
-    let p = OnionPacket::new_zeroed();
+    let p = OnionPacket::new_zeroed(PacketClass::Standard);
     assert_eq!(p.as_bytes().len(), PACKET_LEN);
+    assert_eq!(p.class(), PacketClass::Standard);
     assert_eq!(OnionPacket::from_bytes(p.as_bytes()).unwrap(), p);
     assert!(matches!(
         OnionPacket::from_bytes(&p.as_bytes()[..PACKET_LEN - 1]),
@@ -51,8 +53,26 @@ fn packet_parsing_is_exact() {
         Err(WireError::UnsupportedVersion { version: 2, .. })
     ));
     assert!(OnionPacket::from_bytes(&[]).is_err());
+    // A bulk packet parses at exactly its length, and nothing between the classes does.
+    let b = OnionPacket::new_zeroed(PacketClass::Bulk);
+    assert_eq!(b.as_bytes().len(), BULK_PACKET_LEN);
+    assert_eq!(
+        OnionPacket::from_bytes(b.as_bytes()).unwrap().class(),
+        PacketClass::Bulk
+    );
+    for len in [BULK_PACKET_LEN - 1, BULK_PACKET_LEN + 1, 2 * PACKET_LEN] {
+        let mut v = b.to_vec();
+        v.resize(len, 0);
+        assert!(OnionPacket::from_bytes(&v).is_err(), "{len}");
+    }
+    let mut bq = b.clone();
+    assert_eq!(
+        bq.fields_mut().payload.len(),
+        PacketClass::Bulk.payload_len()
+    );
+    assert_eq!(bq.header().len(), HEADER_LEN);
     // Field views tile the packet exactly.
-    let mut q = OnionPacket::new_zeroed();
+    let mut q = OnionPacket::new_zeroed(PacketClass::Standard);
     let f = q.fields_mut();
     let lens = [
         f.key_id.len(),
@@ -126,6 +146,7 @@ fn body_round_trips_at_its_limits() {
             data: vec![0xa5; len],
         };
         let enc = body.encode().unwrap();
+        assert_eq!(body.class(), Some(PacketClass::Standard));
         assert_eq!(enc.len(), BODY_LEN);
         assert_eq!(Body::decode(&enc).unwrap(), body);
         // Non-zero padding, unknown flags and wrong lengths are refused.
@@ -139,11 +160,41 @@ fn body_round_trips_at_its_limits() {
         assert!(Body::decode(&t).is_err());
         assert!(Body::decode(&enc[1..]).is_err());
     }
+    // Past a standard body's capacity the body is bulk, up to a bulk body's capacity.
+    for (reply, len) in [
+        (None, MAX_DATA_LEN + 1),
+        (None, BULK_MAX_DATA_LEN),
+        (Some(reply_block(&mut rng)), MAX_DATA_LEN_WITH_REPLY + 1),
+        (Some(reply_block(&mut rng)), BULK_MAX_DATA_LEN_WITH_REPLY),
+    ] {
+        let body = Body {
+            is_loop: false,
+            reply,
+            data: vec![0x5a; len],
+        };
+        assert_eq!(body.class(), Some(PacketClass::Bulk));
+        let enc = body.encode().unwrap();
+        assert_eq!(enc.len(), PacketClass::Bulk.body_len());
+        assert_eq!(Body::decode(&enc).unwrap(), body);
+    }
+    // A bulk body whose data a standard one would hold is refused: the class is canonical.
+    let small = Body {
+        is_loop: false,
+        reply: None,
+        data: b"small".to_vec(),
+    };
+    let mut padded = small.encode().unwrap();
+    padded.resize(PacketClass::Bulk.body_len(), 0);
+    assert!(matches!(
+        Body::decode(&padded),
+        Err(WireError::Invalid { .. })
+    ));
     let too_big = Body {
         is_loop: false,
         reply: Some(reply_block(&mut rng)),
-        data: vec![0; MAX_DATA_LEN_WITH_REPLY + 1],
+        data: vec![0; BULK_MAX_DATA_LEN_WITH_REPLY + 1],
     };
+    assert_eq!(too_big.class(), None);
     assert!(matches!(too_big.encode(), Err(WireError::TooLong { .. })));
     let mut w = Writer::new();
     reply_block(&mut rng).write(&mut w);
@@ -280,7 +331,8 @@ fn decoders_are_total_over_seeded_random_inputs() {
     let mut w = Writer::new();
     reply_block(&mut rng).write(&mut w);
     seeds.push(w.into_vec());
-    seeds.push(OnionPacket::new_zeroed().to_vec());
+    seeds.push(OnionPacket::new_zeroed(PacketClass::Standard).to_vec());
+    seeds.push(OnionPacket::new_zeroed(PacketClass::Bulk).to_vec());
     for i in 0..4000u32 {
         // Pure noise of assorted lengths, including the exact format lengths.
         let lens = [
@@ -293,6 +345,8 @@ fn decoders_are_total_over_seeded_random_inputs() {
             REPLY_BLOCK_LEN,
             BODY_LEN,
             PACKET_LEN,
+            PacketClass::Bulk.body_len(),
+            BULK_PACKET_LEN,
         ];
         let len = if i % 3 == 0 {
             lens[(i as usize / 3) % lens.len()]

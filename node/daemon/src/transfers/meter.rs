@@ -57,6 +57,41 @@ pub fn retry_delay(failures: u32) -> Duration {
     Duration::from_millis(ms.min(30_000))
 }
 
+/// How far ahead of its rate a [`Pacer`] lets transfers run after a pause: a second's worth.
+pub const PACER_BURST_MS: u64 = 1000;
+
+/// A cap on the bytes per second that all transfers together move (`max-transfer-rate`):
+/// each chunk reserves its bytes' time slot in turn and waits until its slot begins; after a
+/// pause up to [`PACER_BURST_MS`] of slots are there at once. Times are any monotonic
+/// milliseconds.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    bytes_per_sec: u64,
+    /// When the next reservation's slot begins, in microseconds.
+    next_us: u64,
+}
+
+impl Pacer {
+    /// A pacer of `bytes_per_sec` (at least 1).
+    pub fn new(bytes_per_sec: u64) -> Self {
+        Self {
+            bytes_per_sec: bytes_per_sec.max(1),
+            next_us: 0,
+        }
+    }
+
+    /// Reserves `bytes` at `now_ms`; returns how long to wait before moving them.
+    pub fn reserve(&mut self, now_ms: u64, bytes: u64) -> Duration {
+        let now_us = now_ms.saturating_mul(1000);
+        let start = self
+            .next_us
+            .max(now_us.saturating_sub(PACER_BURST_MS * 1000));
+        let cost = (u128::from(bytes) * 1_000_000 / u128::from(self.bytes_per_sec)) as u64;
+        self.next_us = start.saturating_add(cost);
+        Duration::from_micros(start.saturating_sub(now_us))
+    }
+}
+
 /// Progress is saved at most this often (and on every stop); what is done since is redone
 /// after a crash, never lost.
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -156,6 +191,23 @@ impl<P: Copy + Eq + Hash> MemberMemory<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pacer_spaces_chunks_at_the_rate_after_a_second_of_burst() {
+        let ms = Duration::from_millis;
+        let mut p = Pacer::new(1000);
+        // After a pause: a second's worth at once, then each 500 bytes half a second later.
+        let at = 10_000;
+        let waits: Vec<_> = (0..5).map(|_| p.reserve(at, 500)).collect();
+        assert_eq!(waits, [ms(0), ms(0), ms(0), ms(500), ms(1000)]);
+        // Time passing brings the slots nearer; a long pause does not bank more than the burst.
+        assert_eq!(p.reserve(at + 1000, 500), ms(500));
+        let later = at + 60_000;
+        let waits: Vec<_> = (0..4).map(|_| p.reserve(later, 500)).collect();
+        assert_eq!(waits, [ms(0), ms(0), ms(0), ms(500)]);
+        // A zero rate is taken as 1 byte/s, not a division by zero.
+        assert_eq!(Pacer::new(0).reserve(5_000, 3), ms(0));
+    }
 
     #[test]
     fn the_rate_is_over_the_window_and_falls_to_zero_when_stalled() {

@@ -46,6 +46,9 @@ pub struct TransferSettings {
     pub parallel: usize,
     /// TTL of stored chunks, milliseconds (the messages' TTL: 14 days).
     pub chunk_ttl_ms: u64,
+    /// Most bytes per second all transfers together move (`max-transfer-rate`); `None`: as
+    /// fast as the network goes.
+    pub max_rate: Option<u64>,
 }
 
 impl Default for TransferSettings {
@@ -54,6 +57,7 @@ impl Default for TransferSettings {
             max_file_size: crate::config::DEFAULT_MAX_FILE_SIZE,
             parallel: 16,
             chunk_ttl_ms: pars_wire::swarm::DEFAULT_TTL_MS,
+            max_rate: None,
         }
     }
 }
@@ -154,6 +158,27 @@ struct Inner {
     settings: TransferSettings,
     live: Mutex<HashMap<TransferId, Arc<Live>>>,
     events: broadcast::Sender<TransferStatus>,
+    pace: Option<Arc<Pace>>,
+}
+
+/// The daemon's transfer rate cap: one [`meter::Pacer`] over a monotonic clock.
+struct Pace {
+    pacer: Mutex<meter::Pacer>,
+    clock: Instant,
+}
+
+impl Pace {
+    /// Waits for `bytes`' slot.
+    async fn wait(&self, bytes: u64) {
+        let now_ms = self.clock.elapsed().as_millis() as u64;
+        let wait = match self.pacer.lock() {
+            Ok(mut p) => p.reserve(now_ms, bytes),
+            Err(_) => Duration::ZERO,
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
 }
 
 /// The transfer manager: starts, follows, cancels and resumes transfers.
@@ -222,6 +247,12 @@ impl Transfers {
                 settings,
                 live: Mutex::new(HashMap::new()),
                 events,
+                pace: settings.max_rate.map(|r| {
+                    Arc::new(Pace {
+                        pacer: Mutex::new(meter::Pacer::new(r)),
+                        clock: Instant::now(),
+                    })
+                }),
             }),
         }
     }
@@ -603,6 +634,22 @@ impl Run {
         F: Fn(u64) -> Fut,
         Fut: std::future::Future<Output = Result<(), Stop>> + Send + 'static,
     {
+        // Under a rate cap each chunk waits for its slot first.
+        let pace = self.inner.pace.clone();
+        let chunk_len = self
+            .live
+            .status
+            .lock()
+            .map_or(0, |s| u64::from(s.record.manifest.chunk_len));
+        let job = |i: u64| {
+            let (pace, f) = (pace.clone(), job(i));
+            async move {
+                if let Some(p) = pace {
+                    p.wait(chunk_len).await;
+                }
+                f.await
+            }
+        };
         let mut pool = Pool::new(progress.missing().collect(), self.inner.settings.parallel);
         let mut saved = Instant::now();
         let mut sig = self.signal.clone();

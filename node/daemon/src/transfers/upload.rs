@@ -8,8 +8,8 @@ use super::{
 use crate::net::{Failure, Network};
 use pars_error::{ErrorKind as K, HasKind};
 use pars_wire::file::{
-    ChunkSealer, FILE_CHUNK_LEN, FileManifest, IndexBuilder, Layout, SealedChunk, check_file_name,
-    chunk_id,
+    ChunkSealer, FileManifest, IndexBuilder, Layout, SealedChunk, check_file_name, chunk_id,
+    chunk_len_for,
 };
 use pars_wire::records::{ChunkIdsRecord, TransferPeer, TransferProgress, TransferRecord};
 use pars_wire::swarm::Mailbox;
@@ -103,11 +103,11 @@ fn seal_run(
     name: &str,
     path: &str,
 ) -> Result<Vec<ChunkId>, TransferError> {
-    let mut buf = Zeroizing::new(vec![0u8; FILE_CHUNK_LEN as usize]);
+    let mut buf = Zeroizing::new(vec![0u8; layout.chunk_len as usize]);
     let mut ids = Vec::with_capacity((run.end - run.start) as usize);
     for i in run {
         let n = layout.data_len(i);
-        file.read_exact_at(&mut buf[..n], i * u64::from(FILE_CHUNK_LEN))
+        file.read_exact_at(&mut buf[..n], i * u64::from(layout.chunk_len))
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     TransferError::Input(format!(
@@ -135,8 +135,9 @@ fn prepare(
     let io = |what| io_error(what, path);
     let (name, size) = check_file(path, max)?;
     let file = std::fs::File::open(path).map_err(io("cannot open"))?;
-    let layout = Layout::new(size, FILE_CHUNK_LEN);
-    let sealer = ChunkSealer::new(&key, FILE_CHUNK_LEN);
+    let chunk_len = chunk_len_for(size);
+    let layout = Layout::new(size, chunk_len);
+    let sealer = ChunkSealer::new(&key, chunk_len);
     // The data chunks in contiguous runs, one per core, each read at its offsets and sealed on
     // a thread of its own; the IDs are joined in order.
     let n = layout.data_chunks();
@@ -171,7 +172,7 @@ fn prepare(
         id,
         key: Zeroizing::new(key),
         size,
-        chunk_len: FILE_CHUNK_LEN,
+        chunk_len,
         mime: mime_of(&name).to_string(),
         name,
     };
@@ -368,21 +369,30 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pars_wire::file::{BULK_FILE_CHUNK_LEN, FILE_CHUNK_LEN};
 
     /// The first pass on several threads gives the IDs, in order, that sealing each chunk in
     /// turn gives: for a file of one short chunk, of exactly one chunk, and of many with a short
-    /// last one.
+    /// last one; small files in standard chunks, larger ones (past 1 MiB) in bulk chunks.
     #[test]
     fn the_first_pass_on_every_core_gives_the_ids_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let cl = FILE_CHUNK_LEN as usize;
-        for size in [1, cl, 7 * cl + 5] {
+        let (small, bulk) = (FILE_CHUNK_LEN as usize, BULK_FILE_CHUNK_LEN as usize);
+        for (size, cl) in [
+            (1, small),
+            (small, small),
+            (7 * small + 5, small),
+            (1 << 20, small),
+            ((1 << 20) + 1, bulk),
+            (9 * bulk + 5, bulk),
+        ] {
             let path = dir.path().join(format!("f{size}"));
             let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
             std::fs::write(&path, &data).unwrap();
             let key = [7u8; 32];
             let (manifest, ids) = prepare(path.to_str().unwrap(), key, u64::MAX).unwrap();
-            let sealer = ChunkSealer::new(&key, FILE_CHUNK_LEN);
+            assert_eq!(manifest.chunk_len as usize, cl, "size {size}");
+            let sealer = ChunkSealer::new(&key, cl as u32);
             let want: Vec<ChunkId> = data
                 .chunks(cl)
                 .enumerate()

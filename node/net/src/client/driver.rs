@@ -18,8 +18,8 @@ use libp2p::PeerId;
 use pars_onion::{Candidate, CoverSchedule, Path, Reply, build_loop, build_request};
 use pars_wire::NodeId;
 use pars_wire::directory::DirectoryResponse;
-use pars_wire::onion::MAX_DATA_LEN_WITH_REPLY;
-use pars_wire::swarm::{ErrorCode, Mailbox, SwarmRequest, SwarmResponse};
+use pars_wire::onion::{BULK_MAX_DATA_LEN_WITH_REPLY, MAX_DATA_LEN_WITH_REPLY};
+use pars_wire::swarm::{ErrorCode, MAX_ONION_CHUNK_PAYLOAD, Mailbox, SwarmRequest, SwarmResponse};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::time::{Duration, Instant};
@@ -292,17 +292,22 @@ impl OnionClient {
                 return Ok(Err((Some(Failure::NoPath), e)));
             }
         };
-        let data = make(&mut rng)?.encode();
-        if data.len() > MAX_DATA_LEN_WITH_REPLY {
+        let req = make(&mut rng)?;
+        // Only a chunk store may take a bulk packet; everything else fits a standard one.
+        let (max_data, max_payload) = if req.may_travel_bulk() {
+            (BULK_MAX_DATA_LEN_WITH_REPLY, MAX_ONION_CHUNK_PAYLOAD)
+        } else {
+            (MAX_DATA_LEN_WITH_REPLY, MAX_ONION_STORE_PAYLOAD)
+        };
+        let data = req.encode();
+        if data.len() > max_data {
             return Err(NetError::Refused {
                 code: ErrorCode::TooLarge,
-                value: MAX_ONION_STORE_PAYLOAD as u32,
+                value: max_payload as u32,
                 detail: format!(
-                    "the request is {} bytes; one onion packet carries {} \
-                     (payloads up to {} bytes)",
+                    "the request is {} bytes; one onion packet carries {max_data} \
+                     (payloads up to {max_payload} bytes)",
                     data.len(),
-                    MAX_DATA_LEN_WITH_REPLY,
-                    MAX_ONION_STORE_PAYLOAD
                 ),
             });
         }

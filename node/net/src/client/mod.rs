@@ -33,7 +33,7 @@ use pars_onion::{GuardState, PathConfig, ReplyTable};
 use pars_wire::directory::{
     DIRECTORY_PROTOCOL, DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN, ONION_PROTOCOL,
 };
-use pars_wire::onion::{MAX_DATA_LEN_WITH_REPLY, PACKET_LEN};
+use pars_wire::onion::{BULK_PACKET_LEN, MAX_DATA_LEN_WITH_REPLY};
 use pars_wire::swarm::{
     AccessToken, ContentHash, MAX_WAIT_MS, Mailbox, MailboxItem, SwarmRequest, SwarmResponse,
     sign_request,
@@ -59,6 +59,15 @@ pub const ONION_RETRIEVE_MAX_COUNT: u16 = 64;
 /// (the exit node also cuts a page that would not fit, setting `more`).
 pub const ONION_RETRIEVE_MAX_BYTES: u32 = 24 * 1024;
 const COMMAND_QUEUE: usize = 256;
+
+/// Payload bytes to ask for in one page of `mailbox` so that the page fits one reply packet: a
+/// standard one's, or a bulk one's for a file chunk.
+fn retrieve_max_bytes(mailbox: &Mailbox) -> u32 {
+    match mailbox {
+        Mailbox::Chunk(_) => pars_wire::swarm::ONION_CHUNK_RETRIEVE_MAX_BYTES,
+        _ => ONION_RETRIEVE_MAX_BYTES,
+    }
+}
 
 /// Client settings. [`ClientConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -230,7 +239,7 @@ pub async fn start_client(
         .with_behaviour(|_| ClientBehaviour {
             ping: ping::Behaviour::default(),
             onion: rr::Behaviour::with_codec(
-                FrameCodec::new(PACKET_LEN, 0),
+                FrameCodec::new(BULK_PACKET_LEN, 0),
                 [(
                     StreamProtocol::new(ONION_PROTOCOL),
                     rr::ProtocolSupport::Full,
@@ -299,7 +308,8 @@ impl OnionClient {
     }
 
     /// Stores into `mailbox`'s swarm over a fresh 3-hop path; retries on fresh paths on
-    /// failure or timeout. The payload may be at most [`MAX_ONION_STORE_PAYLOAD`] bytes.
+    /// failure or timeout. The payload may be at most [`MAX_ONION_STORE_PAYLOAD`] bytes, or
+    /// [`pars_wire::swarm::MAX_ONION_CHUNK_PAYLOAD`] for a file chunk (a bulk packet).
     pub async fn store(
         &self,
         mailbox: &Mailbox,
@@ -367,7 +377,8 @@ impl OnionClient {
 
     /// One page from one swarm member (`via`: a specific member, or `None` = any); signs as
     /// the owner when `key` is given. Pages hold at most [`ONION_RETRIEVE_MAX_COUNT`] messages
-    /// and [`ONION_RETRIEVE_MAX_BYTES`] payload bytes (so that they fit one reply packet).
+    /// and [`ONION_RETRIEVE_MAX_BYTES`] payload bytes (so that they fit one reply packet; a
+    /// chunk's page one bulk reply packet).
     pub async fn retrieve_page(
         &self,
         mailbox: &Mailbox,
@@ -404,7 +415,7 @@ impl OnionClient {
                     mailbox: mb,
                     after,
                     max_count: ONION_RETRIEVE_MAX_COUNT,
-                    max_bytes: ONION_RETRIEVE_MAX_BYTES,
+                    max_bytes: retrieve_max_bytes(&mb),
                     wait_ms,
                     auth: None,
                 };

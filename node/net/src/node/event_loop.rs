@@ -217,8 +217,19 @@ impl EventLoop {
 
     /// Takes a token from `peer`'s bucket of this kind, or says how long to wait for one.
     pub fn take_token_for(&mut self, peer: PeerId, kind: BucketKind) -> Result<(), u32> {
+        self.take_tokens_for(peer, kind, 1)
+    }
+
+    /// Takes `cost` tokens at once from `peer`'s bucket of this kind (a bulk onion packet costs
+    /// as many as the standard packets it is worth), or says how long to wait for them.
+    pub fn take_tokens_for(
+        &mut self,
+        peer: PeerId,
+        kind: BucketKind,
+        cost: u32,
+    ) -> Result<(), u32> {
         let limit = self.limit(kind);
-        self.buckets.take(peer, kind, limit, Instant::now())
+        self.buckets.take_n(peer, kind, limit, cost, Instant::now())
     }
 
     fn on_inbound(&mut self, peer: PeerId, frame: Vec<u8>, channel: rr::ResponseChannel<Vec<u8>>) {

@@ -60,7 +60,7 @@ use libp2p::swarm::SwarmEvent;
 use pars_onion::OnionRouter;
 use pars_store::MailboxStore;
 use pars_wire::directory::{DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN};
-use pars_wire::onion::PACKET_LEN;
+use pars_wire::onion::BULK_PACKET_LEN;
 use pars_wire::swarm::MAX_FRAME_LEN;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -79,8 +79,9 @@ pub async fn start(
 
     let codecs = behaviour::Codecs {
         swarm: FrameCodec::new(MAX_FRAME_LEN, MAX_FRAME_LEN),
-        // Onion frames are one packet; the answer is an empty acknowledgement.
-        onion: FrameCodec::new(PACKET_LEN, 0),
+        // Onion frames are one packet (of either class); the answer is an empty
+        // acknowledgement.
+        onion: FrameCodec::new(BULK_PACKET_LEN, 0),
         directory: FrameCodec::new(DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN),
     };
     let mut rng = os_seeded_rng()?;

@@ -16,7 +16,7 @@ use crate::set::node_id;
 use crate::swarm::BucketKind;
 use libp2p::{PeerId, request_response as rr};
 use pars_onion::{Processed, reply_packet};
-use pars_wire::onion::{MAX_DATA_LEN, PACKET_LEN, ReplyBlock};
+use pars_wire::onion::{BULK_MAX_DATA_LEN, MAX_DATA_LEN, PacketClass, ReplyBlock};
 use pars_wire::swarm::{ErrorCode, SwarmRequest, SwarmResponse};
 use pars_wire::{NodeId, NodeRecord};
 use tokio::sync::OwnedSemaphorePermit;
@@ -41,14 +41,18 @@ impl EventLoop {
         ctx.onion.update_seen(|s| {
             s.from.insert(peer);
         });
-        if frame.len() != PACKET_LEN {
+        let Some(class) = PacketClass::of_packet_len(frame.len()) else {
             bump(&c.wrong_size, 1);
             return;
-        }
+        };
         if !self.members.contains(&peer) {
             // A client (or a node outside the set): its guard connection is how replies reach it.
+            // A bulk packet costs as many tokens as the standard packets it is worth.
             self.clients.insert(node_id(&peer), peer);
-            if self.take_token_for(peer, BucketKind::Onion).is_err() {
+            if self
+                .take_tokens_for(peer, BucketKind::Onion, class.weight())
+                .is_err()
+            {
                 bump(&c.rate_limited, 1);
                 return;
             }
@@ -186,14 +190,17 @@ async fn deliver(
     reply: Option<ReplyBlock>,
     permit: OwnedSemaphorePermit,
 ) {
+    let bulk = PacketClass::for_data(data.len(), reply.is_some()) == Some(PacketClass::Bulk);
     let req = SwarmRequest::decode(&data);
     if let Ok(SwarmRequest::Retrieve { wait_ms: 1.., .. }) = req {
         // A long-poll may be held for seconds: it is bounded by the waiting-retrieve limit,
         // not by the in-flight packet slots.
         drop(permit);
     }
+    let max = req.as_ref().map_or(MAX_DATA_LEN, answer_max);
     let resp = match req {
         Err(e) => SwarmResponse::error(ErrorCode::Malformed, 0, e.to_string()),
+        Ok(r) if let Some(refusal) = class_refusal(bulk, &r) => refusal,
         Ok(SwarmRequest::Replicate { .. }) => SwarmResponse::error(
             ErrorCode::NotMember,
             0,
@@ -204,7 +211,7 @@ async fn deliver(
     let Some(reply) = reply else {
         return;
     };
-    let bytes = fit_reply(resp);
+    let bytes = fit_reply(resp, max);
     match reply_packet(&reply, &bytes) {
         Ok((next, packet)) => {
             bump(&handle.ctx.onion.counters.replies, 1);
@@ -221,11 +228,35 @@ async fn deliver(
     }
 }
 
-/// Encodes a response so that it fits one reply packet: a page of messages is cut at the last
-/// message that fits (with `more` set, so the client continues after it).
-pub(crate) fn fit_reply(resp: SwarmResponse) -> Vec<u8> {
+/// The exit's refusal of a request by its packet's class: a bulk packet carries only a chunk
+/// store (`pars_wire::swarm::SwarmRequest::may_travel_bulk`), so that bulk packets never hide
+/// messages and a bulk packet's cost buys nothing else.
+fn class_refusal(bulk: bool, req: &SwarmRequest) -> Option<SwarmResponse> {
+    (bulk && !req.may_travel_bulk()).then(|| {
+        SwarmResponse::error(
+            ErrorCode::Malformed,
+            0,
+            "bulk onion packets carry only file chunk stores",
+        )
+    })
+}
+
+/// The most answer data the reply to `req` may carry: a bulk packet's for a chunk fetch, a
+/// standard one's otherwise.
+fn answer_max(req: &SwarmRequest) -> usize {
+    if req.answer_may_travel_bulk() {
+        BULK_MAX_DATA_LEN
+    } else {
+        MAX_DATA_LEN
+    }
+}
+
+/// Encodes a response so that it fits `max` bytes, one reply packet's data (a standard one's,
+/// or a bulk one's for a chunk fetch): a page of messages is cut at the last message that fits
+/// (with `more` set, so the client continues after it).
+pub(crate) fn fit_reply(resp: SwarmResponse, max: usize) -> Vec<u8> {
     let bytes = resp.encode();
-    if bytes.len() <= MAX_DATA_LEN {
+    if bytes.len() <= max {
         return bytes;
     }
     match resp {
@@ -237,20 +268,20 @@ pub(crate) fn fit_reply(resp: SwarmResponse) -> Vec<u8> {
                     more: true,
                 }
                 .encode();
-                if b.len() <= MAX_DATA_LEN {
+                if b.len() <= max {
                     return b;
                 }
             }
             SwarmResponse::error(
                 ErrorCode::TooLarge,
-                MAX_DATA_LEN as u32,
+                max as u32,
                 "the next message is larger than one onion reply carries",
             )
             .encode()
         }
         _ => SwarmResponse::error(
             ErrorCode::TooLarge,
-            MAX_DATA_LEN as u32,
+            max as u32,
             "the answer is larger than one onion reply carries",
         )
         .encode(),
@@ -319,16 +350,53 @@ mod tests {
     }
 
     #[test]
+    fn bulk_packets_carry_chunk_stores_only_and_only_chunk_fetches_answer_bulk() {
+        use pars_crypto::SessionId;
+        use pars_wire::ChunkId;
+        use pars_wire::swarm::Mailbox;
+        let store = |mailbox| SwarmRequest::Store {
+            mailbox,
+            ttl_ms: 0,
+            payload: vec![1; 100_000],
+        };
+        let retrieve = |mailbox| SwarmRequest::Retrieve {
+            mailbox,
+            after: 0,
+            max_count: 1,
+            max_bytes: 1 << 17,
+            wait_ms: 0,
+            auth: None,
+        };
+        let chunk = Mailbox::Chunk(ChunkId([7; 32]));
+        let inbox = Mailbox::Inbox(SessionId::from_digest([3; 32]));
+        assert!(class_refusal(true, &store(chunk)).is_none());
+        for r in [store(inbox), retrieve(chunk), SwarmRequest::GetRecord] {
+            assert!(matches!(
+                class_refusal(true, &r),
+                Some(SwarmResponse::Error {
+                    code: ErrorCode::Malformed,
+                    ..
+                })
+            ));
+            assert!(class_refusal(false, &r).is_none());
+        }
+        assert_eq!(answer_max(&retrieve(chunk)), BULK_MAX_DATA_LEN);
+        for r in [retrieve(inbox), store(chunk), SwarmRequest::GetRecord] {
+            assert_eq!(answer_max(&r), MAX_DATA_LEN);
+        }
+    }
+
+    #[test]
     fn replies_are_cut_to_fit_one_packet() {
         // Small answers are untouched.
         let small = SwarmResponse::Done { count: 3 };
-        assert_eq!(fit_reply(small.clone()), small.encode());
+        assert_eq!(fit_reply(small.clone(), MAX_DATA_LEN), small.encode());
         // A page of 40 × 1,000 bytes is cut after the last message that fits, with `more`.
         let page = SwarmResponse::Messages {
             items: (1..=40).map(|i| item(i, 1000)).collect(),
             more: false,
         };
-        let b = fit_reply(page);
+        let b = fit_reply(page.clone(), MAX_DATA_LEN);
         assert!(b.len() <= MAX_DATA_LEN);
         match SwarmResponse::decode(&b).unwrap() {
             SwarmResponse::Messages { items, more } => {
@@ -344,11 +412,27 @@ mod tests {
             more: false,
         };
         assert!(matches!(
-            SwarmResponse::decode(&fit_reply(huge)).unwrap(),
+            SwarmResponse::decode(&fit_reply(huge.clone(), MAX_DATA_LEN)).unwrap(),
             SwarmResponse::Error {
                 code: ErrorCode::TooLarge,
                 ..
             }
         ));
+        // A bulk reply (a chunk fetch) carries the whole page and a chunk-sized message.
+        assert_eq!(fit_reply(page.clone(), BULK_MAX_DATA_LEN), page.encode());
+        let chunk = SwarmResponse::Messages {
+            items: vec![item(1, 120 * 1024 + 16)],
+            more: false,
+        };
+        assert_eq!(fit_reply(chunk.clone(), BULK_MAX_DATA_LEN), chunk.encode());
+        assert!(
+            SwarmResponse::decode(&fit_reply(chunk, MAX_DATA_LEN)).is_ok_and(|r| matches!(
+                r,
+                SwarmResponse::Error {
+                    code: ErrorCode::TooLarge,
+                    ..
+                }
+            ))
+        );
     }
 }

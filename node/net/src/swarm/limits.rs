@@ -90,7 +90,21 @@ impl TokenBuckets {
         limit: RateLimit,
         now: Instant,
     ) -> Result<(), u32> {
+        self.take_n(peer, kind, limit, 1, now)
+    }
+
+    /// Takes `cost` tokens at once (all or none; a cost above the burst is charged as the whole
+    /// burst), or says how many milliseconds until they are there.
+    pub fn take_n(
+        &mut self,
+        peer: PeerId,
+        kind: BucketKind,
+        limit: RateLimit,
+        cost: u32,
+        now: Instant,
+    ) -> Result<(), u32> {
         let RateLimit { burst, per_second } = limit;
+        let cost = f64::from(cost.clamp(1, burst.max(1)));
         if self.buckets.len() > MAX_BUCKETS {
             // Forget idle peers (a full bucket is the same as no bucket).
             self.buckets
@@ -104,11 +118,11 @@ impl TokenBuckets {
         b.tokens = (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate)
             .min(f64::from(burst));
         b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if b.tokens >= cost {
+            b.tokens -= cost;
             Ok(())
         } else {
-            Err((((1.0 - b.tokens) / rate) * 1000.0).ceil() as u32)
+            Err((((cost - b.tokens) / rate) * 1000.0).ceil() as u32)
         }
     }
 }
@@ -147,6 +161,29 @@ mod tests {
         }
         assert!(tb.take(a, BucketKind::Client, limit, t3).is_err());
         assert_eq!(tb.len(), 3);
+    }
+
+    #[test]
+    fn a_weighted_take_costs_its_weight_all_or_nothing() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            burst: 10,
+            per_second: 10,
+        };
+        let a = PeerId::random();
+        let mut tb = TokenBuckets::new();
+        // Two bulk packets (4 each) leave 2 tokens: a third waits for 2 more (200 ms), and
+        // the refusal takes nothing, so two standard ones still pass.
+        tb.take_n(a, BucketKind::Onion, limit, 4, t0).unwrap();
+        tb.take_n(a, BucketKind::Onion, limit, 4, t0).unwrap();
+        assert_eq!(tb.take_n(a, BucketKind::Onion, limit, 4, t0), Err(200));
+        tb.take(a, BucketKind::Onion, limit, t0).unwrap();
+        tb.take(a, BucketKind::Onion, limit, t0).unwrap();
+        assert!(tb.take(a, BucketKind::Onion, limit, t0).is_err());
+        // A cost above the burst is charged as the burst, so it can pass once full.
+        let t1 = t0 + Duration::from_secs(5);
+        tb.take_n(a, BucketKind::Onion, limit, 50, t1).unwrap();
+        assert!(tb.take(a, BucketKind::Onion, limit, t1).is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Onion packet decoding and layer peeling.
 //!
 //! Input byte 0 picks a mode: raw bytes through every onion decoder and every hop; or a genuine
-//! packet (built once from a fixed seed, at each position of a request and its reply) with the
-//! rest of the input XORed into it at an input-chosen offset. Nothing may panic, and no hop may
+//! packet (built once from a fixed seed, at each position of a request and its reply, of both
+//! packet classes: a standard request with a bulk reply, a bulk request with a standard reply)
+//! with the rest of the input XORed into it at an input-chosen offset. Nothing may panic, and no hop may
 //! accept anything but an unaltered genuine packet.
 
 #![no_main]
@@ -51,11 +52,31 @@ fn build() -> Option<Fixture> {
         hops: vec![hops[3].clone(), hops[0].clone()],
         client,
     };
-    let req = build_request(&hops[..3], b"fuzz", Some(&reply), NOW, &mut rng).ok()?;
     let mut table = ReplyTable::new();
-    table.insert(req.pending?);
     let mut genuine = Vec::new();
-    let (mut at, mut packet) = (0usize, req.packet);
+    let chunk = vec![0x5a; 100_000];
+    for (request, answer) in [(&b"fuzz"[..], &chunk[..]), (&chunk[..], &b"answer"[..])] {
+        let req = build_request(&hops[..3], request, Some(&reply), NOW, &mut rng).ok()?;
+        table.insert(req.pending?);
+        walk(&mut routers, &ids, req.packet, answer, &mut genuine)?;
+    }
+    Some(Fixture {
+        routers,
+        genuine,
+        table,
+    })
+}
+
+/// Sends `packet` along its path and its reply (`answer`) back, keeping every packet a hop
+/// or the client received.
+fn walk(
+    routers: &mut [OnionRouter],
+    ids: &[NodeId],
+    packet: OnionPacket,
+    answer: &[u8],
+    genuine: &mut Vec<(Option<usize>, OnionPacket)>,
+) -> Option<()> {
+    let (mut at, mut packet) = (0usize, packet);
     loop {
         genuine.push((Some(at), packet.clone()));
         match routers[at].process(packet, NOW) {
@@ -75,18 +96,14 @@ fn build() -> Option<Fixture> {
             Processed::Deliver {
                 reply: Some(block), ..
             } => {
-                let (first, p) = reply_packet(&block, b"answer").ok()?;
+                let (first, p) = reply_packet(&block, answer).ok()?;
                 at = ids.iter().position(|i| *i == first)?;
                 packet = p;
             }
             _ => return None,
         }
     }
-    Some(Fixture {
-        routers,
-        genuine,
-        table,
-    })
+    Some(())
 }
 
 fn fixture() -> &'static Mutex<Option<Fixture>> {

@@ -92,6 +92,17 @@ pub const STORE_INBOX_OVERHEAD: usize = 1 + 1 + 1 + SESSION_ID_LEN + 8 + 4;
 /// ([`crate::onion::MAX_DATA_LEN_WITH_REPLY`]). 25,437 bytes.
 pub const MAX_ONION_INBOX_PAYLOAD: usize =
     crate::onion::MAX_DATA_LEN_WITH_REPLY - STORE_INBOX_OVERHEAD;
+/// Bytes a [`SwarmRequest::Store`] into a [`Mailbox::Chunk`] adds around its payload:
+/// version, tag, mailbox, TTL and payload length (47).
+pub const STORE_CHUNK_OVERHEAD: usize = 1 + 1 + 1 + 32 + 8 + 4;
+/// The largest chunk a client stores through an onion path: the store request must fit one
+/// bulk request packet that carries a reply block
+/// ([`crate::onion::BULK_MAX_DATA_LEN_WITH_REPLY`]). 123,742 bytes.
+pub const MAX_ONION_CHUNK_PAYLOAD: usize =
+    crate::onion::BULK_MAX_DATA_LEN_WITH_REPLY - STORE_CHUNK_OVERHEAD;
+/// Payload bytes a client asks for when it fetches a chunk through an onion path, so that the
+/// page (one chunk and 52 bytes of framing around it) fits one bulk reply packet. 124 KiB.
+pub const ONION_CHUNK_RETRIEVE_MAX_BYTES: u32 = 124 * 1024;
 /// A message's content hash: SHA3-256 of its payload (the dedupe key).
 pub type ContentHash = [u8; 32];
 

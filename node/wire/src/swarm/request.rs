@@ -188,6 +188,32 @@ impl SwarmRequest {
         }
     }
 
+    /// Whether this request may travel in a bulk onion packet
+    /// ([`crate::onion::PacketClass::Bulk`]): only a store into a chunk mailbox. An exit node
+    /// refuses any other request that arrives in one.
+    pub fn may_travel_bulk(&self) -> bool {
+        matches!(
+            self,
+            SwarmRequest::Store {
+                mailbox: Mailbox::Chunk(_),
+                ..
+            }
+        )
+    }
+
+    /// Whether this request's answer may travel in a bulk onion packet: only a retrieve from a
+    /// chunk mailbox (whose page carries the chunk). Every other answer is cut to fit a
+    /// standard packet.
+    pub fn answer_may_travel_bulk(&self) -> bool {
+        matches!(
+            self,
+            SwarmRequest::Retrieve {
+                mailbox: Mailbox::Chunk(_),
+                ..
+            }
+        )
+    }
+
     /// The group mailbox a member's request is about (also its [`Mailbox::Group`]).
     pub fn group_mailbox(&self) -> Option<Mailbox> {
         match self {

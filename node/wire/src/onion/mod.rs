@@ -1,8 +1,12 @@
 //! Onion routing formats: the fixed-size packet, its per-hop routing slot, the reply block, the
 //! end-to-end payload body, and the signed onion-key announcement a service node publishes.
 //!
-//! Every packet on the wire is exactly [`PACKET_LEN`] bytes, whatever its position on its path,
-//! its direction (request or reply) and its content:
+//! A packet has one of two sizes, its [`PacketClass`]: **standard**, exactly [`PACKET_LEN`]
+//! bytes (every message, retrieve, loop and control packet), or **bulk**, exactly
+//! [`BULK_PACKET_LEN`] bytes (file chunks only: a chunk store, or the reply that carries a
+//! chunk). Within a class every packet has the same size whatever its position on its path, its
+//! direction and its content; the class is the smallest that holds the body's data, so a bulk
+//! packet never carries what a standard one could. A standard packet:
 //!
 //! ```text
 //! version      1      = 1
@@ -11,7 +15,7 @@
 //! header_mac  16      GMAC of `routing` under the hop's header-MAC key
 //! payload_mac 16      GMAC of `payload` under the hop's payload-MAC key
 //! routing   2426      encrypted routing slots (2 × SLOT_LEN + FINAL_LEN), Sphinx-style
-//! payload  29185      layer-encrypted payload
+//! payload  29185      layer-encrypted payload (127,489 in a bulk packet)
 //! ```
 //!
 //! A decrypted routing slot ([`RoutingInfo`]) is either *forward* (the next hop's node ID, key
@@ -20,15 +24,18 @@
 //! module only defines them and decodes them totally.
 
 use crate::{NodeId, Reader, WireError, Writer};
-use pars_crypto::classic::{Ed25519PublicKey, Ed25519Signature, Ed25519SigningKey};
-use pars_crypto::hybrid_kem768::{self, Hybrid768PublicKey};
-use pars_crypto::hybrid_sig::{self, HybridSignature, HybridSigningKey, HybridVerifyingKey};
-use pars_crypto::{CryptoError, CryptoRng, labels, mlkem, mlkem768};
+use pars_crypto::hybrid_kem768;
+use pars_crypto::{mlkem, mlkem768};
+
+mod announce;
+pub use announce::*;
 
 /// Packet format version.
 pub const VERSION: u8 = 1;
-/// Total size of every onion packet (32 KiB).
+/// Total size of a standard onion packet (32 KiB).
 pub const PACKET_LEN: usize = 32 * 1024;
+/// Total size of a bulk onion packet (128 KiB): file chunks only.
+pub const BULK_PACKET_LEN: usize = 128 * 1024;
 /// Most hops a packet's header can route through (the last one delivers).
 pub const MAX_HOPS: usize = 3;
 /// Size of a KEM ciphertext in the header: X25519 (32) ‖ ML-KEM-768 (1088).
@@ -46,19 +53,93 @@ pub const FINAL_LEN: usize = 16;
 pub const ROUTING_LEN: usize = routing_len(KEM_CT_LEN);
 /// Size of the header (everything before the payload).
 pub const HEADER_LEN: usize = header_len(KEM_CT_LEN);
-/// Size of the layer-encrypted payload.
+/// Size of the layer-encrypted payload of a standard packet.
 pub const PAYLOAD_LEN: usize = PACKET_LEN - HEADER_LEN;
-/// Size of the end-to-end body inside the payload (the payload minus its end-to-end MAC).
+/// Size of the end-to-end body inside a standard packet's payload (the payload minus its
+/// end-to-end MAC).
 pub const BODY_LEN: usize = PAYLOAD_LEN - MAC_LEN;
 /// Size of an encoded reply block.
 pub const REPLY_BLOCK_LEN: usize = NodeId::LEN + HEADER_LEN + 2 * KEY_LEN;
 /// Fixed overhead of a body: flags (1) and data length (4).
 pub const BODY_OVERHEAD: usize = 1 + 4;
-/// Largest application payload of a packet that carries no reply block (a reply, or a one-way
-/// request).
+/// Largest application payload of a standard packet that carries no reply block (a reply, or
+/// a one-way request).
 pub const MAX_DATA_LEN: usize = BODY_LEN - BODY_OVERHEAD;
-/// Largest application payload of a request that carries a reply block.
+/// Largest application payload of a standard request that carries a reply block.
 pub const MAX_DATA_LEN_WITH_REPLY: usize = MAX_DATA_LEN - REPLY_BLOCK_LEN;
+/// Largest application payload of a bulk packet that carries no reply block (127,468 bytes).
+pub const BULK_MAX_DATA_LEN: usize = PacketClass::Bulk.max_data_len(false);
+/// Largest application payload of a bulk request that carries a reply block (123,789 bytes).
+pub const BULK_MAX_DATA_LEN_WITH_REPLY: usize = PacketClass::Bulk.max_data_len(true);
+
+/// The two packet sizes. A packet's class is its length; a body is put in the smallest class
+/// that holds its data ([`PacketClass::for_data`]), and a bulk body that a standard packet
+/// would hold is refused on decoding.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum PacketClass {
+    /// [`PACKET_LEN`] bytes: messages, retrieves, loops, everything but file chunks.
+    Standard,
+    /// [`BULK_PACKET_LEN`] bytes: a file chunk's store request or the reply carrying a chunk.
+    Bulk,
+}
+
+impl PacketClass {
+    /// Both classes, smallest first.
+    pub const ALL: [Self; 2] = [Self::Standard, Self::Bulk];
+
+    /// Total packet length.
+    pub const fn packet_len(self) -> usize {
+        match self {
+            Self::Standard => PACKET_LEN,
+            Self::Bulk => BULK_PACKET_LEN,
+        }
+    }
+
+    /// Length of the layer-encrypted payload.
+    pub const fn payload_len(self) -> usize {
+        self.packet_len() - HEADER_LEN
+    }
+
+    /// Length of the end-to-end body (the payload less its end-to-end MAC).
+    pub const fn body_len(self) -> usize {
+        self.payload_len() - MAC_LEN
+    }
+
+    /// The largest application data a body of this class carries.
+    pub const fn max_data_len(self, has_reply: bool) -> usize {
+        let max = self.body_len() - BODY_OVERHEAD;
+        if has_reply {
+            max - REPLY_BLOCK_LEN
+        } else {
+            max
+        }
+    }
+
+    /// How many standard packets' worth this class is (what a rate limit charges for it).
+    pub const fn weight(self) -> u32 {
+        (self.packet_len() / PACKET_LEN) as u32
+    }
+
+    /// The class of a packet of `len` bytes, if any.
+    pub const fn of_packet_len(len: usize) -> Option<Self> {
+        match len {
+            PACKET_LEN => Some(Self::Standard),
+            BULK_PACKET_LEN => Some(Self::Bulk),
+            _ => None,
+        }
+    }
+
+    /// The smallest class whose body holds `data_len` bytes of data, if any does.
+    pub const fn for_data(data_len: usize, has_reply: bool) -> Option<Self> {
+        if data_len <= Self::Standard.max_data_len(has_reply) {
+            Some(Self::Standard)
+        } else if data_len <= Self::Bulk.max_data_len(has_reply) {
+            Some(Self::Bulk)
+        } else {
+            None
+        }
+    }
+}
 
 const OFF_KEY_ID: usize = 1;
 const OFF_KEM: usize = OFF_KEY_ID + 4;
@@ -88,13 +169,14 @@ pub const HEADER_LEN_MLKEM768: usize = header_len(32 + mlkem768::CIPHERTEXT_LEN)
 /// Header size had the layers used X25519 + ML-KEM-1024.
 pub const HEADER_LEN_MLKEM1024: usize = header_len(32 + mlkem::CIPHERTEXT_LEN);
 
-/// An onion packet: exactly [`PACKET_LEN`] bytes with a valid version byte.
+/// An onion packet: exactly [`PACKET_LEN`] or [`BULK_PACKET_LEN`] bytes (its
+/// [`PacketClass`]) with a valid version byte.
 #[derive(Clone, PartialEq, Eq)]
-pub struct OnionPacket(Box<[u8; PACKET_LEN]>);
+pub struct OnionPacket(Box<[u8]>);
 
 /// Mutable views of a packet's fields, for the onion layer that builds and peels packets. Each
 /// slice has the length of its field: 4, [`KEM_CT_LEN`], [`MAC_LEN`], [`MAC_LEN`],
-/// [`ROUTING_LEN`], [`PAYLOAD_LEN`].
+/// [`ROUTING_LEN`], the class's payload length.
 #[derive(Debug)]
 pub struct PacketFieldsMut<'a> {
     /// The key ID of the addressed hop's onion key (big-endian `u32`).
@@ -112,15 +194,17 @@ pub struct PacketFieldsMut<'a> {
 }
 
 impl OnionPacket {
-    /// An all-zero packet of the current version, to be filled by the builder.
-    pub fn new_zeroed() -> Self {
-        let mut b = Box::new([0u8; PACKET_LEN]);
+    /// An all-zero packet of the current version and class `class`, to be filled by the
+    /// builder.
+    pub fn new_zeroed(class: PacketClass) -> Self {
+        let mut b = vec![0u8; class.packet_len()].into_boxed_slice();
         b[0] = VERSION;
         Self(b)
     }
 
-    /// Parses a packet: exactly [`PACKET_LEN`] bytes, version [`VERSION`]. Any such bytes are a
-    /// packet; whether it is genuine is for the addressed hop to find out.
+    /// Parses a packet: exactly [`PACKET_LEN`] or [`BULK_PACKET_LEN`] bytes, version
+    /// [`VERSION`]. Any such bytes are a packet; whether it is genuine is for the addressed hop
+    /// to find out.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader::new(bytes);
         let version = r.u8("onion packet version")?;
@@ -130,15 +214,29 @@ impl OnionPacket {
                 version,
             });
         }
-        r.bytes(PACKET_LEN - 1, "onion packet")?;
-        r.finish("onion packet")?;
-        let mut b = Box::new([0u8; PACKET_LEN]);
-        b.copy_from_slice(bytes);
-        Ok(Self(b))
+        if PacketClass::of_packet_len(bytes.len()).is_none() {
+            // The error names the standard length: a short packet is short of it.
+            r.bytes(PACKET_LEN - 1, "onion packet")?;
+            r.finish("onion packet")?;
+            return Err(WireError::Invalid {
+                what: "onion packet",
+                reason: "neither the standard nor the bulk length",
+            });
+        }
+        Ok(Self(bytes.into()))
     }
 
-    /// The encoded packet.
-    pub fn as_bytes(&self) -> &[u8; PACKET_LEN] {
+    /// The packet's class (its length).
+    pub fn class(&self) -> PacketClass {
+        if self.0.len() == BULK_PACKET_LEN {
+            PacketClass::Bulk
+        } else {
+            PacketClass::Standard
+        }
+    }
+
+    /// The encoded packet ([`PACKET_LEN`] or [`BULK_PACKET_LEN`] bytes).
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
@@ -177,7 +275,7 @@ impl OnionPacket {
         &self.0[OFF_ROUTING..OFF_PAYLOAD]
     }
 
-    /// The payload ([`PAYLOAD_LEN`]).
+    /// The payload (the class's payload length).
     pub fn payload(&self) -> &[u8] {
         &self.0[OFF_PAYLOAD..]
     }
@@ -212,7 +310,7 @@ impl std::fmt::Debug for OnionPacket {
             f,
             "OnionPacket(key {}, {} bytes)",
             self.key_id(),
-            PACKET_LEN
+            self.0.len()
         )
     }
 }
@@ -361,7 +459,7 @@ const FLAG_LOOP: u8 = 0x02;
 /// reply       REPLY_BLOCK_LEN, if bit 0
 /// data_len    u32
 /// data        data_len
-/// padding     zeros up to BODY_LEN
+/// padding     zeros up to the class's body length (BODY_LEN for a standard packet)
 /// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Body {
@@ -374,26 +472,28 @@ pub struct Body {
 }
 
 impl Body {
-    /// The largest `data` this body can carry.
+    /// The largest `data` a body of any class can carry (a bulk one's).
     pub fn capacity(has_reply: bool) -> usize {
-        if has_reply {
-            MAX_DATA_LEN_WITH_REPLY
-        } else {
-            MAX_DATA_LEN
-        }
+        PacketClass::Bulk.max_data_len(has_reply)
     }
 
-    /// Encodes to exactly [`BODY_LEN`] bytes, or fails if `data` is too large.
+    /// The class this body travels in: the smallest that holds its data.
+    pub fn class(&self) -> Option<PacketClass> {
+        PacketClass::for_data(self.data.len(), self.reply.is_some())
+    }
+
+    /// Encodes to exactly the body length of its [class](Self::class), or fails if `data` is
+    /// too large for any.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        let max = Self::capacity(self.reply.is_some());
-        if self.data.len() > max {
+        let Some(class) = self.class() else {
             return Err(WireError::TooLong {
                 what: "onion payload data",
                 len: self.data.len(),
-                max,
+                max: Self::capacity(self.reply.is_some()),
             });
-        }
-        let mut w = Writer::with_capacity(BODY_LEN);
+        };
+        let body_len = class.body_len();
+        let mut w = Writer::with_capacity(body_len);
         let mut flags = 0;
         if self.reply.is_some() {
             flags |= FLAG_REPLY;
@@ -407,18 +507,22 @@ impl Body {
         }
         w.var32(&self.data);
         let mut v = w.into_vec();
-        v.resize(BODY_LEN, 0);
+        v.resize(body_len, 0);
         Ok(v)
     }
 
-    /// Decodes exactly [`BODY_LEN`] bytes; the padding must be zero.
+    /// Decodes exactly one class's body length; the padding must be zero, and the class must be
+    /// the smallest that holds the data.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        if bytes.len() != BODY_LEN {
+        let Some(class) = PacketClass::ALL
+            .into_iter()
+            .find(|c| c.body_len() == bytes.len())
+        else {
             return Err(WireError::Invalid {
                 what: "onion body",
                 reason: "wrong length",
             });
-        }
+        };
         let mut r = Reader::new(bytes);
         let flags = r.u8("onion body flags")?;
         if flags & !(FLAG_REPLY | FLAG_LOOP) != 0 {
@@ -432,11 +536,17 @@ impl Body {
         } else {
             None
         };
-        let data = r.var32(Self::capacity(reply.is_some()), "onion payload data")?;
+        let data = r.var32(class.max_data_len(reply.is_some()), "onion payload data")?;
         if r.rest().iter().any(|&b| b != 0) {
             return Err(WireError::Invalid {
                 what: "onion body padding",
                 reason: "must be zero",
+            });
+        }
+        if PacketClass::for_data(data.len(), reply.is_some()) != Some(class) {
+            return Err(WireError::Invalid {
+                what: "onion body",
+                reason: "a bulk body whose data a standard packet holds",
             });
         }
         Ok(Self {
@@ -444,309 +554,6 @@ impl Body {
             reply,
             data: data.to_vec(),
         })
-    }
-}
-
-/// Announcement format version.
-pub const ANNOUNCEMENT_VERSION: u8 = 1;
-/// Size of the signed part of an announcement.
-pub const ANNOUNCEMENT_SIGNED_LEN: usize =
-    1 + NodeId::LEN + 4 + 8 + 8 + hybrid_kem768::PUBLIC_KEY_LEN;
-/// Most announcements in an [`OnionKeyList`].
-pub const MAX_ANNOUNCED_KEYS: usize = 4;
-
-const SIG_ED25519: u8 = 1;
-const SIG_HYBRID: u8 = 2;
-
-/// The signature on an onion-key announcement: by the node's Ed25519 identity (its libp2p key),
-/// or by a hybrid Ed25519 + ML-DSA-87 identity.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum AnnouncementSignature {
-    /// Ed25519 (64 bytes).
-    Ed25519(Ed25519Signature),
-    /// Ed25519 + ML-DSA-87 (4691 bytes).
-    Hybrid(Box<HybridSignature>),
-}
-
-/// A service node's onion public key for one validity period, signed by the node's identity:
-///
-/// ```text
-/// version      1     = 1
-/// node         32    node ID
-/// key_id       4     the key's ID, as packets name it
-/// valid_from   8     Unix seconds
-/// valid_until  8     Unix seconds
-/// public_key   1216  X25519 (32) ‖ ML-KEM-768 (1184)
-/// sig_scheme   1     1 = Ed25519, 2 = Ed25519 + ML-DSA-87
-/// signature    64 or 4691, over bytes 0..1269 with context `pars-onion-key-v1`
-/// ```
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct OnionKeyAnnouncement {
-    /// The node whose key this is.
-    pub node: NodeId,
-    /// The key's ID (random, distinct among the node's live keys).
-    pub key_id: u32,
-    /// Start of validity, Unix seconds.
-    pub valid_from: u64,
-    /// End of validity (exclusive), Unix seconds.
-    pub valid_until: u64,
-    /// The onion public key.
-    pub public_key: Hybrid768PublicKey,
-    /// The identity's signature over [`signed_bytes`](Self::signed_bytes).
-    pub signature: AnnouncementSignature,
-}
-
-fn unsigned_bytes(
-    node: &NodeId,
-    key_id: u32,
-    valid_from: u64,
-    valid_until: u64,
-    pk: &Hybrid768PublicKey,
-) -> Vec<u8> {
-    let mut w = Writer::with_capacity(ANNOUNCEMENT_SIGNED_LEN);
-    w.u8(ANNOUNCEMENT_VERSION);
-    node.write(&mut w);
-    w.u32(key_id)
-        .u64(valid_from)
-        .u64(valid_until)
-        .bytes(&pk.to_bytes());
-    w.into_vec()
-}
-
-impl OnionKeyAnnouncement {
-    /// Signs an announcement with an Ed25519 identity.
-    pub fn sign_ed25519(
-        node: NodeId,
-        key_id: u32,
-        valid_from: u64,
-        valid_until: u64,
-        public_key: Hybrid768PublicKey,
-        key: &Ed25519SigningKey,
-    ) -> Result<Self, WireError> {
-        let msg = unsigned_bytes(&node, key_id, valid_from, valid_until, &public_key);
-        let sig = key
-            .sign(labels::SIG_ONION_KEY, &msg)
-            .map_err(|source| WireError::Crypto {
-                what: "onion-key announcement signature",
-                source,
-            })?;
-        Ok(Self {
-            node,
-            key_id,
-            valid_from,
-            valid_until,
-            public_key,
-            signature: AnnouncementSignature::Ed25519(sig),
-        })
-    }
-
-    /// Signs an announcement with a hybrid Ed25519 + ML-DSA-87 identity.
-    pub fn sign_hybrid(
-        node: NodeId,
-        key_id: u32,
-        valid_from: u64,
-        valid_until: u64,
-        public_key: Hybrid768PublicKey,
-        key: &HybridSigningKey,
-        rng: &mut impl CryptoRng,
-    ) -> Result<Self, WireError> {
-        let msg = unsigned_bytes(&node, key_id, valid_from, valid_until, &public_key);
-        let sig = key
-            .sign(labels::SIG_ONION_KEY, &msg, rng)
-            .map_err(|source| WireError::Crypto {
-                what: "onion-key announcement signature",
-                source,
-            })?;
-        Ok(Self {
-            node,
-            key_id,
-            valid_from,
-            valid_until,
-            public_key,
-            signature: AnnouncementSignature::Hybrid(Box::new(sig)),
-        })
-    }
-
-    /// The bytes the signature covers.
-    pub fn signed_bytes(&self) -> Vec<u8> {
-        unsigned_bytes(
-            &self.node,
-            self.key_id,
-            self.valid_from,
-            self.valid_until,
-            &self.public_key,
-        )
-    }
-
-    fn check_fields(&self) -> Result<(), WireError> {
-        if self.valid_until <= self.valid_from {
-            return Err(WireError::Invalid {
-                what: "onion-key announcement",
-                reason: "validity ends before it starts",
-            });
-        }
-        Ok(())
-    }
-
-    fn verify_with(
-        &self,
-        expected: &'static str,
-        check: impl FnOnce(&[u8], &AnnouncementSignature) -> Option<Result<(), CryptoError>>,
-    ) -> Result<(), WireError> {
-        self.check_fields()?;
-        match check(&self.signed_bytes(), &self.signature) {
-            Some(r) => r.map_err(|source| WireError::Crypto {
-                what: "onion-key announcement signature",
-                source,
-            }),
-            None => Err(WireError::Invalid {
-                what: "onion-key announcement",
-                reason: expected,
-            }),
-        }
-    }
-
-    /// Verifies an Ed25519-signed announcement (signature, field consistency). Whether `key`
-    /// belongs to `self.node` is the caller's check (the node record binds them).
-    pub fn verify_ed25519(&self, key: &Ed25519PublicKey) -> Result<(), WireError> {
-        self.verify_with("an Ed25519 signature was expected", |msg, sig| match sig {
-            AnnouncementSignature::Ed25519(sig) => {
-                Some(key.verify(labels::SIG_ONION_KEY, msg, sig))
-            }
-            AnnouncementSignature::Hybrid(_) => None,
-        })
-    }
-
-    /// Verifies a hybrid-signed announcement (both halves, field consistency).
-    pub fn verify_hybrid(&self, key: &HybridVerifyingKey) -> Result<(), WireError> {
-        self.verify_with("a hybrid signature was expected", |msg, sig| match sig {
-            AnnouncementSignature::Hybrid(sig) => Some(key.verify(labels::SIG_ONION_KEY, msg, sig)),
-            AnnouncementSignature::Ed25519(_) => None,
-        })
-    }
-
-    /// Whether the key may be used at `now` (Unix seconds).
-    pub fn is_valid_at(&self, now: u64) -> bool {
-        self.valid_from <= now && now < self.valid_until
-    }
-
-    /// Encodes the announcement.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = self.signed_bytes();
-        match &self.signature {
-            AnnouncementSignature::Ed25519(sig) => {
-                v.push(SIG_ED25519);
-                v.extend_from_slice(&sig.0);
-            }
-            AnnouncementSignature::Hybrid(sig) => {
-                v.push(SIG_HYBRID);
-                v.extend_from_slice(&sig.to_bytes());
-            }
-        }
-        v
-    }
-
-    /// Decodes an announcement (the signature is parsed, not verified).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
-        let mut r = Reader::new(bytes);
-        let a = Self::read(&mut r)?;
-        r.finish("onion-key announcement")?;
-        Ok(a)
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        let version = r.u8("onion-key announcement version")?;
-        if version != ANNOUNCEMENT_VERSION {
-            return Err(WireError::UnsupportedVersion {
-                what: "onion-key announcement",
-                version,
-            });
-        }
-        let node = NodeId::read(r)?;
-        let key_id = r.u32("onion key ID")?;
-        let valid_from = r.u64("onion-key valid_from")?;
-        let valid_until = r.u64("onion-key valid_until")?;
-        let public_key = Hybrid768PublicKey::from_bytes(
-            r.bytes(hybrid_kem768::PUBLIC_KEY_LEN, "onion public key")?,
-        )
-        .map_err(|source| WireError::Crypto {
-            what: "onion public key",
-            source,
-        })?;
-        let signature = match r.u8("onion-key signature scheme")? {
-            SIG_ED25519 => AnnouncementSignature::Ed25519(
-                Ed25519Signature::from_bytes(r.bytes(64, "onion-key signature")?).map_err(
-                    |source| WireError::Crypto {
-                        what: "onion-key signature",
-                        source,
-                    },
-                )?,
-            ),
-            SIG_HYBRID => AnnouncementSignature::Hybrid(Box::new(
-                HybridSignature::from_bytes(
-                    r.bytes(hybrid_sig::SIGNATURE_LEN, "onion-key signature")?,
-                )
-                .map_err(|source| WireError::Crypto {
-                    what: "onion-key signature",
-                    source,
-                })?,
-            )),
-            value => {
-                return Err(WireError::UnknownVariant {
-                    what: "onion-key signature scheme",
-                    value: u64::from(value),
-                });
-            }
-        };
-        Ok(Self {
-            node,
-            key_id,
-            valid_from,
-            valid_until,
-            public_key,
-            signature,
-        })
-    }
-}
-
-/// The onion keys a node publishes in its node record's `onion_keys` field:
-/// `count (u8, 1..=4) ‖ count × var16(announcement)`. With Ed25519 signatures two keys take
-/// 1 + 2 × 1,336 = 2,673 bytes; a hybrid-signed one takes 5,963 bytes.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct OnionKeyList(pub Vec<OnionKeyAnnouncement>);
-
-impl OnionKeyList {
-    /// Encodes the list (at most [`MAX_ANNOUNCED_KEYS`] are written).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        let n = self.0.len().min(MAX_ANNOUNCED_KEYS);
-        w.u8(n as u8);
-        for a in self.0.iter().take(n) {
-            w.var16(&a.to_bytes());
-        }
-        w.into_vec()
-    }
-
-    /// Decodes a list of 1 to [`MAX_ANNOUNCED_KEYS`] announcements.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
-        let mut r = Reader::new(bytes);
-        let n = usize::from(r.u8("onion-key count")?);
-        if n == 0 || n > MAX_ANNOUNCED_KEYS {
-            return Err(WireError::Invalid {
-                what: "onion-key list",
-                reason: "must hold 1 to 4 keys",
-            });
-        }
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            let b = r.var16(
-                ANNOUNCEMENT_SIGNED_LEN + 1 + hybrid_sig::SIGNATURE_LEN,
-                "onion-key announcement",
-            )?;
-            v.push(OnionKeyAnnouncement::from_bytes(b)?);
-        }
-        r.finish("onion-key list")?;
-        Ok(Self(v))
     }
 }
 
@@ -768,5 +575,15 @@ mod tests {
         assert_eq!(MAX_DATA_LEN_WITH_REPLY, 25485);
         assert_eq!(OFF_PAYLOAD, HEADER_LEN);
         assert_eq!(ANNOUNCEMENT_SIGNED_LEN, 1269);
+        assert_eq!(PacketClass::Bulk.payload_len(), 127_489);
+        assert_eq!(PacketClass::Bulk.body_len(), 127_473);
+        assert_eq!(BULK_MAX_DATA_LEN, 127_468);
+        assert_eq!(BULK_MAX_DATA_LEN_WITH_REPLY, 123_789);
+        assert_eq!(PacketClass::Bulk.weight(), 4);
+        assert_eq!(PacketClass::Standard.weight(), 1);
+        assert_eq!(
+            PacketClass::Standard.max_data_len(true),
+            MAX_DATA_LEN_WITH_REPLY
+        );
     }
 }
