@@ -424,6 +424,33 @@ async fn a_tampered_chunk_is_refused_by_name_and_a_file_sent_to_a_group_reaches_
             String::from_utf8_lossy(&shown.stdout)
         );
     }
+
+    // 3. A file rewritten while it is sent (Alice's transfers capped at 2 MB/s, so most of it
+    // is still to go): the swarm refuses the changed chunks (not under their IDs), and the
+    // upload fails saying the file changed, not that the network refused it.
+    alice.stop();
+    alice
+        .extra
+        .extend(["--max-transfer-rate", "2000000"].map(String::from));
+    alice.start().await;
+    let src = alice.dir.join("draft.txt");
+    noise_file(&src, 8 << 20, 5);
+    let sent = alice
+        .client()
+        .send_file(b.clone(), src.display().to_string())
+        .await
+        .unwrap();
+    // Rewritten in place (never shorter, so a read never meets its end).
+    let mut f = std::fs::OpenOptions::new().write(true).open(&src).unwrap();
+    std::io::Write::write_all(&mut f, &vec![0x42; 8 << 20]).unwrap();
+    drop(f);
+    let end = await_end(&alice, &sent.transfer_id).await;
+    assert_eq!(end.state, TransferState::Failed, "{end:#?}");
+    let error = end.error.unwrap_or_default();
+    assert!(
+        error.contains("the file changed since sending began"),
+        "{error}"
+    );
 }
 
 /// Waits for `u`'s file message offering `file_id`.

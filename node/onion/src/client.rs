@@ -7,11 +7,12 @@ use subtle::ConstantTimeEq;
 use pars_crypto::stream::tags_equal;
 use pars_crypto::{CryptoRng, SharedSecret, random_array, sha3_256};
 use pars_wire::NodeId;
-use pars_wire::onion::{Body, KEM_CT_LEN, KEY_LEN, MAC_LEN, OnionPacket, ReplyBlock};
+use pars_wire::onion::{Body, KEM_CT_LEN, KEY_LEN, MAC_LEN, OnionPacket, PacketClass, ReplyBlock};
 
 use crate::OnionError;
 use crate::layer::{
-    PathHop, Terminal, build_header, layer_mac, layer_xor, open_body, reply_body_keys, seal_body,
+    PathHop, Terminal, build_header, layer_mac, layer_xor, open_body, reply_body_keys,
+    seal_body_in_place,
 };
 
 /// Offset and length of the payload-MAC field inside a header (excluded from the reply-header
@@ -142,29 +143,26 @@ fn build(
         None => (None, None),
     };
     let built = build_header(path, &Terminal::Deliver, rng)?;
-    let body = Body {
-        is_loop,
-        reply: block,
-        data: data.to_vec(),
-    };
-    let class = body.class().ok_or(OnionError::TooLarge {
+    let class = PacketClass::for_data(data.len(), block.is_some()).ok_or(OnionError::TooLarge {
         got: data.len(),
         max,
     })?;
-    let body = body.encode()?;
-    let last = built.keys.len() - 1;
-    let mut payload = seal_body(
-        &built.keys[last].body_enc,
-        &built.keys[last].body_mac,
-        &body,
-    );
-    for k in built.keys.iter().rev() {
-        layer_xor(&k.payload, &mut payload);
-    }
+    // The body is written once, into the packet's payload, and sealed and layered in place.
     let mut packet = OnionPacket::new_zeroed(class);
     packet.set_header(&built.header);
     let f = packet.fields_mut();
-    f.payload.copy_from_slice(&payload);
+    let (tag, body) = f.payload.split_at_mut(MAC_LEN);
+    Body::encode_into(is_loop, block.as_ref(), data, body)?;
+    let last = built.keys.len() - 1;
+    seal_body_in_place(
+        &built.keys[last].body_enc,
+        &built.keys[last].body_mac,
+        tag,
+        body,
+    );
+    for k in built.keys.iter().rev() {
+        layer_xor(&k.payload, f.payload);
+    }
     f.payload_mac
         .copy_from_slice(&layer_mac(&built.keys[0].payload_mac, f.payload));
     Ok(Request {

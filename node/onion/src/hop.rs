@@ -3,12 +3,12 @@
 use pars_crypto::stream::tags_equal;
 use pars_wire::NodeId;
 use pars_wire::onion::{
-    Body, MAC_LEN, OnionPacket, ROUTING_LEN, ReplyBlock, RoutingInfo, SLOT_LEN,
+    Body, MAC_LEN, OnionPacket, PacketClass, ROUTING_LEN, ReplyBlock, RoutingInfo, SLOT_LEN,
 };
 
 use crate::keys::{KeyLookup, OnionKeyRing, ReplayRefusal};
 use crate::layer::{
-    LayerKeys, layer_mac, layer_xor, open_body, parse_ct, reply_body_keys, seal_body,
+    LayerKeys, layer_mac, layer_xor, open_body, parse_ct, reply_body_keys, seal_body_in_place,
 };
 use crate::{DropReason, OnionError};
 
@@ -72,6 +72,14 @@ impl OnionRouter {
     /// [`peel`](Self::peel) of raw bytes from the wire.
     pub fn peel_bytes(&self, bytes: &[u8], now: u64) -> Peeled {
         match OnionPacket::from_bytes(bytes) {
+            Ok(p) => self.peel(p, now),
+            Err(_) => Peeled::drop(DropReason::Malformed),
+        }
+    }
+
+    /// [`peel`](Self::peel) of a frame from the wire that the caller hands over (no copy).
+    pub fn peel_vec(&self, frame: Vec<u8>, now: u64) -> Peeled {
+        match OnionPacket::from_vec(frame) {
             Ok(p) => self.peel(p, now),
             Err(_) => Peeled::drop(DropReason::Malformed),
         }
@@ -214,23 +222,18 @@ fn mac_ok(key: &pars_crypto::SharedSecret, data: &[u8], tag: &[u8]) -> bool {
 /// length). Call it at most once per reply block: the first hop's replay cache drops a second
 /// reply.
 pub fn reply_packet(reply: &ReplyBlock, data: &[u8]) -> Result<(NodeId, OnionPacket), OnionError> {
-    let body = Body {
-        is_loop: false,
-        reply: None,
-        data: data.to_vec(),
-    };
     let too_large = || OnionError::TooLarge {
         got: data.len(),
         max: Body::capacity(false),
     };
-    let class = body.class().ok_or_else(too_large)?;
-    let body = body.encode().map_err(|_| too_large())?;
-    let (enc, mac) = reply_body_keys(&reply.reply_seed);
-    let sealed = seal_body(&enc, &mac, &body);
+    let class = PacketClass::for_data(data.len(), false).ok_or_else(too_large)?;
     let mut packet = OnionPacket::new_zeroed(class);
     packet.set_header(&reply.header);
     let f = packet.fields_mut();
-    f.payload.copy_from_slice(&sealed);
+    let (tag, body) = f.payload.split_at_mut(MAC_LEN);
+    Body::encode_into(false, None, data, body).map_err(|_| too_large())?;
+    let (enc, mac) = reply_body_keys(&reply.reply_seed);
+    seal_body_in_place(&enc, &mac, tag, body);
     let k = pars_crypto::SharedSecret::from_bytes(reply.payload_mac_key);
     f.payload_mac.copy_from_slice(&layer_mac(&k, f.payload));
     Ok((reply.first_hop, packet))

@@ -133,13 +133,24 @@ pub(crate) fn routing_stream(key: &SharedSecret) -> Vec<u8> {
 }
 
 /// Seals a body end to end: `GMAC(mac, enc) ‖ enc` with `enc = body ⊕ AES-256-CTR(enc_key)`.
+#[cfg(test)]
 pub(crate) fn seal_body(enc_key: &SharedSecret, mac_key: &SharedSecret, body: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; MAC_LEN + body.len()];
-    out[MAC_LEN..].copy_from_slice(body);
-    layer_xor(enc_key, &mut out[MAC_LEN..]);
-    let tag = layer_mac(mac_key, &out[MAC_LEN..]);
-    out[..MAC_LEN].copy_from_slice(&tag);
+    let (tag, enc) = out.split_at_mut(MAC_LEN);
+    enc.copy_from_slice(body);
+    seal_body_in_place(enc_key, mac_key, tag, enc);
     out
+}
+
+/// [`seal_body`] in place: encrypts `body` and writes its tag into `tag` ([`MAC_LEN`] bytes).
+pub(crate) fn seal_body_in_place(
+    enc_key: &SharedSecret,
+    mac_key: &SharedSecret,
+    tag: &mut [u8],
+    body: &mut [u8],
+) {
+    layer_xor(enc_key, body);
+    tag.copy_from_slice(&layer_mac(mac_key, body));
 }
 
 /// Opens a sealed body in place; returns the body on success.

@@ -263,14 +263,8 @@ impl Job {
                 format!("the file can no longer be read ({e}); send it again"),
             )
         })?;
-        if chunk_id(&sealed) != want {
-            return Err(Stop::Fatal(
-                K::BadInput,
-                format!(
-                    "the file changed since sending began (chunk {pos} differs); send it again"
-                ),
-            ));
-        }
+        // Not hashed again here: the swarm stores a chunk only under its own hash, so a chunk
+        // that changed since the first pass is refused, and `run` tells why.
         Ok((want, sealed))
     }
 
@@ -285,10 +279,22 @@ impl Job {
                 Err(f) => {
                     let wait = match f.class {
                         Failure::Permanent | Failure::Unsupported => {
-                            return Err(Stop::Fatal(
-                                K::Rejected,
-                                format!("chunk {pos} of the file was refused by its swarm: {f}"),
-                            ));
+                            return Err(if chunk_id(&bytes) != id {
+                                Stop::Fatal(
+                                    K::BadInput,
+                                    format!(
+                                        "the file changed since sending began (chunk {pos} \
+                                         differs); send it again"
+                                    ),
+                                )
+                            } else {
+                                Stop::Fatal(
+                                    K::Rejected,
+                                    format!(
+                                        "chunk {pos} of the file was refused by its swarm: {f}"
+                                    ),
+                                )
+                            });
                         }
                         Failure::RetryAfter(d) => d.min(Duration::from_secs(60)),
                         Failure::Transient => {

@@ -375,7 +375,7 @@ impl OnionClient {
             .send(Cmd::Expect { pending, reply: tx })
             .await
             .map_err(|_| (None, NetError::Stopped))?;
-        let frame = request.packet.to_vec();
+        let frame = request.packet.into_vec();
         let started = Instant::now();
         // The guard acknowledges a frame as it arrives: one that does not within the attempt's
         // wait (a host gone silent, a dial that hangs) failed like one that refused it.

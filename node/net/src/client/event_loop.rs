@@ -156,7 +156,7 @@ impl ClientLoop {
                 .onion
                 .send_response(channel, Vec::new());
             bump(&self.counters.packets_received);
-            let Ok(packet) = OnionPacket::from_bytes(&request) else {
+            let Ok(packet) = OnionPacket::from_vec(request) else {
                 bump(&self.counters.wrong_size);
                 return;
             };

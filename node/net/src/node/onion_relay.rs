@@ -146,7 +146,7 @@ async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>, permit: OwnedSem
         ctx.onion
             .router
             .read()
-            .map(|r| r.commit(r.peel_bytes(&frame, now)))
+            .map(|r| r.commit(r.peel_vec(frame, now)))
             .ok()
     })
     .await
@@ -161,7 +161,7 @@ async fn process_packet(handle: &NetworkHandle, frame: Vec<u8>, permit: OwnedSem
                 .cmd
                 .send(Command::OnionSend {
                     next: next_hop,
-                    frame: packet.to_vec(),
+                    frame: packet.into_vec(),
                 })
                 .await;
         }
@@ -220,7 +220,7 @@ async fn deliver(
                 .cmd
                 .send(Command::OnionSend {
                     next,
-                    frame: packet.to_vec(),
+                    frame: packet.into_vec(),
                 })
                 .await;
         }

@@ -226,6 +226,20 @@ impl OnionPacket {
         Ok(Self(bytes.into()))
     }
 
+    /// [`from_bytes`](Self::from_bytes) of a frame the caller owns, without copying it.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Self, WireError> {
+        if bytes.first() == Some(&VERSION) && PacketClass::of_packet_len(bytes.len()).is_some() {
+            Ok(Self(bytes.into_boxed_slice()))
+        } else {
+            Self::from_bytes(&bytes)
+        }
+    }
+
+    /// The encoded packet, without copying it.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0.into_vec()
+    }
+
     /// The packet's class (its length).
     pub fn class(&self) -> PacketClass {
         if self.0.len() == BULK_PACKET_LEN {
@@ -492,23 +506,41 @@ impl Body {
                 max: Self::capacity(self.reply.is_some()),
             });
         };
-        let body_len = class.body_len();
-        let mut w = Writer::with_capacity(body_len);
-        let mut flags = 0;
-        if self.reply.is_some() {
-            flags |= FLAG_REPLY;
-        }
-        if self.is_loop {
-            flags |= FLAG_LOOP;
-        }
-        w.u8(flags);
-        if let Some(reply) = &self.reply {
-            reply.write(&mut w);
-        }
-        w.var32(&self.data);
-        let mut v = w.into_vec();
-        v.resize(body_len, 0);
+        let mut v = vec![0u8; class.body_len()];
+        Self::encode_into(self.is_loop, self.reply.as_ref(), &self.data, &mut v)?;
         Ok(v)
+    }
+
+    /// Writes the body of `data` (with `reply`, as a loop when `is_loop`) into `out`, which
+    /// must be exactly the body length of its [class](Self::class) — in place, e.g. into a
+    /// packet's payload after its MAC, with no copy of `data` but this one.
+    pub fn encode_into(
+        is_loop: bool,
+        reply: Option<&ReplyBlock>,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), WireError> {
+        let class = PacketClass::for_data(data.len(), reply.is_some());
+        if class.map(PacketClass::body_len) != Some(out.len()) {
+            return Err(WireError::TooLong {
+                what: "onion payload data",
+                len: data.len(),
+                max: Self::capacity(reply.is_some()),
+            });
+        }
+        let mut head = Writer::with_capacity(1 + REPLY_BLOCK_LEN + 4);
+        head.u8(if reply.is_some() { FLAG_REPLY } else { 0 } | if is_loop { FLAG_LOOP } else { 0 });
+        if let Some(r) = reply {
+            r.write(&mut head);
+        }
+        head.u32(data.len() as u32);
+        let head = head.into_vec();
+        let (h, rest) = out.split_at_mut(head.len());
+        h.copy_from_slice(&head);
+        let (d, pad) = rest.split_at_mut(data.len());
+        d.copy_from_slice(data);
+        pad.fill(0);
+        Ok(())
     }
 
     /// Decodes exactly one class's body length; the padding must be zero, and the class must be
