@@ -58,10 +58,42 @@ pub fn random_array<const N: usize>(rng: &mut impl CryptoRng) -> [u8; N] {
 
 /// SHA3-256 (FIPS 202) of the concatenation of `parts`.
 pub fn sha3_256(parts: &[&[u8]]) -> [u8; 32] {
-    use sha3::Digest;
-    let mut h = sha3::Sha3_256::new();
+    // AWS-LC's Keccak: a fifth faster than the portable one on a 120 KiB file chunk (every
+    // stored copy of a chunk is hashed; docs/performance.md "Files"), no slower on small input.
+    let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA3_256);
     for p in parts {
         h.update(p);
     }
-    h.finalize().into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(h.finish().as_ref());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sha3_256;
+
+    /// FIPS 202 vectors, and the portable Keccak's answer for inputs of every length around
+    /// the rate (136 bytes) cut into parts anywhere.
+    #[test]
+    fn sha3_256_is_fips_202_whatever_the_parts() {
+        let hex = |d: [u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(sha3_256(&[])),
+            "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"
+        );
+        assert_eq!(
+            hex(sha3_256(&[b"a", b"", b"bc"])),
+            "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"
+        );
+        let data: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in [1, 135, 136, 137, 271, 272, 273, 700] {
+            use sha3::Digest;
+            let want: [u8; 32] = sha3::Sha3_256::digest(&data[..len]).into();
+            for cut in [0, 1, len / 2, len - 1, len] {
+                let (a, b) = data[..len].split_at(cut);
+                assert_eq!(sha3_256(&[a, b]), want, "len {len}, cut {cut}");
+            }
+        }
+    }
 }
