@@ -5,7 +5,7 @@
 
 use libp2p::{Multiaddr, PeerId};
 use pars_wire::NodeId;
-use pars_wire::swarm::SWARM_SIZE;
+use pars_wire::swarm::{Mailbox, SWARM_SIZE};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +57,17 @@ impl Membership {
     /// The swarm of a 32-byte location: the [`SWARM_SIZE`] members closest to it by XOR
     /// distance of their node IDs, closest first.
     pub fn swarm_for(&self, location: &[u8; 32]) -> Vec<PeerId> {
+        self.closest(location, SWARM_SIZE)
+    }
+
+    /// The swarm of `mailbox`: the [`Mailbox::swarm_size`] members closest to its location
+    /// (fewer for a file chunk than for a message), closest first.
+    pub fn swarm_of(&self, mailbox: &Mailbox) -> Vec<PeerId> {
+        self.closest(&mailbox.location(), mailbox.swarm_size())
+    }
+
+    /// The `n` members closest to `location` by XOR distance of their node IDs, closest first.
+    fn closest(&self, location: &[u8; 32], n: usize) -> Vec<PeerId> {
         let mut ranked: Vec<([u8; 32], PeerId)> = self
             .nodes
             .iter()
@@ -64,11 +75,7 @@ impl Membership {
             .collect();
         ranked.sort();
         ranked.dedup_by(|a, b| a.1 == b.1);
-        ranked
-            .into_iter()
-            .take(SWARM_SIZE)
-            .map(|(_, p)| p)
-            .collect()
+        ranked.into_iter().take(n).map(|(_, p)| p).collect()
     }
 }
 
@@ -273,6 +280,11 @@ mod tests {
             nodes: nodes[..3].to_vec(),
         };
         assert_eq!(small.swarm_for(&loc).len(), 3);
+        // A file chunk's swarm is the four closest to its ID; a message's the five closest.
+        let chunk = Mailbox::Chunk(pars_wire::ChunkId(loc));
+        assert_eq!(m.swarm_of(&chunk), want[..4].to_vec());
+        let inbox = Mailbox::Group(pars_wire::GroupId(loc));
+        assert_eq!(m.swarm_of(&inbox), want);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl OnionClient {
             .unwrap_or_default();
         let mut v: Vec<NodeId> = own
             .iter()
-            .flat_map(|m| members.swarm_for(&m.location()))
+            .flat_map(|m| members.swarm_of(m))
             .map(|p| node_id(&p))
             .collect();
         v.sort();
@@ -255,11 +255,7 @@ impl OnionClient {
                     "the requested member is not in the service-node set".into(),
                 ));
             }
-            None => members
-                .swarm_for(&mailbox.location())
-                .iter()
-                .map(node_id)
-                .collect(),
+            None => members.swarm_of(mailbox).iter().map(node_id).collect(),
         };
         if dest.is_empty() {
             return Err(NetError::NoSwarm("the service-node set is empty".into()));

@@ -479,7 +479,7 @@ impl OnionClient {
 
     /// The swarm of a mailbox under the current membership.
     pub fn swarm_of(&self, mailbox: &Mailbox) -> Vec<PeerId> {
-        self.inner.set.members().swarm_for(&mailbox.location())
+        self.inner.set.members().swarm_of(mailbox)
     }
 
     /// Counters.

@@ -51,7 +51,7 @@ impl NetworkHandle {
 
     /// The swarm of a mailbox under the current membership.
     pub fn swarm_of(&self, mailbox: &Mailbox) -> Vec<PeerId> {
-        self.ctx.set.members().swarm_for(&mailbox.location())
+        self.ctx.set.members().swarm_of(mailbox)
     }
 
     /// The addresses the node listens on.

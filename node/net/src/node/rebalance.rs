@@ -96,8 +96,7 @@ impl NetworkHandle {
         let now = unix_ms();
         let mut dropped = 0u64;
         for mb in ctx.store.mailboxes()? {
-            let loc = mb.location();
-            let new_swarm = cur.swarm_for(&loc);
+            let new_swarm = cur.swarm_of(&mb);
             let ours = new_swarm.contains(&ctx.local);
             if ours && prev.epoch == cur.epoch {
                 continue;
@@ -116,7 +115,7 @@ impl NetworkHandle {
                 continue;
             }
             if ours {
-                let old_swarm = prev.swarm_for(&loc);
+                let old_swarm = prev.swarm_of(&mb);
                 for target in new_swarm
                     .iter()
                     .filter(|p| **p != ctx.local && !old_swarm.contains(p))

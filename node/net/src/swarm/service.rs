@@ -419,7 +419,7 @@ impl SwarmService {
             Ok(o) => o,
             Err(e) => return Outcome::respond(store_error(e)),
         };
-        let swarm = members.swarm_for(&mailbox.location());
+        let swarm = members.swarm_of(&mailbox);
         let to: Vec<PeerId> = swarm
             .iter()
             .filter(|p| **p != self.local)
@@ -481,9 +481,7 @@ impl SwarmService {
         let mut arrived = Vec::new();
         let mut accepted = 0u64;
         for item in items {
-            let ours = members
-                .swarm_for(&item.mailbox.location())
-                .contains(&self.local);
+            let ours = members.swarm_of(&item.mailbox).contains(&self.local);
             // A copied access record is checked as a stored one is (but an older generation is
             // taken: a hand-off brings the history in any order).
             let hash = pars_wire::swarm::content_hash(&item.payload);
@@ -582,7 +580,7 @@ impl SwarmService {
             *forwarded = true;
         }
         let to = members
-            .swarm_for(&mailbox.location())
+            .swarm_of(&mailbox)
             .into_iter()
             .filter(|p| *p != self.local)
             .collect();
@@ -646,7 +644,7 @@ impl SwarmService {
     }
 
     fn wrong_swarm(&self, members: &Membership, mailbox: &Mailbox) -> Option<SwarmResponse> {
-        let swarm = members.swarm_for(&mailbox.location());
+        let swarm = members.swarm_of(mailbox);
         if swarm.contains(&self.local) {
             None
         } else {

@@ -45,6 +45,15 @@ impl Mailbox {
         }
     }
 
+    /// How many members hold this mailbox: [`super::SWARM_SIZE`], or
+    /// [`super::CHUNK_SWARM_SIZE`] for a file chunk.
+    pub fn swarm_size(&self) -> usize {
+        match self {
+            Mailbox::Chunk(_) => super::CHUNK_SWARM_SIZE,
+            _ => super::SWARM_SIZE,
+        }
+    }
+
     /// The 32-byte key that places the mailbox in node-ID space. An inbox and the bundle of the
     /// same Session ID share a swarm, so that swarm can authenticate requests from the bundle.
     pub fn location(&self) -> [u8; 32] {

@@ -52,6 +52,11 @@ pub const SWARM_VERSION: u8 = 1;
 pub const SWARM_PROTOCOL: &str = "/pars/swarm/1";
 /// Members in a mailbox's swarm (the specification's `RequiredCopies`).
 pub const SWARM_SIZE: usize = 5;
+/// Members in a file chunk's swarm ([`Mailbox::Chunk`]): fewer than a message's, still one
+/// more than [`MIN_COPIES`] so that a store succeeds with one member down. Each copy of a
+/// chunk costs every member its hash, its durable write and its transfer; with five, uploads
+/// were bound by that work (`docs/performance.md` "Files").
+pub const CHUNK_SWARM_SIZE: usize = 4;
 /// Copies that make a store successful (the specification's `MinCopies`).
 pub const MIN_COPIES: usize = 3;
 /// TTL when a client does not ask for one: 14 days, in milliseconds.
