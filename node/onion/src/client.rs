@@ -128,13 +128,10 @@ fn build(
     rng: &mut impl CryptoRng,
 ) -> Result<Request, OnionError> {
     check_keys(path, now)?;
-    let max = Body::capacity(reply.is_some());
-    if data.len() > max {
-        return Err(OnionError::TooLarge {
-            got: data.len(),
-            max,
-        });
-    }
+    let class = PacketClass::for_data(data.len(), reply.is_some()).ok_or(OnionError::TooLarge {
+        got: data.len(),
+        max: Body::capacity(reply.is_some()),
+    })?;
     let (block, pending) = match reply {
         Some(rp) => {
             let (b, p) = build_reply_block(rp, is_loop, now, rng)?;
@@ -143,10 +140,6 @@ fn build(
         None => (None, None),
     };
     let built = build_header(path, &Terminal::Deliver, rng)?;
-    let class = PacketClass::for_data(data.len(), block.is_some()).ok_or(OnionError::TooLarge {
-        got: data.len(),
-        max,
-    })?;
     // The body is written once, into the packet's payload, and sealed and layered in place.
     let mut packet = OnionPacket::new_zeroed(class);
     packet.set_header(&built.header);

@@ -33,7 +33,7 @@ use pars_onion::{GuardState, PathConfig, ReplyTable};
 use pars_wire::directory::{
     DIRECTORY_PROTOCOL, DIRECTORY_REQUEST_LEN, MAX_DIRECTORY_RESPONSE_LEN, ONION_PROTOCOL,
 };
-use pars_wire::onion::{BULK_PACKET_LEN, MAX_DATA_LEN_WITH_REPLY};
+use pars_wire::onion::BULK_PACKET_LEN;
 use pars_wire::swarm::{
     AccessToken, ContentHash, MAX_WAIT_MS, Mailbox, MailboxItem, SwarmRequest, SwarmResponse,
     sign_request,
@@ -51,8 +51,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// File name of the persisted guard state inside the client's data dir.
 pub const GUARD_STATE_FILE: &str = "guard_state";
 /// Largest message payload a client stores through an onion path: the store request (48 bytes
-/// of framing for an inbox) must fit [`MAX_DATA_LEN_WITH_REPLY`] (25,485 bytes).
-pub const MAX_ONION_STORE_PAYLOAD: usize = MAX_DATA_LEN_WITH_REPLY - 48;
+/// of framing for an inbox) must fit one standard request packet with a reply block (25,485
+/// bytes). The wire's [`pars_wire::swarm::MAX_ONION_INBOX_PAYLOAD`], under the client's name.
+pub const MAX_ONION_STORE_PAYLOAD: usize = pars_wire::swarm::MAX_ONION_INBOX_PAYLOAD;
 /// Messages asked for in one retrieve page over an onion path.
 pub const ONION_RETRIEVE_MAX_COUNT: u16 = 64;
 /// Payload bytes asked for in one retrieve page, so that the page fits one reply packet

@@ -242,11 +242,8 @@ impl OnionPacket {
 
     /// The packet's class (its length).
     pub fn class(&self) -> PacketClass {
-        if self.0.len() == BULK_PACKET_LEN {
-            PacketClass::Bulk
-        } else {
-            PacketClass::Standard
-        }
+        // Every constructor checked the length.
+        PacketClass::of_packet_len(self.0.len()).unwrap_or(PacketClass::Standard)
     }
 
     /// The encoded packet ([`PACKET_LEN`] or [`BULK_PACKET_LEN`] bytes).
