@@ -66,6 +66,15 @@ impl Membership {
         self.closest(&mailbox.location(), mailbox.swarm_size())
     }
 
+    /// The members of `mailbox`'s swarm meant to hold it ([`Mailbox::holders`]), closest
+    /// first: where a store is sent and a fetch asks first.
+    pub fn holders_of(&self, mailbox: &Mailbox) -> Vec<PeerId> {
+        self.closest(
+            &mailbox.location(),
+            mailbox.holders().min(mailbox.swarm_size()),
+        )
+    }
+
     /// The `n` members closest to `location` by XOR distance of their node IDs, closest first.
     fn closest(&self, location: &[u8; 32], n: usize) -> Vec<PeerId> {
         let mut ranked: Vec<([u8; 32], PeerId)> = self
@@ -285,6 +294,9 @@ mod tests {
         assert_eq!(m.swarm_of(&chunk), want[..4].to_vec());
         let inbox = Mailbox::Group(pars_wire::GroupId(loc));
         assert_eq!(m.swarm_of(&inbox), want);
+        // A chunk is held by its three closest members; a message by its whole swarm.
+        assert_eq!(m.holders_of(&chunk), want[..3].to_vec());
+        assert_eq!(m.holders_of(&inbox), want);
     }
 
     #[test]

@@ -222,11 +222,25 @@ async fn store_retrieve_bundle_and_delete_over_three_hops() {
         .collect();
     let chunk_mb = Mailbox::Chunk(pars_wire::ChunkId(content_hash(&chunk)));
     let r = b.store(&chunk_mb, 0, chunk.clone()).await.unwrap();
-    // Held by its swarm of four (a message's is five): at least three copies confirmed.
-    assert!(
-        r.copies >= 3 && r.copies as usize <= pars_wire::swarm::CHUNK_SWARM_SIZE,
-        "{r:?}"
-    );
+    // Held by the three closest of its swarm of four (a message's swarm is five, each member
+    // holding a copy); the fourth stands by and holds nothing while the three answer.
+    assert_eq!(r.copies, 3, "{r:?}");
+    let chunk_swarm = a.swarm_of(&chunk_mb);
+    assert_eq!(chunk_swarm.len(), pars_wire::swarm::CHUNK_SWARM_SIZE);
+    for (rank, m) in chunk_swarm.iter().enumerate() {
+        let held = by_peer(&nodes, m)
+            .handle
+            .mailbox_store()
+            .get_since(&chunk_mb, 0, 10, usize::MAX, unix_ms())
+            .unwrap()
+            .items
+            .len();
+        assert_eq!(
+            held,
+            usize::from(rank < 3),
+            "member {rank} of the chunk's swarm"
+        );
+    }
     let p = a.retrieve_page(&chunk_mb, None, 0, None).await.unwrap();
     assert_eq!(p.items.len(), 1);
     assert_eq!(p.items[0].payload, chunk);
@@ -479,6 +493,36 @@ async fn killed_hops_and_a_dead_guard_are_routed_around() {
         i += 1;
     }
     assert_eq!(c.stats().failed, 0);
+
+    // A file chunk one of whose three holders is the dead node: the fourth member of its swarm
+    // takes the copy in its place, and the store still has its three.
+    let dead_one = victim.entry.peer_id;
+    let (chunk, at) = (0u32..)
+        .map(|k| {
+            let bytes = k.to_be_bytes().repeat(64);
+            let at = Mailbox::Chunk(pars_wire::ChunkId(content_hash(&bytes)));
+            (bytes, at)
+        })
+        .find(|(_, at)| {
+            let s = c.swarm_of(at);
+            s[..3].contains(&dead_one) && s[3] != guard
+        })
+        .unwrap();
+    let r = c.store(&at, 0, chunk.clone()).await.unwrap();
+    assert_eq!(r.copies, 3, "{r:?}");
+    for m in c.swarm_of(&at).iter().filter(|m| **m != dead_one) {
+        let got = by_peer(&nodes, m)
+            .handle
+            .mailbox_store()
+            .get_since(&at, 0, 10, usize::MAX, unix_ms())
+            .unwrap();
+        assert_eq!(
+            got.items.len(),
+            1,
+            "a live member of the chunk's swarm lacks it"
+        );
+        assert_eq!(got.items[0].payload, chunk);
+    }
 
     // Kill the guard: the client moves to another guard (never in its own swarm) and goes on.
     by_peer(&nodes, &guard).handle.shutdown().await;

@@ -95,7 +95,8 @@ impl Transfers {
 }
 
 /// Asks the members of chunk `id`'s swarm for it, one after the other, until one returns it:
-/// from the `start`th on, those that failed to answer lately last (`memory`).
+/// those meant to hold it from the `start`th on, then the spare member, those that failed to
+/// answer lately last (`memory`).
 async fn fetch(
     net: &Arc<dyn Network>,
     memory: &Mutex<MemberMemory<PeerId>>,
@@ -107,7 +108,7 @@ async fn fetch(
     let mailbox = Mailbox::Chunk(id);
     let members = net.swarm_of(&mailbox);
     let order = match memory.lock() {
-        Ok(mut m) => m.order(&members, start, now_ms()),
+        Ok(mut m) => m.order(&members, mailbox.holders(), start, now_ms()),
         Err(_) => members.clone(),
     };
     let mut answers = Vec::with_capacity(order.len());

@@ -162,14 +162,18 @@ impl<P> Default for MemberMemory<P> {
 }
 
 impl<P: Copy + Eq + Hash> MemberMemory<P> {
-    /// The order to ask `members` in at `now_ms`: those with no recent failure first, from
-    /// `start` on (so that chunks spread over the members), then the recently failed ones.
-    pub fn order(&mut self, members: &[P], start: usize, now_ms: u64) -> Vec<P> {
+    /// The order to ask `members` (closest first) in at `now_ms`: those with no recent failure
+    /// first — the first `holders` of them (those meant to hold the chunk) from the `start`th
+    /// on, so that chunks spread over them, then the rest in order — then the recently failed
+    /// ones.
+    pub fn order(&mut self, members: &[P], holders: usize, start: usize, now_ms: u64) -> Vec<P> {
         let memory = FAILED_MEMBER_MEMORY.as_millis() as u64;
         self.failed
             .retain(|_, at| now_ms.saturating_sub(*at) < memory);
-        let n = members.len();
-        let rotated = (0..n).map(|k| members[(start + k) % n.max(1)]);
+        let h = holders.max(1).min(members.len());
+        let rotated = (0..h)
+            .map(|k| members[(start + k) % h])
+            .chain(members[h..].iter().copied());
         let (mut out, mut failed): (Vec<P>, Vec<P>) =
             rotated.partition(|m| !self.failed.contains_key(m));
         failed.sort_by_key(|m| self.failed.get(m).copied().unwrap_or(0));
@@ -257,16 +261,19 @@ mod tests {
     fn members_that_failed_are_asked_last_for_a_minute() {
         let mut mem = MemberMemory::default();
         let ms = [1, 2, 3, 4, 5];
-        assert_eq!(mem.order(&ms, 2, 0), vec![3, 4, 5, 1, 2]);
+        assert_eq!(mem.order(&ms, 5, 2, 0), vec![3, 4, 5, 1, 2]);
+        // Only the first three hold it: the start turns among them, the rest come after.
+        assert_eq!(mem.order(&ms, 3, 4, 0), vec![2, 3, 1, 4, 5]);
         mem.failed(4, 1_000);
         mem.failed(1, 500);
-        assert_eq!(mem.order(&ms, 2, 2_000), vec![3, 5, 2, 1, 4]);
-        assert_eq!(mem.order(&ms, 0, 2_000), vec![2, 3, 5, 1, 4]);
+        assert_eq!(mem.order(&ms, 5, 2, 2_000), vec![3, 5, 2, 1, 4]);
+        assert_eq!(mem.order(&ms, 5, 0, 2_000), vec![2, 3, 5, 1, 4]);
+        assert_eq!(mem.order(&ms, 3, 0, 2_000), vec![2, 3, 5, 1, 4]);
         // An answer puts a member back in its turn.
         mem.answered(&1);
-        assert_eq!(mem.order(&ms, 0, 2_000), vec![1, 2, 3, 5, 4]);
+        assert_eq!(mem.order(&ms, 5, 0, 2_000), vec![1, 2, 3, 5, 4]);
         // A minute after its failure, a member is in its turn again.
-        assert_eq!(mem.order(&ms, 0, 61_000), vec![1, 2, 3, 4, 5]);
-        assert_eq!(mem.order(&[], 3, 0), Vec::<i32>::new());
+        assert_eq!(mem.order(&ms, 5, 0, 61_000), vec![1, 2, 3, 4, 5]);
+        assert_eq!(mem.order(&[], 3, 3, 0), Vec::<i32>::new());
     }
 }

@@ -255,7 +255,9 @@ impl OnionClient {
                     "the requested member is not in the service-node set".into(),
                 ));
             }
-            None => members.swarm_of(mailbox).iter().map(node_id).collect(),
+            // The members meant to hold the mailbox: for a file chunk, the closest three of its
+            // swarm (the fourth takes a copy only in place of one of them).
+            None => members.holders_of(mailbox).iter().map(node_id).collect(),
         };
         if dest.is_empty() {
             return Err(NetError::NoSwarm("the service-node set is empty".into()));

@@ -38,13 +38,26 @@ pub(super) async fn serve(ctx: &Ctx, peer: PeerId, req: SwarmRequest) -> SwarmRe
             Ok(record) => SwarmResponse::Record { record },
             Err(e) => SwarmResponse::error(ErrorCode::Internal, 0, e.to_string()),
         },
-        Step::Replicate { to, item, pending } => {
+        Step::Replicate {
+            to,
+            spare,
+            item,
+            pending,
+        } => {
             let acks = libp2p::futures::future::join_all(
                 to.iter().map(|p| ctx.replicate(*p, vec![item.clone()])),
             )
             .await;
-            ctx.service
-                .stored(pending, acks.iter().filter(|a| **a).count())
+            let mut held = acks.iter().filter(|a| **a).count();
+            // A member that did not take its copy is stood in for by the next spare member.
+            let mut spares = spare.iter();
+            while held < to.len() {
+                let Some(p) = spares.next() else { break };
+                if ctx.replicate(*p, vec![item.clone()]).await {
+                    held += 1;
+                }
+            }
+            ctx.service.stored(pending, held)
         }
         Step::Forward { to, request, then } => {
             let _ = libp2p::futures::future::join_all(to.iter().map(|p| ctx.request(*p, &request)))

@@ -61,11 +61,15 @@ pub enum Step {
     Respond(SwarmResponse),
     /// Answer with this node's signed record.
     Record,
-    /// Copy `item` to each of `to` (a `Replicate` request each), count the peers that
-    /// acknowledged, and answer [`SwarmService::stored`].
+    /// Copy `item` to each of `to` (a `Replicate` request each), then, for each of them that
+    /// did not acknowledge, to the next of `spare` in turn; count the peers that acknowledged
+    /// and answer [`SwarmService::stored`].
     Replicate {
-        /// The other members of the mailbox's swarm.
+        /// The other members meant to hold the mailbox ([`Mailbox::holders`]), closest first.
         to: Vec<PeerId>,
+        /// The rest of the swarm, closest first: asked only in place of a member of `to` that
+        /// did not acknowledge (a file chunk's fourth member; empty for a message).
+        spare: Vec<PeerId>,
         /// The stored message.
         item: ReplicaItem,
         /// What the answer is made from.
@@ -420,14 +424,17 @@ impl SwarmService {
             Err(e) => return Outcome::respond(store_error(e)),
         };
         let swarm = members.swarm_of(&mailbox);
-        let to: Vec<PeerId> = swarm
+        let mut to: Vec<PeerId> = swarm
             .iter()
             .filter(|p| **p != self.local)
             .copied()
             .collect();
+        // This node holds one copy; the closest others are asked for the rest.
+        let spare = to.split_off(mailbox.holders().saturating_sub(1).min(to.len()));
         Outcome {
             step: Step::Replicate {
                 to,
+                spare,
                 item: ReplicaItem {
                     mailbox,
                     expires_at_ms: out.expires_at_ms,

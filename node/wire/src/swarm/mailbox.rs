@@ -54,6 +54,18 @@ impl Mailbox {
         }
     }
 
+    /// How many members of its swarm are meant to hold a copy: every member for a message, and
+    /// [`super::MIN_COPIES`] for a file chunk — its closest members, the rest of its swarm
+    /// standing by to take a copy when one of them does not answer. A chunk is written once and
+    /// read by few, so a fourth copy would cost every upload a write and a transfer for no
+    /// reader.
+    pub fn holders(&self) -> usize {
+        match self {
+            Mailbox::Chunk(_) => super::MIN_COPIES,
+            _ => self.swarm_size(),
+        }
+    }
+
     /// The 32-byte key that places the mailbox in node-ID space. An inbox and the bundle of the
     /// same Session ID share a swarm, so that swarm can authenticate requests from the bundle.
     pub fn location(&self) -> [u8; 32] {
