@@ -107,6 +107,14 @@ pub struct Flags {
     /// are refused as busy and those clients poll instead. 0 holds none. Default: 1024.
     #[arg(long, env = "PARS_MAX_WAITING_RETRIEVES", value_name = "N")]
     pub max_waiting_retrieves: Option<usize>,
+    /// Service nodes: inbound connections from one IP address at once; more are refused.
+    /// Default: 64.
+    #[arg(long, env = "PARS_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Service nodes: inbound connections at once, from everyone; more are refused.
+    /// Default: 4096.
+    #[arg(long, env = "PARS_MAX_INBOUND_CONNECTIONS", value_name = "N")]
+    pub max_inbound_connections: Option<u32>,
     /// Service nodes: onion packets per second each client may send through this node as its
     /// guard (bursts of twice as many); packets above it are dropped. A bulk packet (one
     /// 120 KiB file chunk) counts as 4, so this caps a client's upload rate (1200: about
@@ -179,6 +187,10 @@ pub struct FileConfig {
     pub poll_max_ms: Option<u64>,
     /// See [`Flags::max_waiting_retrieves`].
     pub max_waiting_retrieves: Option<usize>,
+    /// See [`Flags::max_connections_per_ip`].
+    pub max_connections_per_ip: Option<usize>,
+    /// See [`Flags::max_inbound_connections`].
+    pub max_inbound_connections: Option<u32>,
     /// See [`Flags::onion_rate`].
     pub onion_rate: Option<u32>,
     /// See [`Flags::max_file_size`].
@@ -245,6 +257,8 @@ pub struct Config {
     pub poll_max_ms: u64,
     /// Service nodes: most long-polls held at once.
     pub max_waiting_retrieves: usize,
+    /// Service nodes: inbound connection limits (in all, per peer, per IP address).
+    pub connections: pars_net::ConnectionConfig,
     /// Service nodes: onion packets per second per client at its guard (burst twice that).
     pub onion_rate: u32,
     /// Largest file sent or received, bytes.
@@ -306,6 +320,12 @@ pub enum ConfigError {
          leave it out for no cap)"
     )]
     TransferRate,
+    /// A connection limit of 0 (no connection could be accepted).
+    #[error(
+        "max-connections-per-ip and max-inbound-connections must be at least 1 (0 would refuse \
+         every client and node)"
+    )]
+    Connections,
     /// The registry address is not a 20-byte hex address.
     #[error("--registry '{0}' is not an EVM address (0x followed by 40 hex digits)")]
     Registry(String),
@@ -397,6 +417,21 @@ impl Config {
         if onion_rate == 0 {
             return Err(ConfigError::OnionRate);
         }
+        let defaults = pars_net::ConnectionConfig::default();
+        let connections = pars_net::ConnectionConfig {
+            max_per_ip: flags
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(defaults.max_per_ip),
+            max_inbound: flags
+                .max_inbound_connections
+                .or(file.max_inbound_connections)
+                .unwrap_or(defaults.max_inbound),
+            ..defaults
+        };
+        if connections.max_per_ip == 0 || connections.max_inbound == 0 {
+            return Err(ConfigError::Connections);
+        }
         let max_transfer_rate = flags.max_transfer_rate.or(file.max_transfer_rate);
         if max_transfer_rate == Some(0) {
             return Err(ConfigError::TransferRate);
@@ -451,6 +486,7 @@ impl Config {
                 .max_waiting_retrieves
                 .or(file.max_waiting_retrieves)
                 .unwrap_or(DEFAULT_MAX_WAITING_RETRIEVES),
+            connections,
             onion_rate,
             max_file_size: flags
                 .max_file_size
@@ -566,6 +602,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ConfigError::TransferRate), "{err}");
+        let err = Config::merge(
+            flags(&["--max-connections-per-ip", "0"]),
+            FileConfig::default(),
+            dir.path().into(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Connections), "{err}");
+        // Set, they reach the node's limits; unset, the defaults.
+        let c = Config::merge(
+            flags(&["--max-connections-per-ip", "5"]),
+            FileConfig {
+                max_inbound_connections: Some(100),
+                ..FileConfig::default()
+            },
+            dir.path().into(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.connections.max_per_ip, c.connections.max_inbound),
+            (5, 100)
+        );
+        let c = Config::merge(flags(&[]), FileConfig::default(), dir.path().into()).unwrap();
+        assert_eq!(c.connections, pars_net::ConnectionConfig::default());
     }
 
     #[test]

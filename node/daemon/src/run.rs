@@ -283,6 +283,7 @@ async fn start_node(
     };
     nc.operator = cfg.operator.clone();
     nc.max_waiting_retrieves = cfg.max_waiting_retrieves;
+    nc.connections = cfg.connections.clone();
     nc.onion_rate_limit = pars_net::RateLimit {
         burst: cfg.onion_rate.saturating_mul(2),
         per_second: cfg.onion_rate,

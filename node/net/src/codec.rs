@@ -2,7 +2,9 @@
 //! prefix and the frame, in each direction. Frames are opaque here; the event loop decodes them
 //! with `pars-wire`, so a malformed frame gets a typed error answer. A length above the cap or a
 //! stream that ends early fails the stream (the peer sees it reset) and never allocates more
-//! than the cap.
+//! than the cap. The buffer grows as the bytes arrive: a declared length is not allocated up
+//! front, so a peer that declares large frames and sends nothing costs at most
+//! [`FIRST_STEP`] bytes per stream.
 
 use crate::NetError;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -50,10 +52,20 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             format!("frame of {len} bytes exceeds the {max}-byte cap"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grown in steps as the bytes arrive: the first holds any onion packet but a bulk one,
+    // each later one at most doubles what the peer already sent.
+    let mut buf = Vec::new();
+    while buf.len() < len {
+        let filled = buf.len();
+        let step = len.min(filled.saturating_mul(2).max(FIRST_STEP));
+        buf.resize(step, 0);
+        io.read_exact(&mut buf[filled..]).await?;
+    }
     Ok(buf)
 }
+
+/// The most a frame's buffer holds before any of its bytes arrived (64 KiB).
+pub const FIRST_STEP: usize = 64 * 1024;
 
 async fn write_frame<T: AsyncWrite + Unpin + Send>(
     io: &mut T,
@@ -164,5 +176,61 @@ pub(crate) fn settle_outbound<T>(
             None
         }
         other => Some(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A stream of `data` that remembers the largest buffer it was asked to fill.
+    struct Source {
+        data: Vec<u8>,
+        at: usize,
+        largest_ask: usize,
+    }
+
+    impl AsyncRead for Source {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            self.largest_ask = self.largest_ask.max(buf.len());
+            let n = buf.len().min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    fn framed(declared: u32, body: &[u8]) -> Source {
+        let mut data = declared.to_be_bytes().to_vec();
+        data.extend_from_slice(body);
+        Source {
+            data,
+            at: 0,
+            largest_ask: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_declared_length_is_not_allocated_before_its_bytes_arrive() {
+        // 4 MiB declared, 100 bytes sent: refused, and never more than the first step asked.
+        let mut s = framed(4 << 20, &[7; 100]);
+        let e = read_frame(&mut s, 4 << 20).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(s.largest_ask <= FIRST_STEP, "{}", s.largest_ask);
+        // A whole frame over several steps comes back as sent.
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut s = framed(body.len() as u32, &body);
+        assert_eq!(read_frame(&mut s, 4 << 20).await.unwrap(), body);
+        // Over the cap: refused before anything is read.
+        let mut s = framed(5 << 20, &[]);
+        let e = read_frame(&mut s, 4 << 20).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -76,6 +76,31 @@ pub struct NodeConfig {
     /// Onion packets peeled at once (the KEM and MAC work runs on the blocking pool); default:
     /// the number of cores.
     pub onion_peel_workers: usize,
+    /// Inbound connection limits: in all, per peer, per remote address.
+    pub connections: ConnectionConfig,
+}
+
+/// Inbound connection limits of a service node. Peer IDs are free to make, addresses are not:
+/// the per-address limit is what bounds one host's share of a node's connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// Inbound connections at once, pending and established each (default 4,096).
+    pub max_inbound: u32,
+    /// Connections with one peer (default 8).
+    pub max_per_peer: u32,
+    /// Inbound connections from one IP address (default 64: a few clients behind one NAT and
+    /// every node of an operator's host).
+    pub max_per_ip: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        Self {
+            max_inbound: 4096,
+            max_per_peer: 8,
+            max_per_ip: 64,
+        }
+    }
 }
 
 impl NodeConfig {
@@ -115,6 +140,7 @@ impl NodeConfig {
             max_retrieve_wait: DEFAULT_MAX_RETRIEVE_WAIT,
             max_waiting_retrieves: 1024,
             onion_peel_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            connections: ConnectionConfig::default(),
         }
     }
 }

@@ -53,7 +53,9 @@ pub use client::{
     ClientConfig, ClientStats, ClientStoreReceipt, OnionClient, RetrievedPage, start_client,
 };
 pub use codec::FrameCodec;
-pub use config::{DEFAULT_MAX_RETRIEVE_WAIT, DEFAULT_ONION_RATE, NodeConfig, unix_ms};
+pub use config::{
+    ConnectionConfig, DEFAULT_MAX_RETRIEVE_WAIT, DEFAULT_ONION_RATE, NodeConfig, unix_ms,
+};
 pub use error::{BoxError, NetError, Retry};
 #[cfg(feature = "test-utils")]
 pub use node::StoreReceipt;

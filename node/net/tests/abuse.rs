@@ -13,6 +13,7 @@ use pars_net::NetError;
 use pars_wire::swarm::{
     ErrorCode, MAX_FRAME_LEN, Mailbox, ReplicaItem, SwarmRequest, SwarmResponse,
 };
+use std::time::Duration;
 
 const TCP: &str = "/ip4/127.0.0.1/tcp/0";
 
@@ -342,4 +343,80 @@ async fn quic_transport_carries_the_swarm_protocol() {
     assert!(rec.addrs.iter().any(|a| {
         Multiaddr::try_from(a.clone()).is_ok_and(|m| m.to_string().contains("quic-v1"))
     }));
+}
+
+/// A throwaway peer that dials `addr` and keeps its connection open until aborted; it reports
+/// whether the connection was established.
+fn holder(
+    addr: Multiaddr,
+    report: tokio::sync::mpsc::UnboundedSender<bool>,
+) -> tokio::task::JoinHandle<()> {
+    use libp2p::futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    tokio::spawn(async move {
+        let mut sw = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                libp2p::tcp::Config::default(),
+                libp2p::noise::Config::new,
+                libp2p::yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| libp2p::swarm::dummy::Behaviour)
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+            .build();
+        sw.dial(addr).unwrap();
+        let mut reported = false;
+        loop {
+            let outcome = match sw.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { .. } => Some(true),
+                SwarmEvent::OutgoingConnectionError { .. }
+                | SwarmEvent::ConnectionClosed { .. } => Some(false),
+                _ => None,
+            };
+            if let Some(ok) = outcome
+                && !reported
+            {
+                reported = true;
+                let _ = report.send(ok);
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_at_most_its_share_of_a_nodes_connections() {
+    let (_set, nodes) = start_nodes(1, TCP, |_, c| c.connections.max_per_ip = 3).await;
+    let node = &nodes[0].handle;
+    let addr = nodes[0].entry.addrs[0]
+        .clone()
+        .with_p2p(nodes[0].entry.peer_id)
+        .unwrap();
+    // Five throwaway peers (five free peer IDs) from one address: three get in.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut holders = Vec::new();
+    for _ in 0..5 {
+        holders.push(holder(addr.clone(), tx.clone()));
+    }
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 5 {
+        outcomes.push(rx.recv().await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 3, "{outcomes:?}");
+    assert_eq!(node.connected_peers().await.unwrap().len(), 3);
+    // They leave: their slots are free again.
+    for h in &holders {
+        h.abort();
+    }
+    eventually(30, "the node sees the peers gone", || async {
+        node.connected_peers().await.unwrap().is_empty()
+    })
+    .await;
+    let again = holder(addr.clone(), tx.clone());
+    assert!(
+        rx.recv().await.unwrap(),
+        "a slot freed by a closed connection is given again"
+    );
+    again.abort();
 }

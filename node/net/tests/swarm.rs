@@ -140,18 +140,40 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
     );
     let stranger = MlDsaSigningKey::generate(&mut rng);
     let mut forged = r.clone();
-    sign_request(&mut forged, &stranger, unix_ms(), true, &mut rng).unwrap();
+    let to_member = pars_net::set::node_id(&member);
+    sign_request(
+        &mut forged,
+        &stranger,
+        &to_member,
+        unix_ms(),
+        true,
+        &mut rng,
+    )
+    .unwrap();
     refused(
         client.handle.request(member, &forged).await.unwrap(),
         ErrorCode::Unauthorized,
     );
     let mut stale = r.clone();
-    sign_request(&mut stale, &owner, unix_ms() - 600_000, true, &mut rng).unwrap();
+    sign_request(
+        &mut stale,
+        &owner,
+        &to_member,
+        unix_ms() - 600_000,
+        true,
+        &mut rng,
+    )
+    .unwrap();
     refused(
         client.handle.request(member, &stale).await.unwrap(),
         ErrorCode::Unauthorized,
     );
-    sign_request(&mut r, &owner, unix_ms(), true, &mut rng).unwrap();
+    sign_request(&mut r, &owner, &to_member, unix_ms(), true, &mut rng).unwrap();
+    // Signed for one member, it is refused by the others (an exit cannot replay it there).
+    refused(
+        client.handle.request(swarm[1], &r).await.unwrap(),
+        ErrorCode::Unauthorized,
+    );
     assert!(matches!(
         client.handle.request(member, &r).await.unwrap(),
         SwarmResponse::Messages { .. }
@@ -230,7 +252,8 @@ async fn twelve_nodes_store_retrieve_redirect_auth_and_survive_two_kills() {
         forwarded: false,
         auth: None,
     };
-    sign_request(&mut del, &owner, unix_ms(), true, &mut rng).unwrap();
+    let to_first = pars_net::set::node_id(&swarm[0]);
+    sign_request(&mut del, &owner, &to_first, unix_ms(), true, &mut rng).unwrap();
     assert_eq!(
         client.handle.request(swarm[0], &del).await.unwrap(),
         SwarmResponse::Done { count: 1 }
@@ -308,6 +331,39 @@ async fn bundles_publish_fetch_and_authenticate_without_the_key() {
     assert_eq!(got.len(), 1);
     assert_eq!(IdentityBundle::from_bytes(&got[0].payload).unwrap(), bundle);
 
+    // A newer bundle replaces it at every member; storing the old one again (a rollback, by
+    // anyone who kept it) is refused, with a short TTL or not, and every member keeps the new
+    // one until its signed prekey expires.
+    let newer = IdentityBundle::create(&id, &prekey.public, now + 1, &mut rng).unwrap();
+    client
+        .store_message(&Mailbox::Bundle(sid), 0, newer.to_bytes())
+        .await
+        .unwrap();
+    for ttl in [0, 60_000] {
+        match client
+            .store_message(&Mailbox::Bundle(sid), ttl, bundle.to_bytes())
+            .await
+        {
+            Err(NetError::Refused {
+                code: ErrorCode::InvalidContent,
+                detail,
+                ..
+            }) => assert!(detail.contains("not newer"), "{detail}"),
+            other => panic!("expected the rollback refused, got {other:?}"),
+        }
+    }
+    for p in client.swarm_of(&Mailbox::Bundle(sid)) {
+        let held = by_peer(&nodes, &p)
+            .handle
+            .mailbox_store()
+            .get_since(&Mailbox::Bundle(sid), 0, 10, usize::MAX, unix_ms())
+            .unwrap()
+            .items;
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].payload, newer.to_bytes());
+        assert_eq!(held[0].expires_at_ms, prekey.public.expires_at * 1000);
+    }
+
     // The inbox of the same Session ID lives on the same swarm, which now knows the key: a
     // retrieve signed without the 2,592-byte public key is accepted.
     let inbox = Mailbox::Inbox(sid);
@@ -327,6 +383,7 @@ async fn bundles_publish_fetch_and_authenticate_without_the_key() {
     sign_request(
         &mut req,
         &id.signing_key().mldsa,
+        &pars_net::set::node_id(&member),
         unix_ms(),
         false,
         &mut rng,

@@ -5,7 +5,7 @@ use pars_crypto::mldsa::MlDsaSigningKey;
 use pars_crypto::{SessionId, sha3_256};
 use pars_wire::node_record::NodeRecord;
 use pars_wire::swarm::*;
-use pars_wire::{FileId, GroupId, WireError};
+use pars_wire::{FileId, GroupId, NodeId, WireError};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -187,19 +187,20 @@ fn waiting_retrieve_has_its_own_tag_and_bounds() {
     // The signature covers the wait (the tag and the field).
     let key = MlDsaSigningKey::generate(&mut ChaCha20Rng::seed_from_u64(5));
     let mut rng = ChaCha20Rng::seed_from_u64(6);
-    sign_request(&mut waiting, &key, 1000, true, &mut rng).unwrap();
+    let t = NodeId([9; 32]);
+    sign_request(&mut waiting, &key, &t, 1000, true, &mut rng).unwrap();
     let auth = waiting.auth().unwrap().clone();
-    assert!(auth.verify(&key.public_key(), &waiting).is_ok());
+    assert!(auth.verify(&key.public_key(), &waiting, &t).is_ok());
     let mut shorter = waiting.clone();
     if let SwarmRequest::Retrieve { wait_ms, .. } = &mut shorter {
         *wait_ms = 1;
     }
-    assert!(auth.verify(&key.public_key(), &shorter).is_err());
+    assert!(auth.verify(&key.public_key(), &shorter, &t).is_err());
     let mut immediate = waiting.clone();
     if let SwarmRequest::Retrieve { wait_ms, .. } = &mut immediate {
         *wait_ms = 0;
     }
-    assert!(auth.verify(&key.public_key(), &immediate).is_err());
+    assert!(auth.verify(&key.public_key(), &immediate, &t).is_err());
     assert_eq!(ErrorCode::from_u16(13), ErrorCode::Busy);
     assert_eq!(ErrorCode::Busy.to_u16(), 13);
 }
@@ -217,7 +218,8 @@ fn owner_auth_signs_and_binds_the_request() {
         wait_ms: 0,
         auth: None,
     };
-    sign_request(&mut req, &key, 1_000, true, &mut rng).unwrap();
+    let member = NodeId([3; 32]);
+    sign_request(&mut req, &key, &member, 1_000, true, &mut rng).unwrap();
     let bytes = req.encode();
     assert_eq!(
         bytes.len(),
@@ -227,17 +229,23 @@ fn owner_auth_signs_and_binds_the_request() {
     let auth = decoded.auth().unwrap();
     let pk = auth.public_key.clone().unwrap();
     assert_eq!(sha3_256(&[pk.as_bytes()]), owner.digest());
-    auth.verify(&pk, &decoded).unwrap();
+    auth.verify(&pk, &decoded, &member).unwrap();
+    // Signed for one member, it verifies at no other: an exit cannot replay it elsewhere.
+    assert!(auth.verify(&pk, &decoded, &NodeId([4; 32])).is_err());
+    assert_eq!(
+        auth_message(&decoded, auth.timestamp_ms, &auth.nonce, &member).len(),
+        AUTH_MESSAGE_LEN
+    );
 
     // Any change to the signed fields breaks the signature.
     let mut tampered = decoded.clone();
     if let SwarmRequest::Retrieve { after, .. } = &mut tampered {
         *after = 1;
     }
-    assert!(auth.verify(&pk, &tampered).is_err());
+    assert!(auth.verify(&pk, &tampered, &member).is_err());
     let mut other_time = auth.clone();
     other_time.timestamp_ms += 1;
-    assert!(other_time.verify(&pk, &decoded).is_err());
+    assert!(other_time.verify(&pk, &decoded, &member).is_err());
 
     // The forwarded flag is not signed: a member may forward a delete.
     let mut del = SwarmRequest::Delete {
@@ -246,13 +254,13 @@ fn owner_auth_signs_and_binds_the_request() {
         forwarded: false,
         auth: None,
     };
-    sign_request(&mut del, &key, 5, false, &mut rng).unwrap();
+    sign_request(&mut del, &key, &member, 5, false, &mut rng).unwrap();
     let a = del.auth().unwrap().clone();
     assert!(a.public_key.is_none());
     if let SwarmRequest::Delete { forwarded, .. } = &mut del {
         *forwarded = true;
     }
-    a.verify(&key.public_key(), &del).unwrap();
+    a.verify(&key.public_key(), &del, &member).unwrap();
 }
 
 #[test]

@@ -458,7 +458,10 @@ impl Engine {
         }
         let id = l.record.next_prekey_id;
         let prekey = PrekeySecret::generate(id, now, PREKEY_LIFETIME_SECS, rng);
-        let bundle = IdentityBundle::create(&l.keys, &prekey.public, now, rng)?;
+        // A bundle's version is its signed creation time: swarms keep only a newer one, so it
+        // never goes back, even if the clock did.
+        let created = now.max(l.bundle.created_at.saturating_add(1));
+        let bundle = IdentityBundle::create(&l.keys, &prekey.public, created, rng)?;
         let mut record = l.record.clone();
         record.next_prekey_id = id.wrapping_add(1).max(1);
         b.put(Space::Identity, IDENTITY_KEY, &record.encode())

@@ -188,7 +188,7 @@ impl OnionClient {
         &self,
         mailbox: &Mailbox,
         via: Option<PeerId>,
-        make: impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
+        make: impl FnMut(&mut ChaCha20Rng, &NodeId) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         self.exchange_held(mailbox, via, Duration::ZERO, make).await
     }
@@ -199,7 +199,7 @@ impl OnionClient {
         mailbox: &Mailbox,
         via: Option<PeerId>,
         hold: Duration,
-        mut make: impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
+        mut make: impl FnMut(&mut ChaCha20Rng, &NodeId) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         let c = &self.inner.counters;
         bump(&c.requests);
@@ -219,7 +219,7 @@ impl OnionClient {
         mailbox: &Mailbox,
         via: Option<PeerId>,
         hold: Duration,
-        make: &mut impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
+        make: &mut impl FnMut(&mut ChaCha20Rng, &NodeId) -> Result<SwarmRequest, NetError>,
     ) -> Result<(SwarmResponse, PeerId), NetError> {
         let mut op = self.with_state(|st| st.paths.operation(via.is_some()))?;
         let mut attempt = 0u32;
@@ -244,7 +244,7 @@ impl OnionClient {
         mailbox: &Mailbox,
         via: Option<PeerId>,
         hold: Duration,
-        make: &mut impl FnMut(&mut ChaCha20Rng) -> Result<SwarmRequest, NetError>,
+        make: &mut impl FnMut(&mut ChaCha20Rng, &NodeId) -> Result<SwarmRequest, NetError>,
         op: &Operation,
     ) -> Result<Result<(SwarmResponse, PeerId), AttemptError>, NetError> {
         let members = self.inner.set.members();
@@ -290,7 +290,8 @@ impl OnionClient {
                 return Ok(Err((Some(Failure::NoPath), e)));
             }
         };
-        let req = make(&mut rng)?;
+        // Built for the path's last hop: an owner's signature names the member it is for.
+        let req = make(&mut rng, &path.forward[2].node)?;
         // Only a chunk store may take a bulk packet; everything else fits a standard one.
         let (max_data, max_payload) = if req.may_travel_bulk() {
             (BULK_MAX_DATA_LEN_WITH_REPLY, MAX_ONION_CHUNK_PAYLOAD)

@@ -322,7 +322,11 @@ impl OnionClient {
             ttl_ms,
             payload,
         };
-        store_receipt(self.exchange(mailbox, None, |_| Ok(req.clone())).await?.0)
+        store_receipt(
+            self.exchange(mailbox, None, |_, _| Ok(req.clone()))
+                .await?
+                .0,
+        )
     }
 
     /// Stores into group `group`'s mailbox as a member, with the current generation's access
@@ -343,7 +347,11 @@ impl OnionClient {
             payload,
         };
         let mailbox = Mailbox::Group(group);
-        store_receipt(self.exchange(&mailbox, None, |_| Ok(req.clone())).await?.0)
+        store_receipt(
+            self.exchange(&mailbox, None, |_, _| Ok(req.clone()))
+                .await?
+                .0,
+        )
     }
 
     /// A member's page of group `group`'s mailbox (a long-poll when `wait` is not zero, as
@@ -371,7 +379,7 @@ impl OnionClient {
         };
         let mailbox = Mailbox::Group(group);
         let (resp, member) = self
-            .exchange_held(&mailbox, via, hold, |_| Ok(req.clone()))
+            .exchange_held(&mailbox, via, hold, |_, _| Ok(req.clone()))
             .await?;
         retrieved_page(resp, member)
     }
@@ -411,7 +419,7 @@ impl OnionClient {
             .min(MAX_WAIT_MS);
         let hold = Duration::from_millis(u64::from(wait_ms));
         let (resp, member) = self
-            .exchange_held(mailbox, via, hold, |rng| {
+            .exchange_held(mailbox, via, hold, |rng, exit| {
                 let mut req = SwarmRequest::Retrieve {
                     mailbox: mb,
                     after,
@@ -421,7 +429,7 @@ impl OnionClient {
                     auth: None,
                 };
                 if let Some(k) = key {
-                    sign_request(&mut req, k, unix_ms(), true, rng)
+                    sign_request(&mut req, k, exit, unix_ms(), true, rng)
                         .map_err(|e| NetError::Identity(e.to_string()))?;
                 }
                 Ok(req)
@@ -440,14 +448,14 @@ impl OnionClient {
     ) -> Result<u32, NetError> {
         let mb = *mailbox;
         let (resp, _) = self
-            .exchange(mailbox, None, |rng| {
+            .exchange(mailbox, None, |rng, exit| {
                 let mut req = SwarmRequest::Delete {
                     mailbox: mb,
                     hashes: hashes.clone(),
                     forwarded: false,
                     auth: None,
                 };
-                sign_request(&mut req, key, unix_ms(), true, rng)
+                sign_request(&mut req, key, exit, unix_ms(), true, rng)
                     .map_err(|e| NetError::Identity(e.to_string()))?;
                 Ok(req)
             })
@@ -465,7 +473,10 @@ impl OnionClient {
         mailbox: &Mailbox,
         req: SwarmRequest,
     ) -> Result<SwarmResponse, NetError> {
-        Ok(self.exchange(mailbox, None, |_| Ok(req.clone())).await?.0)
+        Ok(self
+            .exchange(mailbox, None, |_, _| Ok(req.clone()))
+            .await?
+            .0)
     }
 
     /// Peers with an open connection (normally just the guard).

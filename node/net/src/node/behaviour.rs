@@ -1,10 +1,13 @@
 //! The one composed libp2p behaviour of a service node and the `Swarm` built around it.
 
+use super::conn_limits::IpLimits;
 use crate::codec::FrameCodec;
+use crate::config::ConnectionConfig;
 use crate::{NetError, SOFTWARE};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    PeerId, StreamProtocol, Swarm, identify, kad, noise, ping, request_response as rr, tcp, yamux,
+    PeerId, StreamProtocol, Swarm, connection_limits, identify, kad, noise, ping,
+    request_response as rr, tcp, yamux,
 };
 use pars_wire::directory::DIRECTORY_PROTOCOL;
 use pars_wire::directory::ONION_PROTOCOL;
@@ -18,6 +21,10 @@ pub const IDENTIFY_PROTOCOL: &str = "/pars/id/1.0.0";
 
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
+    /// Total inbound and per-peer connection limits (libp2p's).
+    pub limits: connection_limits::Behaviour,
+    /// Inbound connections per remote address.
+    pub ip_limits: IpLimits,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -39,7 +46,12 @@ pub(super) fn build_swarm(
     local: PeerId,
     codecs: &Codecs,
     request_timeout: Duration,
+    conns: &ConnectionConfig,
 ) -> Result<Swarm<Behaviour>, NetError> {
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(conns.max_inbound))
+        .with_max_established_incoming(Some(conns.max_inbound))
+        .with_max_established_per_peer(Some(conns.max_per_peer));
     let rr_config = |streams| {
         rr::Config::default()
             .with_request_timeout(request_timeout)
@@ -60,6 +72,8 @@ pub(super) fn build_swarm(
                 .set_record_filtering(kad::StoreInserts::FilterBoth)
                 .set_query_timeout(Duration::from_secs(30));
             Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                ip_limits: IpLimits::new(conns.max_per_ip),
                 identify: identify::Behaviour::new(
                     identify::Config::new(IDENTIFY_PROTOCOL.into(), k.public())
                         .with_agent_version(SOFTWARE.into()),

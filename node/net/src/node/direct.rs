@@ -86,8 +86,15 @@ impl NetworkHandle {
             auth: None,
         };
         if let Some(k) = key {
-            sign_request(&mut req, k, unix_ms(), true, rng)
-                .map_err(|e| NetError::sign("the retrieve request", e))?;
+            sign_request(
+                &mut req,
+                k,
+                &crate::set::node_id(&peer),
+                unix_ms(),
+                true,
+                rng,
+            )
+            .map_err(|e| NetError::sign("the retrieve request", e))?;
         }
         match self.request(peer, &req).await? {
             SwarmResponse::Messages { items, more } => Ok((items, more)),

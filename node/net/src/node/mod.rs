@@ -24,6 +24,7 @@
 
 mod behaviour;
 mod command;
+mod conn_limits;
 mod ctx;
 #[cfg(feature = "test-utils")]
 mod direct;
@@ -94,7 +95,13 @@ pub async fn start(
         &mut rng,
     )?;
     let onion_keys = onion_keys::announce(&ring, &identity)?;
-    let mut swarm = behaviour::build_swarm(&key, local, &codecs, config.request_timeout)?;
+    let mut swarm = behaviour::build_swarm(
+        &key,
+        local,
+        &codecs,
+        config.request_timeout,
+        &config.connections,
+    )?;
 
     for addr in &config.listen {
         swarm
@@ -145,6 +152,7 @@ pub async fn start(
             max_payload: config.max_payload,
             auth_window: config.auth_window,
         },
+        crate::config::unix_ms(),
     );
     let holds = Holds::new(config.max_waiting_retrieves, config.max_retrieve_wait);
     let peel_workers = config.onion_peel_workers.max(1);

@@ -1,8 +1,13 @@
-//! Owner authentication of deletes, expiry changes and owner retrieves: the signature, the
-//! clock window and the replay cache of used authorisations, as a plain struct that takes `now`.
+//! Owner authentication of deletes, expiry changes and owner retrieves: the signature (for this
+//! node), the clock window and the replay cache of used authorisations, as a plain struct that
+//! takes `now`.
+//!
+//! The replay cache lives in memory. It stays sound across a restart because an authorisation
+//! signed before the node started is refused: whatever the lost cache held is older than that.
 
 use pars_crypto::mldsa::MlDsaPublicKey;
 use pars_crypto::sha3_256;
+use pars_wire::NodeId;
 use pars_wire::swarm::{ErrorCode, Mailbox, SwarmRequest, SwarmResponse};
 use std::collections::HashMap;
 
@@ -14,15 +19,19 @@ const SWEEP_AT: usize = 100_000;
 #[derive(Debug)]
 pub struct Authorizer {
     window_ms: u64,
+    /// When this node started (Unix ms): older authorisations may have been used before.
+    started_ms: u64,
     /// (owner digest, nonce) → when the entry may be forgotten (Unix ms).
     used: HashMap<([u8; 32], [u8; 16]), u64>,
 }
 
 impl Authorizer {
-    /// Accepts timestamps within `window_ms` of the node's clock (and remembers them as long).
-    pub fn new(window_ms: u64) -> Self {
+    /// Accepts timestamps within `window_ms` of the node's clock (and remembers them as long),
+    /// and none from before `started_ms`, when the node started.
+    pub fn new(window_ms: u64, started_ms: u64) -> Self {
         Self {
             window_ms,
+            started_ms,
             used: HashMap::new(),
         }
     }
@@ -32,7 +41,8 @@ impl Authorizer {
         self.used.len()
     }
 
-    /// Checks the owner's authorisation of `req` for `mailbox` at `now_ms`, and records it.
+    /// Checks the owner's authorisation of `req` for `mailbox` at `now_ms`, signed for the node
+    /// `target` (this node, or the member that forwarded the request), and records it.
     /// `bundle_key` finds the owner's key in a stored bundle when the request carries none.
     /// The error is the refusal to send.
     pub fn authorize(
@@ -40,6 +50,7 @@ impl Authorizer {
         now_ms: u64,
         mailbox: &Mailbox,
         req: &SwarmRequest,
+        target: &NodeId,
         bundle_key: impl FnOnce() -> Option<MlDsaPublicKey>,
     ) -> Result<(), SwarmResponse> {
         let unauthorized = |why: &str| SwarmResponse::error(ErrorCode::Unauthorized, 0, why);
@@ -61,6 +72,14 @@ impl Authorizer {
                 "authorisation timestamp is outside the node's window; check the clock",
             ));
         }
+        if auth.timestamp_ms < self.started_ms {
+            return Err(SwarmResponse::error(
+                ErrorCode::Replay,
+                0,
+                "this authorisation was signed before the node started (it may have been used \
+                 before); sign a fresh request",
+            ));
+        }
         let key: MlDsaPublicKey = match &auth.public_key {
             Some(k) => k.clone(),
             None => bundle_key().ok_or_else(|| {
@@ -70,8 +89,11 @@ impl Authorizer {
         if sha3_256(&[key.as_bytes()]) != owner {
             return Err(unauthorized("the key is not the mailbox owner's"));
         }
-        if auth.verify(&key, req).is_err() {
-            return Err(unauthorized("owner signature does not verify"));
+        if auth.verify(&key, req, target).is_err() {
+            return Err(unauthorized(
+                "owner signature does not verify (an authorisation is good only at the member \
+                 it was signed for)",
+            ));
         }
         if self.used.len() > SWEEP_AT {
             self.used.retain(|_, exp| *exp > now_ms);

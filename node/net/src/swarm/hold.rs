@@ -9,6 +9,10 @@ use std::time::Duration;
 /// One held retrieve.
 pub type HoldId = u64;
 
+/// The most retrieves held at once for one owner's mailbox (an inbox): a few devices, each with
+/// a long-poll at a member, and no owner takes the slots of others.
+pub const MAX_HOLDS_PER_MAILBOX: usize = 8;
+
 struct Held<W> {
     mailbox: Mailbox,
     waker: Option<W>,
@@ -57,9 +61,19 @@ impl<W> Holds<W> {
         self.max
     }
 
+    /// How many retrieves may be held at once for `mailbox`: [`MAX_HOLDS_PER_MAILBOX`], or a
+    /// quarter of all for a group mailbox, which all its members share.
+    pub fn cap_of(&self, mailbox: &Mailbox) -> usize {
+        match mailbox {
+            Mailbox::Group(_) => (self.max / 4).max(1),
+            _ => MAX_HOLDS_PER_MAILBOX,
+        }
+    }
+
     /// Holds a retrieve on `mailbox` that asked to wait `wait_ms`, from `now`: returns its ID and
     /// its deadline (the wait, cut to the node's longest), or `None` when as many as allowed are
-    /// held (answer Busy). `waker` is handed back by [`arrived`](Self::arrived).
+    /// held, in all or for this mailbox ([`cap_of`](Self::cap_of)) (answer Busy). `waker` is
+    /// handed back by [`arrived`](Self::arrived).
     pub fn hold(
         &mut self,
         mailbox: Mailbox,
@@ -68,6 +82,10 @@ impl<W> Holds<W> {
         waker: W,
     ) -> Option<(HoldId, Duration)> {
         if self.held.len() >= self.max {
+            return None;
+        }
+        let cap = self.cap_of(&mailbox);
+        if self.held.values().filter(|h| h.mailbox == mailbox).count() >= cap {
             return None;
         }
         let id = self.next;
@@ -128,5 +146,25 @@ mod tests {
         h.release(a);
         assert!(h.hold(inbox(3), now, 1000, "d").is_some());
         assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn one_mailbox_takes_at_most_its_share_of_the_slots() {
+        let mut h: Holds<u32> = Holds::new(64, Duration::from_secs(8));
+        let now = Duration::from_secs(1);
+        let me = Mailbox::Inbox(pars_crypto::SessionId::from_digest([1; 32]));
+        for i in 0..MAX_HOLDS_PER_MAILBOX as u32 {
+            assert!(h.hold(me, now, 1000, i).is_some());
+        }
+        // This owner's next is refused; another mailbox still gets a slot.
+        assert!(h.hold(me, now, 1000, 99).is_none());
+        assert!(h.hold(inbox(2), now, 1000, 100).is_some());
+        // A group mailbox, shared by its members, may take a quarter of all.
+        let g = Mailbox::Group(pars_wire::GroupId([3; 32]));
+        assert_eq!(h.cap_of(&g), 16);
+        for i in 0..16 {
+            assert!(h.hold(g, now, 1000, 200 + i).is_some());
+        }
+        assert!(h.hold(g, now, 1000, 300).is_none());
     }
 }

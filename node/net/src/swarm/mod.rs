@@ -19,6 +19,7 @@
 
 mod access;
 mod auth;
+mod bundle;
 mod hold;
 mod limits;
 #[cfg(any(test, feature = "test-utils"))]

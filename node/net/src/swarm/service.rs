@@ -126,16 +126,21 @@ pub struct SwarmService {
     local: PeerId,
     cfg: ServiceConfig,
     auth: Mutex<Authorizer>,
+    /// Held from a bundle's check against the bundle held to its write, so that an older
+    /// bundle checked at the same time cannot be written after a newer one.
+    bundles: tokio::sync::Mutex<()>,
 }
 
 impl SwarmService {
-    /// The service of node `local`.
-    pub fn new(local: PeerId, cfg: ServiceConfig) -> Self {
+    /// The service of node `local`, started at `started_ms` (Unix ms): owner authorisations
+    /// signed before then are refused, since the replay cache of an earlier run is gone.
+    pub fn new(local: PeerId, cfg: ServiceConfig, started_ms: u64) -> Self {
         let window = u64::try_from(cfg.auth_window.as_millis()).unwrap_or(u64::MAX);
         Self {
             local,
             cfg,
-            auth: Mutex::new(Authorizer::new(window)),
+            auth: Mutex::new(Authorizer::new(window, started_ms)),
+            bundles: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -155,7 +160,6 @@ impl SwarmService {
         store: &S,
         req: SwarmRequest,
     ) -> Outcome {
-        let _ = from;
         match req {
             SwarmRequest::GetRecord => Outcome {
                 step: Step::Record,
@@ -167,8 +171,13 @@ impl SwarmService {
                 ttl_ms,
                 payload,
             } => {
-                let hash = match self.check_plain_store(now_ms, store, &mailbox, &payload) {
-                    Ok(h) => h,
+                let _one_bundle_at_a_time = match mailbox {
+                    Mailbox::Bundle(_) => Some(self.bundles.lock().await),
+                    _ => None,
+                };
+                let (hash, ttl_ms) = match self.check_plain_store(now_ms, store, &mailbox, &payload)
+                {
+                    Ok((hash, signed_ttl)) => (hash, signed_ttl.unwrap_or(ttl_ms)),
                     Err(resp) => return Outcome::respond(resp),
                 };
                 self.store(now_ms, members, store, mailbox, ttl_ms, payload, hash)
@@ -254,7 +263,7 @@ impl SwarmService {
                     return Outcome::respond(w);
                 }
                 if mailbox.owner_retrieves()
-                    && let Err(resp) = self.authorize(now_ms, store, &mailbox, r)
+                    && let Err(resp) = self.authorize(now_ms, store, &mailbox, r, self.local)
                 {
                     return Outcome::respond(resp);
                 }
@@ -265,6 +274,13 @@ impl SwarmService {
                     max_bytes: max_bytes.min(MAX_RETRIEVE_BYTES) as usize,
                     before: None,
                 };
+                // Only an owner may wait on a mailbox: a retrieve anyone may make (a bundle, a
+                // file, a chunk) is answered at once, so strangers cannot take the slots.
+                let wait_ms = if mailbox.owner_retrieves() {
+                    wait_ms
+                } else {
+                    0
+                };
                 self.first_look(query, wait_ms, store, now_ms)
             }
             ref
@@ -272,7 +288,25 @@ impl SwarmService {
                 if let Some(w) = self.wrong_swarm(members, &mailbox) {
                     return Outcome::respond(w);
                 }
-                if let Err(resp) = self.authorize(now_ms, store, &mailbox, r) {
+                // A delete or expiry is signed for the member the owner sent it to, which
+                // forwards it to the rest of the swarm: a forwarded one from a member is checked
+                // as signed for that member.
+                let forwarded = matches!(
+                    r,
+                    SwarmRequest::Delete {
+                        forwarded: true,
+                        ..
+                    } | SwarmRequest::Expire {
+                        forwarded: true,
+                        ..
+                    }
+                );
+                let signed_for = if forwarded && from_member {
+                    from
+                } else {
+                    self.local
+                };
+                if let Err(resp) = self.authorize(now_ms, store, &mailbox, r, signed_for) {
                     return Outcome::respond(resp);
                 }
                 self.delete_or_expire(now_ms, members, store, mailbox, r.clone())
@@ -303,33 +337,28 @@ impl SwarmService {
     }
 
     /// What a plain [`SwarmRequest::Store`] must show for its namespace: nothing for an inbox
-    /// or a file; a valid bundle of the Session ID; an access record of the group, signed by
-    /// its owner key, newer than every record here. Group mailboxes take member stores only.
+    /// or a file; a valid bundle of the Session ID newer than the one held (its TTL then is
+    /// its signed prekey's, whatever the request asked); an access record of the group, signed
+    /// by its owner key, newer than every record here. Group mailboxes take member stores
+    /// only. Returns the content hash when it was computed, and the TTL the content imposes.
     fn check_plain_store<S: MailboxBackend>(
         &self,
         now_ms: u64,
         store: &S,
         mailbox: &Mailbox,
         payload: &[u8],
-    ) -> Result<Option<ContentHash>, SwarmResponse> {
+    ) -> Result<(Option<ContentHash>, Option<u64>), SwarmResponse> {
         match mailbox {
-            Mailbox::Inbox(_) | Mailbox::File(_) => Ok(None),
-            Mailbox::Bundle(sid) => {
-                let ok = IdentityBundle::from_bytes(payload)
-                    .is_ok_and(|b| b.verify(sid, now_ms / 1000).is_ok());
-                ok.then_some(None).ok_or_else(|| {
-                    SwarmResponse::error(
-                        ErrorCode::InvalidContent,
-                        0,
-                        "not a valid identity bundle of this Session ID",
-                    )
-                })
-            }
+            Mailbox::Inbox(_) | Mailbox::File(_) => Ok((None, None)),
+            Mailbox::Bundle(sid) => match super::bundle::check(store, sid, payload, now_ms) {
+                Ok(expires_at_ms) => Ok((None, Some(expires_at_ms.saturating_sub(now_ms)))),
+                Err(why) => Err(SwarmResponse::error(ErrorCode::InvalidContent, 0, why)),
+            },
             Mailbox::Chunk(id) => {
                 // The hash is the store's content hash too: hashed once.
                 let hash = pars_wire::swarm::content_hash(payload);
                 if hash == id.0 {
-                    Ok(Some(hash))
+                    Ok((Some(hash), None))
                 } else {
                     Err(SwarmResponse::error(
                         ErrorCode::InvalidContent,
@@ -355,7 +384,7 @@ impl SwarmService {
                 match newest {
                     // The owner renewing the current record before it expires.
                     Some((n, hash)) if n == record.generation && hash == record.token_hash => {
-                        Ok(None)
+                        Ok((None, None))
                     }
                     Some((n, _)) if n >= record.generation => Err(SwarmResponse::error(
                         ErrorCode::InvalidContent,
@@ -366,7 +395,7 @@ impl SwarmService {
                             record.generation
                         ),
                     )),
-                    _ => Ok(None),
+                    _ => Ok((None, None)),
                 }
             }
         }
@@ -489,6 +518,12 @@ impl SwarmService {
         let mut accepted = 0u64;
         for item in items {
             let ours = members.swarm_of(&item.mailbox).contains(&self.local);
+            // A copied bundle is checked as a stored one is, against the bundle held, and
+            // kept no longer than its signed prekey.
+            let _one_bundle_at_a_time = match item.mailbox {
+                Mailbox::Bundle(_) => Some(self.bundles.lock().await),
+                _ => None,
+            };
             // A copied access record is checked as a stored one is (but an older generation is
             // taken: a hand-off brings the history in any order).
             let hash = pars_wire::swarm::content_hash(&item.payload);
@@ -496,6 +531,8 @@ impl SwarmService {
                 Mailbox::GroupAccess(g) => valid_access_record(g, &item.payload).is_ok(),
                 // A copied chunk must be the one its address names, as a stored one must.
                 Mailbox::Chunk(id) => hash == id.0 && item.payload.len() <= self.cfg.max_payload,
+                Mailbox::Bundle(sid) => super::bundle::check(store, &sid, &item.payload, now_ms)
+                    .is_ok_and(|expires| item.expires_at_ms <= expires),
                 _ => item.payload.len() <= self.cfg.max_payload,
             };
             if !ours || !valid || item.expires_at_ms <= now_ms || item.expires_at_ms > max_expiry {
@@ -628,8 +665,8 @@ impl SwarmService {
             ErrorCode::Busy,
             BUSY_RETRY_MS,
             format!(
-                "this node holds {max} waiting retrieves already; retry after {BUSY_RETRY_MS} \
-                 ms or retrieve without waiting"
+                "this node holds as many waiting retrieves as it allows ({max} in all, fewer \
+                 for one mailbox); retry after {BUSY_RETRY_MS} ms or retrieve without waiting"
             ),
         )
     }
@@ -640,12 +677,14 @@ impl SwarmService {
         store: &S,
         mailbox: &Mailbox,
         req: &SwarmRequest,
+        signed_for: PeerId,
     ) -> Result<(), SwarmResponse> {
+        let target = crate::set::node_id(&signed_for);
         let mut auth = self
             .auth
             .lock()
             .map_err(|_| SwarmResponse::error(ErrorCode::Internal, 0, "replay cache poisoned"))?;
-        auth.authorize(now_ms, mailbox, req, || {
+        auth.authorize(now_ms, mailbox, req, &target, || {
             owner_key_from_bundle(store, mailbox, now_ms)
         })
     }

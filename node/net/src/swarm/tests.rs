@@ -22,6 +22,8 @@ use std::time::Duration;
 /// A fixed "now", Unix ms.
 const NOW: u64 = 1_790_000_000_000;
 const WINDOW: Duration = Duration::from_secs(300);
+/// When the node under test started: an hour before `NOW`.
+const STARTED: u64 = NOW - 3_600_000;
 
 struct World {
     local: PeerId,
@@ -65,6 +67,7 @@ fn world_of(n: usize) -> World {
                 max_payload: 1000,
                 auth_window: WINDOW,
             },
+            STARTED,
         ),
         store: MemoryMailboxStore::new(1 << 20),
         rng,
@@ -102,8 +105,22 @@ impl World {
         }
     }
 
-    fn signed(&mut self, mut req: SwarmRequest, at: u64, with_key: bool) -> SwarmRequest {
-        sign_request(&mut req, &self.owner, at, with_key, &mut self.rng).unwrap();
+    /// `req` signed by the owner for this node.
+    fn signed(&mut self, req: SwarmRequest, at: u64, with_key: bool) -> SwarmRequest {
+        let me = self.local;
+        self.signed_for(req, at, with_key, me)
+    }
+
+    /// `req` signed by the owner for the node `target`.
+    fn signed_for(
+        &mut self,
+        mut req: SwarmRequest,
+        at: u64,
+        with_key: bool,
+        target: PeerId,
+    ) -> SwarmRequest {
+        let t = crate::set::node_id(&target);
+        sign_request(&mut req, &self.owner, &t, at, with_key, &mut self.rng).unwrap();
         req
     }
 
@@ -240,6 +257,7 @@ async fn store_refuses_oversized_too_long_lived_and_full_and_redirects_outside_i
                 max_payload: 1000,
                 auth_window: WINDOW,
             },
+            STARTED,
         ),
         ..world()
     };
@@ -281,7 +299,8 @@ async fn retrieve_needs_the_owner_signature_in_its_window_once() {
     // Signed by someone else: refused.
     let stranger = MlDsaSigningKey::generate(&mut w.rng);
     let mut forged = w.retrieve(0, 0);
-    sign_request(&mut forged, &stranger, NOW, true, &mut w.rng).unwrap();
+    let me = crate::set::node_id(&w.local);
+    sign_request(&mut forged, &stranger, &me, NOW, true, &mut w.rng).unwrap();
     assert_eq!(
         code(&respond(w.handle(forged).await)),
         ErrorCode::Unauthorized
@@ -301,6 +320,35 @@ async fn retrieve_needs_the_owner_signature_in_its_window_once() {
     let later = NOW + DEFAULT_TTL_MS;
     let expired = w.signed(w.retrieve(0, 0), later, true);
     assert!(payloads(&respond(w.handle_from(later, w.others[0], expired).await)).is_empty());
+}
+
+#[tokio::test]
+async fn an_authorisation_is_good_only_at_its_member_and_only_if_signed_after_the_start() {
+    let mut w = world();
+    let mb = w.inbox();
+    w.store(mb, b"one").await;
+    // Signed for another member of the swarm (an exit replaying what it saw): refused here.
+    let elsewhere = w.signed_for(w.retrieve(0, 0), NOW, true, w.others[0]);
+    let r = respond(w.handle(elsewhere).await);
+    assert_eq!(code(&r), ErrorCode::Unauthorized);
+    // Signed before this node started: its replay cache may have lost it, so it is refused
+    // however fresh it looks; one signed after the start passes.
+    let restarted_at = NOW - 1000;
+    w.service = SwarmService::new(
+        w.local,
+        ServiceConfig {
+            max_payload: 1000,
+            auth_window: WINDOW,
+        },
+        restarted_at,
+    );
+    let before = w.signed(w.retrieve(0, 0), restarted_at - 1, true);
+    assert_eq!(code(&respond(w.handle(before).await)), ErrorCode::Replay);
+    let after = w.signed(w.retrieve(0, 0), restarted_at, true);
+    assert_eq!(
+        payloads(&respond(w.handle(after).await)),
+        vec![b"one".to_vec()]
+    );
 }
 
 #[tokio::test]
@@ -338,6 +386,7 @@ async fn bundles_verify_replace_and_authenticate_their_inbox_without_the_key() {
             max_payload: 1 << 20,
             auth_window: WINDOW,
         },
+        STARTED,
     );
     assert_eq!(
         code(&w.store(bmb, &wrong.to_bytes()).await),
@@ -347,10 +396,47 @@ async fn bundles_verify_replace_and_authenticate_their_inbox_without_the_key() {
         w.store(bmb, &bundle.to_bytes()).await,
         SwarmResponse::Stored { .. }
     ));
-    // A newer bundle replaces the old one (single slot).
+    // A newer bundle replaces the old one (single slot), kept as long as its signed prekey is
+    // valid whatever TTL the storer asked for.
     let newer = IdentityBundle::create(&id, &prekey.public, secs + 1, &mut w.rng).unwrap();
-    w.store(bmb, &newer.to_bytes()).await;
-    assert_eq!(w.store.all(&bmb, NOW).len(), 1);
+    let short = SwarmRequest::Store {
+        mailbox: bmb,
+        ttl_ms: 60_000,
+        payload: newer.to_bytes(),
+    };
+    let Step::Replicate { item, .. } = w.handle(short).await.step else {
+        panic!("expected replication");
+    };
+    let signed_expiry = prekey.public.expires_at * 1000;
+    assert_eq!(item.expires_at_ms, signed_expiry);
+    let held = w.store.all(&bmb, NOW);
+    assert_eq!((held.len(), held[0].expires_at_ms), (1, signed_expiry));
+    // The old bundle again (a rollback): refused, the newer one stays. The newer one again (a
+    // republish) is taken.
+    let r = w.store(bmb, &bundle.to_bytes()).await;
+    assert_eq!(code(&r), ErrorCode::InvalidContent, "{r:?}");
+    assert!(matches!(
+        w.store(bmb, &newer.to_bytes()).await,
+        SwarmResponse::Stored { .. }
+    ));
+    // Copies from a member are held to the same rules: an older bundle, junk, or one kept past
+    // its prekey are not held.
+    let copy = |payload: Vec<u8>, expires_at_ms| SwarmRequest::Replicate {
+        items: vec![ReplicaItem {
+            mailbox: bmb,
+            expires_at_ms,
+            payload,
+        }],
+    };
+    for bad in [
+        copy(bundle.to_bytes(), signed_expiry),
+        copy(vec![7; 100], signed_expiry),
+        copy(newer.to_bytes(), signed_expiry + 1),
+    ] {
+        let r = respond(w.handle_from(NOW, w.others[0], bad).await);
+        assert_eq!(r, SwarmResponse::Done { count: 0 });
+    }
+    assert_eq!(w.store.all(&bmb, NOW)[0].payload, newer.to_bytes());
     // Anyone fetches it without auth.
     let fetch = SwarmRequest::Retrieve {
         mailbox: bmb,
@@ -375,7 +461,16 @@ async fn bundles_verify_replace_and_authenticate_their_inbox_without_the_key() {
         wait_ms: 0,
         auth: None,
     };
-    sign_request(&mut req, &id.signing_key().mldsa, NOW, false, &mut w.rng).unwrap();
+    let me = crate::set::node_id(&w.local);
+    sign_request(
+        &mut req,
+        &id.signing_key().mldsa,
+        &me,
+        NOW,
+        false,
+        &mut w.rng,
+    )
+    .unwrap();
     assert_eq!(
         payloads(&respond(w.handle(req).await)),
         vec![b"hi".to_vec()]
@@ -539,9 +634,19 @@ async fn delete_and_expire_are_owner_signed_and_forwarded_once() {
         forwarded: true,
         auth: None,
     };
-    let exp = w.signed(exp, NOW, true);
+    // It is checked as signed for the member that forwarded it: signed for this one, or
+    // forwarded by a stranger, it is refused.
+    let for_me = w.signed(exp.clone(), NOW, true);
+    let r = respond(w.handle_from(NOW, w.others[0], for_me).await);
+    assert_eq!(code(&r), ErrorCode::Unauthorized);
+    let for_other = w.signed_for(exp, NOW, true, w.others[0]);
+    let r = respond(
+        w.handle_from(NOW, PeerId::random(), for_other.clone())
+            .await,
+    );
+    assert_eq!(code(&r), ErrorCode::Unauthorized);
     assert_eq!(
-        respond(w.handle_from(NOW, w.others[0], exp).await),
+        respond(w.handle_from(NOW, w.others[0], for_other).await),
         SwarmResponse::Done { count: 1 }
     );
     assert!(w.store.all(&mb, NOW + 10).is_empty());
@@ -614,6 +719,22 @@ async fn long_poll_is_held_on_an_empty_mailbox_and_answered_at_once_otherwise() 
         payloads(&respond(w.handle(poll).await)),
         vec![b"m".to_vec()]
     );
+    // A mailbox anyone may read (a file's, a bundle's) is never held: strangers cannot take
+    // the slots. The wait is dropped and the empty page comes at once.
+    for open in [
+        Mailbox::File(FileId([4; 32])),
+        Mailbox::Bundle(SessionId::from_digest([5; 32])),
+    ] {
+        let poll = SwarmRequest::Retrieve {
+            mailbox: open,
+            after: 0,
+            max_count: 10,
+            max_bytes: 1000,
+            wait_ms: 5000,
+            auth: None,
+        };
+        assert!(payloads(&respond(w.handle(poll).await)).is_empty());
+    }
 }
 
 #[tokio::test]

@@ -9,9 +9,12 @@ use pars_crypto::mldsa::{self, MlDsaPublicKey, MlDsaSignature};
 /// A mailbox owner's authorisation of one request.
 ///
 /// The owner signs, with ML-DSA-87 under the context [`labels::SIG_MAILBOX_AUTH`],
-/// `tag (1) ‖ timestamp_ms (8) ‖ nonce (16) ‖ SHA3-256(request encoded without auth)`. A node
-/// accepts it when the key hashes to the mailbox's owner digest, the timestamp is within its
-/// window of its clock (±5 minutes) and the `(owner, nonce)` pair was not seen in that window.
+/// `tag (1) ‖ timestamp_ms (8) ‖ nonce (16) ‖ target node ID (32) ‖ SHA3-256(request encoded
+/// without auth)` (97 bytes). The target is the node ID of the one swarm member the request is
+/// for (the path's last hop); it is not sent — a node checks the signature with its own node
+/// ID, so an authorisation is good at that member only. A node accepts it when the key hashes
+/// to the mailbox's owner digest, the timestamp is within its window of its clock (±5 minutes)
+/// and not before the node started, and the `(owner, nonce)` pair was not seen in that window.
 /// The public key may be left out when the owner's bundle is stored in the same swarm.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct OwnerAuth {

@@ -43,7 +43,7 @@ pub use access::{
 pub use auth::OwnerAuth;
 pub use error_code::ErrorCode;
 pub use mailbox::Mailbox;
-pub use request::{ReplicaItem, SwarmRequest, auth_message, sign_request};
+pub use request::{AUTH_MESSAGE_LEN, ReplicaItem, SwarmRequest, auth_message, sign_request};
 pub use response::{MAX_WRONG_SWARM_PEERS, MailboxItem, SwarmResponse};
 
 /// Version byte of every swarm frame.

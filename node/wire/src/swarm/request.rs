@@ -7,7 +7,7 @@ use super::{
     ContentHash, MAX_HASHES, MAX_PAYLOAD_LEN, MAX_REPLICA_ITEMS, MAX_WAIT_MS, Mailbox,
     SWARM_VERSION, read_bool, read_version,
 };
-use crate::{GroupId, Reader, WireError, Writer};
+use crate::{GroupId, NodeId, Reader, WireError, Writer};
 use pars_crypto::mldsa::{MlDsaPublicKey, MlDsaSigningKey};
 use pars_crypto::{CryptoError, CryptoRng, labels, sha3_256};
 
@@ -436,36 +436,53 @@ impl SwarmRequest {
 }
 
 impl OwnerAuth {
-    /// Verifies the signature over `request` with `key` (the caller checks that the key belongs
-    /// to the mailbox owner and that the timestamp and nonce are fresh).
-    pub fn verify(&self, key: &MlDsaPublicKey, request: &SwarmRequest) -> Result<(), CryptoError> {
-        let msg = auth_message(request, self.timestamp_ms, &self.nonce);
+    /// Verifies the signature over `request` for the node `target` with `key` (the caller
+    /// checks that the key belongs to the mailbox owner and that the timestamp and nonce are
+    /// fresh).
+    pub fn verify(
+        &self,
+        key: &MlDsaPublicKey,
+        request: &SwarmRequest,
+        target: &NodeId,
+    ) -> Result<(), CryptoError> {
+        let msg = auth_message(request, self.timestamp_ms, &self.nonce, target);
         key.verify(labels::SIG_MAILBOX_AUTH, &msg, &self.signature)
     }
 }
 
-/// The bytes an owner signs for `request` (see [`OwnerAuth`]).
-pub fn auth_message(request: &SwarmRequest, timestamp_ms: u64, nonce: &[u8; 16]) -> Vec<u8> {
+/// Length of the message an owner signs: tag, timestamp, nonce, target node ID, request hash.
+pub const AUTH_MESSAGE_LEN: usize = 1 + 8 + 16 + 32 + 32;
+
+/// The bytes an owner signs for `request` to the node `target` (see [`OwnerAuth`]).
+pub fn auth_message(
+    request: &SwarmRequest,
+    timestamp_ms: u64,
+    nonce: &[u8; 16],
+    target: &NodeId,
+) -> Vec<u8> {
     let unsigned = request.unsigned_encoding();
-    let mut w = Writer::with_capacity(1 + 8 + 16 + 32);
+    let mut w = Writer::with_capacity(AUTH_MESSAGE_LEN);
     w.u8(request.tag())
         .u64(timestamp_ms)
         .bytes(nonce)
+        .bytes(&target.0)
         .bytes(&sha3_256(&[&unsigned]));
     w.into_vec()
 }
 
-/// Signs `request` as the mailbox owner and attaches the authorisation. `include_key` carries
-/// the 2,592-byte public key; leave it out when the owner's bundle is in the swarm.
+/// Signs `request` as the mailbox owner, for the swarm member `target` alone, and attaches the
+/// authorisation. `include_key` carries the 2,592-byte public key; leave it out when the
+/// owner's bundle is in the swarm.
 pub fn sign_request(
     request: &mut SwarmRequest,
     key: &MlDsaSigningKey,
+    target: &NodeId,
     timestamp_ms: u64,
     include_key: bool,
     rng: &mut impl CryptoRng,
 ) -> Result<(), CryptoError> {
     let nonce: [u8; 16] = pars_crypto::random_array(rng);
-    let msg = auth_message(request, timestamp_ms, &nonce);
+    let msg = auth_message(request, timestamp_ms, &nonce, target);
     let signature = key.sign(labels::SIG_MAILBOX_AUTH, &msg, rng)?;
     let auth = OwnerAuth {
         timestamp_ms,
