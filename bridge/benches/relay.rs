@@ -20,7 +20,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use common::{ANVIL_KEYS, Anvil, signer};
 use criterion::{Criterion, criterion_group, criterion_main};
-use pars_bridge::relay::core::Policy;
+use pars_bridge::relay::core::{GasBudget, Policy, Senders};
 use pars_bridge::relay::{RelayConfig, Relayer, unix_ms};
 use pars_crypto::SessionId;
 use pars_crypto::mldsa::MlDsaSigningKey;
@@ -94,7 +94,13 @@ fn bench(c: &mut Criterion) {
     let cfg = RelayConfig::new(&anvil.url, a.chain_id, a.session_trigger)
         .with_confirmations(1)
         .with_poll_interval(Duration::from_millis(20))
-        .with_policy(Policy::default().with_rate(1_000_000, 1_000_000));
+        .with_policy(
+            Policy::default()
+                .with_any_target()
+                .with_senders(Senders::Any)
+                .with_budget(GasBudget::unlimited())
+                .with_rate(1_000_000, 1_000_000),
+        );
     let relayer = rt
         .block_on(Relayer::open(cfg, &signer(2), dir.path()))
         .unwrap();

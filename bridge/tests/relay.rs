@@ -19,6 +19,7 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use common::{ANVIL_KEYS, Anvil, signer};
+use pars_bridge::relay::core::{GasBudget, Policy, Senders};
 use pars_bridge::relay::{Answer, Intake, RelayConfig, Relayer, unix_ms};
 use pars_crypto::SessionId;
 use pars_crypto::mldsa::MlDsaSigningKey;
@@ -70,8 +71,16 @@ fn far_deadline() -> u64 {
     unix_ms() / 1000 + 3600
 }
 
+/// An open policy (any target and sender, no budgets): these tests are about the chain, not the
+/// policy (`relay_machine.rs` tests that).
 fn config(anvil: &Anvil, a: &DevnetAddresses) -> RelayConfig {
     RelayConfig::new(&anvil.url, a.chain_id, a.session_trigger)
+        .with_policy(
+            Policy::default()
+                .with_any_target()
+                .with_senders(Senders::Any)
+                .with_budget(GasBudget::unlimited()),
+        )
         .with_confirmations(1)
         .with_poll_interval(Duration::from_millis(100))
         .with_backoff(Duration::from_millis(100), Duration::from_millis(500))

@@ -63,6 +63,21 @@ fn run_explains_missing_configuration() {
         "the key must never be printed"
     );
 
+    // A policy file with a mistake: exit 2, naming the file and the mistake.
+    let pf = dir.path().join("policy.toml");
+    std::fs::write(&pf, "senders = \"some\"\n").unwrap();
+    let out = bridge()
+        .args(base)
+        .args(["--policy", pf.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("policy.toml") && err.contains("senders is \"any\""),
+        "{err}"
+    );
+
     // A keystore without a password.
     let out = bridge()
         .args(base)

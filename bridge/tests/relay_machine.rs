@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use pars_bridge::relay::core::{Fees, Policy};
+use pars_bridge::relay::core::{Fees, GasBudget, Policy, Senders};
 use pars_bridge::relay::{
     ChainError, Intake, Mined, Outcome, RelayChain, RelayConfig, RelayStatus, Relayer,
 };
@@ -51,6 +51,8 @@ struct State {
     mempool: Vec<B256>,
     mined: HashMap<B256, Mined>,
     used: HashSet<([u8; 32], u64)>,
+    /// Keys registered in the trigger, by session ID.
+    registered: HashMap<[u8; 32], Vec<u8>>,
     down: bool,
     /// The node accepts broadcasts but forgets them (a restarted node with an empty mempool).
     forgetful: bool,
@@ -137,9 +139,12 @@ impl RelayChain for Twin {
         Address::repeat_byte(0x11)
     }
 
-    async fn registered_key(&self, _session_id: [u8; 32]) -> Result<Bytes, ChainError> {
-        self.check("publicKeyOf").map(drop)?;
-        Ok(Bytes::new())
+    async fn registered_key(&self, session_id: [u8; 32]) -> Result<Bytes, ChainError> {
+        let s = self.check("publicKeyOf")?;
+        Ok(s.registered
+            .get(&session_id)
+            .map(|k| Bytes::copy_from_slice(k))
+            .unwrap_or_default())
     }
 
     async fn nonce_used(&self, session_id: [u8; 32], nonce: u64) -> Result<bool, ChainError> {
@@ -275,7 +280,16 @@ fn config() -> RelayConfig {
     RelayConfig::new("http://127.0.0.1:1", CHAIN_ID, Address::from(TRIGGER))
         .with_confirmations(2)
         .with_stuck_after(Duration::from_secs(60))
-        .with_policy(Policy::default().with_rate(100, 100))
+        .with_policy(open_policy())
+}
+
+/// Any target and sender, budgets out of the way: the tests of the other rules.
+fn open_policy() -> Policy {
+    Policy::default()
+        .with_any_target()
+        .with_senders(Senders::Any)
+        .with_budget(GasBudget::unlimited())
+        .with_rate(100, 100)
 }
 
 fn open(twin: &Twin, dir: &Path) -> Relayer<Twin> {
@@ -597,4 +611,180 @@ async fn a_store_of_json_records_is_migrated_and_resumed() {
     );
     assert_eq!(rc.tx.unwrap().tx_hash, hash.0);
     assert_eq!((twin.counts().0, twin.counts().2), (1, 1));
+}
+
+/// The policy, before anything is stored: an unlisted sender, a sender over its gas budget and a
+/// malformed message are refused from memory (nothing of them survives a restart), while other
+/// senders are served; with `senders = registered` only a key registered on chain is relayed.
+#[tokio::test]
+async fn the_policy_stops_senders_at_their_budget_and_list_and_keeps_serving_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let twin = Twin::default();
+    // Each action's gas limit is 120,000 (the twin's estimate + 20 %): two fit Alice's hour.
+    let budget = GasBudget {
+        sender_per_hour: 250_000,
+        sender_per_day: u64::MAX,
+        per_hour: u64::MAX,
+        per_day: u64::MAX,
+    };
+    let cfg = config().with_policy(open_policy().with_budget(budget));
+    let r = Relayer::with_chain(cfg.clone(), twin.clone(), dir.path()).unwrap();
+    for n in 1..=3 {
+        let ca = action(1, n, u64::from(n), TARGET);
+        assert_eq!(
+            r.receive(&sender(1), &content(&ca), T0).unwrap(),
+            Intake::Accepted
+        );
+    }
+    r.step(T0).await.unwrap();
+    assert_eq!(twin.state().signs, 2, "two actions fit the budget");
+    let mut answers = r.pending_answers().unwrap();
+    answers.retain(|a| a.receipt.request_id == [3; 16]);
+    assert_eq!(answers[0].receipt.reason, ReasonCode::BudgetExhausted);
+    assert!(
+        answers[0]
+            .receipt
+            .reason_text
+            .contains("this sender's hourly")
+    );
+    // Now spent: Alice's next is refused at intake, before anything is stored.
+    let next = action(1, 4, 4, TARGET);
+    let Intake::Refused(rc) = r.receive(&sender(1), &content(&next), T0).unwrap() else {
+        panic!("accepted over the budget");
+    };
+    assert_eq!(rc.reason, ReasonCode::BudgetExhausted);
+    // Bob is served all the same.
+    let bob = action(2, 5, 1, TARGET);
+    assert_eq!(
+        r.receive(&sender(2), &content(&bob), T0).unwrap(),
+        Intake::Accepted
+    );
+    r.step(T0).await.unwrap();
+    assert_eq!(twin.state().signs, 3);
+    // The next hour, Alice's budget is back.
+    let later = action(1, 6, 6, TARGET);
+    let t1 = T0 + 3_600_000;
+    assert_eq!(
+        r.receive(&sender(1), &content(&later), t1).unwrap(),
+        Intake::Accepted
+    );
+    r.step(t1).await.unwrap();
+    let sent = |twin: &Twin, seed: u8, nonce: u64| {
+        twin.state()
+            .signed
+            .values()
+            .any(|s| s.session_id == user_session(seed) && s.nonce == nonce)
+    };
+    assert!(sent(&twin, 1, 6), "Alice's budget renews with the hour");
+    // A malformed message: answered, not stored.
+    assert!(matches!(
+        r.receive(&sender(2), b"\x01junk", t1).unwrap(),
+        Intake::Refused(ContractReceipt {
+            reason: ReasonCode::Malformed,
+            ..
+        })
+    ));
+    let in_memory = |r: &Relayer<Twin>, id: u8| {
+        r.pending_answers()
+            .unwrap()
+            .iter()
+            .any(|a| a.receipt.request_id == [id; 16])
+    };
+    assert!(in_memory(&r, 4));
+    drop(r);
+    let r = Relayer::with_chain(cfg, twin.clone(), dir.path()).unwrap();
+    assert!(!in_memory(&r, 4), "a refusal at intake is never stored");
+    assert!(in_memory(&r, 3), "a refusal after verification is");
+    drop(r);
+
+    // Listed senders only: Bob is refused at intake.
+    let listed =
+        config().with_policy(open_policy().with_senders(Senders::Only([user_session(1)].into())));
+    let d2 = tempfile::tempdir().unwrap();
+    let r = Relayer::with_chain(listed, twin.clone(), d2.path()).unwrap();
+    let Intake::Refused(rc) = r
+        .receive(&sender(2), &content(&action(2, 7, 7, TARGET)), t1)
+        .unwrap()
+    else {
+        panic!("an unlisted sender was accepted");
+    };
+    assert_eq!(rc.reason, ReasonCode::SenderNotAllowed);
+    assert_eq!(
+        r.receive(&sender(1), &content(&action(1, 8, 8, TARGET)), t1)
+            .unwrap(),
+        Intake::Accepted
+    );
+    drop(r);
+
+    // Registered keys only: Alice registered hers, Bob did not.
+    twin.state()
+        .registered
+        .insert(user_session(1), user(1).public_key().as_bytes().to_vec());
+    let registered = config().with_policy(open_policy().with_senders(Senders::Registered));
+    let d3 = tempfile::tempdir().unwrap();
+    let r = Relayer::with_chain(registered, twin.clone(), d3.path()).unwrap();
+    r.receive(&sender(1), &content(&action(1, 9, 9, TARGET)), t1)
+        .unwrap();
+    r.receive(&sender(2), &content(&action(2, 10, 10, TARGET)), t1)
+        .unwrap();
+    r.step(t1).await.unwrap();
+    assert!(sent(&twin, 1, 9), "the registered sender's action is sent");
+    assert!(!sent(&twin, 2, 10), "the unregistered sender's is not");
+    let mut answers = r.pending_answers().unwrap();
+    answers.retain(|a| a.receipt.request_id == [10; 16]);
+    assert_eq!(answers[0].receipt.reason, ReasonCode::SenderNotAllowed);
+}
+
+/// Answered requests and finished actions go after `keep_records`; the store stays bounded.
+#[tokio::test]
+async fn old_records_expire_and_the_request_cap_refuses_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let twin = Twin::default();
+    let cfg = config().with_records(Duration::from_secs(3600), 2);
+    let r = Relayer::with_chain(cfg, twin.clone(), dir.path()).unwrap();
+    let ca = action(1, 1, 1, TARGET);
+    r.receive(&sender(1), &content(&ca), T0).unwrap();
+    r.step(T0).await.unwrap();
+    twin.mine();
+    twin.mine();
+    r.step(T0 + 1_000).await.unwrap();
+    assert_eq!(answer(&r).status, ReceiptStatus::Confirmed);
+    r.receive(&sender(1), &content(&action(1, 2, 2, TARGET)), T0)
+        .unwrap();
+    // Two requests held: the cap refuses a third, from memory.
+    let Intake::Refused(rc) = r
+        .receive(&sender(2), &content(&action(2, 3, 1, TARGET)), T0)
+        .unwrap()
+    else {
+        panic!("accepted over the cap");
+    };
+    assert!(
+        rc.reason_text.contains("the most requests it keeps"),
+        "{}",
+        rc.reason_text
+    );
+    // An hour later the finished one goes (with its action); the one still on its way stays.
+    assert_eq!(
+        r.expire(T0 + 3_600_000).unwrap(),
+        0,
+        "not older than the hour yet"
+    );
+    let gone = r.expire(T0 + 3_600_000 + 2_000).unwrap();
+    assert_eq!(gone, 1);
+    assert_eq!(status(&r).confirmed, 0);
+    assert_eq!(status(&r).queued, 1);
+    // Room again.
+    assert_eq!(
+        r.receive(
+            &sender(2),
+            &content(&action(2, 4, 2, TARGET)),
+            T0 + 3_600_000 + 3_000
+        )
+        .unwrap(),
+        Intake::Accepted
+    );
+}
+
+fn user_session(seed: u8) -> [u8; 32] {
+    sender(seed).digest()
 }

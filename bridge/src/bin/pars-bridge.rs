@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use pars_bridge::relay::core::Policy;
+use pars_bridge::relay::core::Senders;
+use pars_bridge::relay::policy_file::PolicyFile;
 use pars_bridge::relay::{Answer, Intake, RelayConfig, RelayStatus, Relayer, unix_ms};
 use pars_crypto::SessionId;
 use pars_registry::primitives::{Address, U256};
@@ -84,21 +85,31 @@ struct RunArgs {
     /// The sessiond RPC address (host:port); default: the one in the sessiond data directory.
     #[arg(long)]
     session_rpc: Option<String>,
-    /// A target the bridge relays calls to (repeatable); default: any.
+    /// The operator's policy file (TOML: allowed targets, senders, gas per action, gas budgets
+    /// per sender and in all per hour and day, rate limits, how long records are kept). Without
+    /// it, the safe defaults: no target, registered senders only (docs/operator-guide.md).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// A target the bridge relays calls to (repeatable; added to the policy file's list).
     #[arg(long = "allow-target")]
     allow_targets: Vec<Address>,
-    /// Largest gas limit paid for one action.
-    #[arg(long, default_value_t = 30_000_000)]
-    max_gas: u64,
-    /// Largest value (wei) forwarded from the relayer's balance.
-    #[arg(long, default_value = "0")]
-    max_value_wei: U256,
-    /// Actions per sender in a burst.
-    #[arg(long, default_value_t = 10)]
-    rate_burst: u32,
-    /// Sustained actions per minute per sender.
-    #[arg(long, default_value_t = 10)]
-    rate_per_minute: u32,
+    /// Relay for any sender (default: senders with a key registered on chain, or the policy
+    /// file's `senders`).
+    #[arg(long)]
+    any_sender: bool,
+    /// Largest gas limit paid for one action (overrides the policy file; default 1,000,000).
+    #[arg(long)]
+    max_gas: Option<u64>,
+    /// Largest value (wei) forwarded from the relayer's balance (overrides the policy file;
+    /// default 0).
+    #[arg(long)]
+    max_value_wei: Option<U256>,
+    /// Actions per sender in a burst (overrides the policy file; default 10).
+    #[arg(long)]
+    rate_burst: Option<u32>,
+    /// Sustained actions per minute per sender (overrides the policy file; default 10).
+    #[arg(long)]
+    rate_per_minute: Option<u32>,
     /// Confirmations before answering (default: 1 on local chains, 12 elsewhere).
     #[arg(long)]
     confirmations: Option<u64>,
@@ -217,15 +228,45 @@ fn relay_config(args: &RunArgs) -> Result<RelayConfig, Failure> {
         .ok_or_else(|| {
             Failure::Config("give the chain ID with --chain-id or --addresses".into())
         })?;
-    let mut policy = Policy::default()
-        .with_max_gas(args.max_gas)
-        .with_max_value(args.max_value_wei)
-        .with_rate(args.rate_burst, args.rate_per_minute);
-    if !args.allow_targets.is_empty() {
-        policy = policy.with_allowed_targets(args.allow_targets.iter().map(|a| a.into_array()));
+    let file = match &args.policy {
+        Some(p) => PolicyFile::load(p).map_err(Failure::Config)?,
+        None => PolicyFile::default(),
+    };
+    let mut policy = file.policy;
+    if let Some(g) = args.max_gas {
+        policy = policy.with_max_gas(g);
+    }
+    if let Some(v) = args.max_value_wei {
+        policy = policy.with_max_value(v);
+    }
+    if args.rate_burst.is_some() || args.rate_per_minute.is_some() {
+        let burst = args.rate_burst.unwrap_or(policy.rate_burst);
+        let per_minute = args.rate_per_minute.unwrap_or(policy.rate_per_minute);
+        policy = policy.with_rate(burst, per_minute);
+    }
+    if let Some(listed) = &policy.allowed_targets
+        && !args.allow_targets.is_empty()
+    {
+        let mut all = listed.clone();
+        all.extend(args.allow_targets.iter().map(|a| a.into_array()));
+        policy = policy.with_allowed_targets(all);
+    }
+    if args.any_sender {
+        policy = policy.with_senders(Senders::Any);
+    }
+    if policy
+        .allowed_targets
+        .as_ref()
+        .is_some_and(|t| t.is_empty())
+    {
+        tracing::warn!(
+            "no target is allowed: every action will be refused (TargetNotAllowed); list the \
+             contracts this bridge pays for with --allow-target or allowed-targets in --policy"
+        );
     }
     let mut cfg = RelayConfig::new(rpc, chain_id, trigger)
         .with_policy(policy)
+        .with_records(file.keep_records, file.max_requests)
         .with_stuck_after(Duration::from_secs(args.stuck_after_secs.max(1)));
     if let Some(c) = args.confirmations {
         cfg = cfg.with_confirmations(c);

@@ -37,12 +37,17 @@ pub struct RelayConfig {
     pub backoff: (Duration, Duration),
     /// What is relayed.
     pub policy: Policy,
+    /// How long answered requests and finished actions are kept (then removed).
+    pub keep_records: Duration,
+    /// Most requests kept at once; more are refused until old ones expire.
+    pub max_requests: u64,
 }
 
 impl RelayConfig {
     /// Defaults: confirmations per [`pars_registry::default_confirmations`], polls every 500 ms, replaces
     /// after 60 s with +25 % fees, 20 % gas margin, 16 in flight, 10 s per RPC request, backoff
-    /// 250 ms doubling to 30 s, [`Policy::default`].
+    /// 250 ms doubling to 30 s, [`Policy::default`], records kept 7 days and at most 100,000
+    /// requests.
     pub fn new(rpc_url: impl Into<String>, chain_id: u64, trigger: Address) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -57,7 +62,17 @@ impl RelayConfig {
             rpc_timeout: Duration::from_secs(10),
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),
             policy: Policy::default(),
+            keep_records: Duration::from_secs(7 * 24 * 3600),
+            max_requests: 100_000,
         }
+    }
+
+    /// Sets how long answered requests and finished actions are kept, and how many requests
+    /// at most.
+    pub fn with_records(mut self, keep: Duration, max_requests: u64) -> Self {
+        self.keep_records = keep;
+        self.max_requests = max_requests.max(1);
+        self
     }
 
     /// Sets the confirmations (at least 1).

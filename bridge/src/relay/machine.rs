@@ -14,9 +14,16 @@ use pars_wire::action::{
 use pars_wire::relay::{ActionKey, ActionRecord, ActionState, SentTx};
 
 use super::chain::{ChainError, Mined, Outcome, RelayChain};
-use super::core::{Fees, Refusal, bump_fees, expired, gas_with_margin, is_confirmed, precheck};
+use super::core::{
+    Fees, Refusal, Senders, bump_fees, expired, gas_with_margin, is_confirmed, precheck,
+};
 use super::store::Batch;
 use super::{RelayError, Relayer, refused};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+/// How often the driver removes expired records (10 minutes).
+const EXPIRY_EVERY_MS: u64 = 600_000;
 
 /// Maps a revert of the trigger (simulation or estimate) to a refusal.
 fn revert_refusal(data: &[u8]) -> Refusal {
@@ -48,6 +55,11 @@ impl<C: RelayChain> Relayer<C> {
     /// One pass of the driver at `now_ms`: verifies received actions, follows submitted ones,
     /// submits verified ones. Stops at the first unreachable-chain error (the state is kept).
     pub async fn step(&self, now_ms: u64) -> Result<(), RelayError> {
+        let last = self.inner.last_expiry.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= EXPIRY_EVERY_MS || last == 0 {
+            self.inner.last_expiry.store(now_ms, Ordering::Relaxed);
+            self.expire(now_ms)?;
+        }
         let mut actions = self.inner.store.actions()?;
         actions.sort_by_key(|(_, a)| a.received_at_ms);
         let mut in_flight = 0usize;
@@ -78,6 +90,49 @@ impl<C: RelayChain> Relayer<C> {
             }
         }
         Ok(())
+    }
+
+    /// Removes requests and finished actions received more than `keep_records` before
+    /// `now_ms` (an action still on its way is kept, and its request with it). Returns how many
+    /// requests went.
+    pub fn expire(&self, now_ms: u64) -> Result<u64, RelayError> {
+        let keep = u64::try_from(self.inner.config.keep_records.as_millis()).unwrap_or(u64::MAX);
+        let old = |at: u64| at.saturating_add(keep) < now_ms;
+        let _guard = self.lock();
+        let store = &self.inner.store;
+        let actions: HashMap<ActionKey, ActionRecord> = store.actions()?.into_iter().collect();
+        let finished = |k: &ActionKey| {
+            actions
+                .get(k)
+                .is_none_or(|a| matches!(a.state, ActionState::Finished { .. }))
+        };
+        let mut batch = Batch::default();
+        for (k, r) in store.requests()? {
+            if old(r.received_at_ms) && r.action.as_ref().is_none_or(finished) {
+                batch.drop_requests.push(k);
+            }
+        }
+        for (k, a) in &actions {
+            if old(a.received_at_ms) && matches!(a.state, ActionState::Finished { .. }) {
+                batch.drop_actions.push(*k);
+            }
+        }
+        let gone = batch.drop_requests.len() as u64;
+        if gone > 0 || !batch.drop_actions.is_empty() {
+            tracing::info!(
+                requests = gone,
+                actions = batch.drop_actions.len(),
+                "expired old relay records"
+            );
+            store.write(batch)?;
+            let _ =
+                self.inner
+                    .held_requests
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        Some(n.saturating_sub(gone))
+                    });
+        }
+        Ok(gone)
     }
 
     fn decode_action(rec: &ActionRecord) -> Result<ContractAction, RelayError> {
@@ -177,6 +232,19 @@ impl<C: RelayChain> Relayer<C> {
         ) {
             return self.refuse(key, rec, r);
         }
+        if cfg.policy.senders == Senders::Registered {
+            let registered = chain.registered_key(ca.action.session_id).await?;
+            if MlDsaPublicKey::from_bytes(&registered).is_err() {
+                return self.refuse(
+                    key,
+                    rec,
+                    Refusal::new(
+                        ReasonCode::SenderNotAllowed,
+                        "this bridge relays only for session IDs whose key is registered in the SessionTrigger (registerKey): registering costs the sender a transaction, which is what keeps throwaway senders out",
+                    ),
+                );
+            }
+        }
         let pk = match &ca.key {
             SignerKey::Inline(pk) => pk.clone(),
             SignerKey::Registered => {
@@ -265,6 +333,18 @@ impl<C: RelayChain> Relayer<C> {
                     ),
                 ),
             );
+        }
+        // The gas limit counts against the sender's and the bridge's budgets now, before it is
+        // sent: what the bridge may pay.
+        {
+            let now_s = now_ms / 1000;
+            let mut budgets = self.inner.budgets.lock().unwrap_or_else(|e| e.into_inner());
+            let who = ca.action.session_id;
+            if let Err(r) = budgets.check(who, gas_limit, now_s, &cfg.policy.budget) {
+                drop(budgets);
+                return self.refuse(key, rec, r);
+            }
+            budgets.spend(who, gas_limit, now_s);
         }
         self.set_state(key, rec, ActionState::Verified { gas_limit })
     }

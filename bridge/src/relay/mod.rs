@@ -2,13 +2,16 @@
 //! `SessionTrigger` exactly once, answered with a receipt.
 //!
 //! For each action ([`pars_wire::action::ContractAction`]):
-//! 1. **intake** ([`Relayer::receive`]): decode, per-sender rate limit, refuse a signed action
-//!    that is already queued for another request; store the action (`received`) and the request
-//!    durably;
+//! 1. **intake** ([`Relayer::receive`]): decode; the policy's sender list, per-sender rate
+//!    limit, gas budgets and the cap on stored requests — refusals here are answered from memory
+//!    and store nothing; refuse a signed action that is already queued for another request;
+//!    store the action (`received`) and the request durably;
 //! 2. **verify** (driver): chain, trigger, deadline, version, policy (allowed targets, value);
-//!    the signer's key (inline, or `publicKeyOf` for a registered one); the ML-DSA-87 signature
-//!    off-chain with pars-crypto (so a bad signature never costs gas); the nonce unused on chain;
-//!    simulation with `eth_call`; gas estimate plus margin against the policy's cap → `verified`;
+//!    the signer's key (inline, or `publicKeyOf` for a registered one; with `senders =
+//!    registered`, a key must be registered on chain); the ML-DSA-87 signature off-chain with
+//!    pars-crypto (so a bad signature never costs gas); the nonce unused on chain; simulation
+//!    with `eth_call`; gas estimate plus margin against the policy's cap and the sender's and
+//!    the bridge's gas budgets (the gas limit is counted as spent) → `verified`;
 //! 3. **submit**: one signer (this relayer's key) assigns account nonces in order, signs, stores
 //!    the signed transaction (`submitted`: hash, account nonce, fees, raw bytes) and only then
 //!    broadcasts it;
@@ -20,6 +23,9 @@
 //! 5. **answer**: [`Relayer::pending_answers`] lists receipts not yet handed to the session layer;
 //!    [`Relayer::mark_answered`] records that one was. A request received again is answered
 //!    again with the same receipt.
+//!
+//! Answered requests and finished actions are removed after `keep_records` (7 days), so the
+//! store stays bounded; at most `max_requests` are kept at once.
 //!
 //! A restart resumes from the store: `submitted` actions are looked up by their transaction
 //! hashes (and the account nonce), never signed anew unless their account nonce was consumed by
@@ -34,9 +40,12 @@ mod error;
 mod intake;
 mod legacy;
 mod machine;
+pub mod policy_file;
 mod store;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,7 +59,7 @@ use tokio::task::JoinHandle;
 pub use self::alloy_chain::AlloyChain;
 pub use self::chain::{ChainError, Mined, Outcome, RelayChain};
 pub use self::config::{Answer, Intake, RelayConfig, RelayStatus};
-use self::core::{RateLimiter, Refusal};
+use self::core::{GasBudgets, RateLimiter, Refusal};
 pub use self::error::RelayError;
 use self::store::RelayStore;
 
@@ -70,6 +79,14 @@ struct Inner<C> {
     /// Serialises read-modify-write of records between intake, answers and the driver.
     write: Mutex<()>,
     rate: Mutex<RateLimiter>,
+    budgets: Mutex<GasBudgets>,
+    /// Refusals answered without being stored (malformed, not allowed, over a limit).
+    unstored: Mutex<VecDeque<Answer>>,
+    refused_unstored: AtomicU64,
+    /// Requests in the store (kept up to date by intake and expiry).
+    held_requests: AtomicU64,
+    /// When expired records were last removed (Unix ms).
+    last_expiry: AtomicU64,
     next_nonce: Mutex<Option<u64>>,
     wake: Notify,
     answers: Notify,
@@ -97,6 +114,9 @@ impl<C: RelayChain> std::fmt::Debug for Relayer<C> {
             .finish_non_exhaustive()
     }
 }
+
+/// Most refusals answered from memory (not stored) waiting to be sent at once.
+pub const UNSTORED_ANSWERS: usize = 1024;
 
 fn refused(request_id: [u8; 16], r: &Refusal) -> ContractReceipt {
     ContractReceipt {
@@ -155,6 +175,7 @@ impl<C: RelayChain> Relayer<C> {
             RelayError::Config(format!("cannot create {}: {e}", data_dir.display()))
         })?;
         let store = RelayStore::open(&data_dir.join("relay.redb"))?;
+        let held = store.requests()?.len() as u64;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -163,6 +184,11 @@ impl<C: RelayChain> Relayer<C> {
                 data_dir: data_dir.to_path_buf(),
                 write: Mutex::new(()),
                 rate: Mutex::new(RateLimiter::default()),
+                budgets: Mutex::new(GasBudgets::default()),
+                unstored: Mutex::new(VecDeque::new()),
+                refused_unstored: AtomicU64::new(0),
+                held_requests: AtomicU64::new(held),
+                last_expiry: AtomicU64::new(0),
                 next_nonce: Mutex::new(None),
                 wake: Notify::new(),
                 answers: Notify::new(),

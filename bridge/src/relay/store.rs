@@ -48,6 +48,9 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> RelayError {
 pub(crate) struct Batch {
     pub actions: Vec<(ActionKey, ActionRecord)>,
     pub requests: Vec<(RequestKey, RequestRecord)>,
+    /// Records removed (expired).
+    pub drop_actions: Vec<ActionKey>,
+    pub drop_requests: Vec<RequestKey>,
 }
 
 /// The database.
@@ -119,10 +122,16 @@ impl RelayStore {
                 t.insert(k.0.as_slice(), v.encode().as_slice())
                     .map_err(storage)?;
             }
+            for k in &batch.drop_actions {
+                t.remove(k.0.as_slice()).map_err(storage)?;
+            }
             let mut t = tx.open_table(REQUESTS).map_err(storage)?;
             for (k, v) in &batch.requests {
                 t.insert(k.0.as_slice(), v.encode().as_slice())
                     .map_err(storage)?;
+            }
+            for k in &batch.drop_requests {
+                t.remove(k.0.as_slice()).map_err(storage)?;
             }
         }
         tx.commit().map_err(storage)

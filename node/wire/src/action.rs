@@ -464,6 +464,12 @@ pub enum ReasonCode {
     TargetWouldRevert,
     /// 115: the trigger rejected the action in simulation for another reason (text says which).
     Rejected,
+    /// 116: the bridge's policy does not relay for this sender (not listed, or no key
+    /// registered on chain when it relays for registered keys only).
+    SenderNotAllowed,
+    /// 117: the sender's or the bridge's gas budget for this hour or day is spent; the text
+    /// says which and when it renews.
+    BudgetExhausted,
     /// 200: executed, the target call failed (`SessionActionFailed`).
     TargetReverted,
     /// 201: the transaction reverted on chain (e.g. another relayer used the nonce first).
@@ -495,6 +501,8 @@ impl ReasonCode {
             Self::ValueNotAllowed => 113,
             Self::TargetWouldRevert => 114,
             Self::Rejected => 115,
+            Self::SenderNotAllowed => 116,
+            Self::BudgetExhausted => 117,
             Self::TargetReverted => 200,
             Self::TransactionReverted => 201,
             Self::Internal => 300,
@@ -511,7 +519,7 @@ impl ReasonCode {
     }
 
     /// Every named code.
-    pub const KNOWN: [ReasonCode; 20] = [
+    pub const KNOWN: [ReasonCode; 22] = [
         Self::None,
         Self::Malformed,
         Self::UnsupportedVersion,
@@ -529,6 +537,8 @@ impl ReasonCode {
         Self::ValueNotAllowed,
         Self::TargetWouldRevert,
         Self::Rejected,
+        Self::SenderNotAllowed,
+        Self::BudgetExhausted,
         Self::TargetReverted,
         Self::TransactionReverted,
         Self::Internal,

@@ -139,6 +139,20 @@ impl Bridge {
         b
     }
 
+    /// A policy file that relays to any target for any sender without budgets (these tests are
+    /// about the path of an action, not the policy: `bridge/tests/relay_machine.rs` tests that).
+    fn open_policy(&self) -> PathBuf {
+        let p = self.dir.join("policy.toml");
+        std::fs::write(
+            &p,
+            "allowed-targets = \"any\"\nsenders = \"any\"\nsender-gas-per-hour = 100000000000\n\
+             sender-gas-per-day = 100000000000\ngas-per-hour = 100000000000\n\
+             gas-per-day = 100000000000\n",
+        )
+        .unwrap();
+        p
+    }
+
     /// Starts `pars-bridge run` (again).
     pub fn run(&mut self) {
         assert!(self.child.is_none(), "pars-bridge is already running");
@@ -159,6 +173,8 @@ impl Bridge {
             ])
             .args(["--chain-id", &self.chain_id.to_string()])
             .args(["--confirmations", "1", "--rate-burst", "50"])
+            .arg("--policy")
+            .arg(self.open_policy())
             .arg("--session-datadir")
             .arg(&self.session.dir)
             .env("PARS_EVM_PRIVATE_KEY", ANVIL_KEYS[BRIDGE_KEY])
