@@ -520,3 +520,65 @@ async fn a_relayer_refuses_the_wrong_chain_and_a_missing_trigger() {
     assert!(err.to_string().contains("no contract"), "{err}");
     let _ = EvmSigner::from_hex(ANVIL_KEYS[0]).unwrap();
 }
+
+/// A chain that goes back (restored from an older state, as the devnet's anvil did after a long
+/// outage): a confirmed action's transaction vanishes with the blocks. The relayer finds it gone,
+/// verifies the action again and executes it once more — once in all on the chain as it is —,
+/// answers anew, reads its account nonce again, and the next action goes through; nothing is
+/// left resent forever at a nonce the chain will not reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_rolled_back_under_a_confirmed_action_gets_it_executed_again_once() {
+    let anvil = Anvil::start().await;
+    let a = anvil.deploy();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = user(1);
+    let alice_id = sender(1);
+    let before = anvil.snapshot().await;
+    let nonce_before = relayer_nonce(&anvil).await;
+    let run = Running::start(config(&anvil, &a), dir.path()).await;
+    let ca = guestbook_action(
+        &a,
+        &alice,
+        1,
+        7,
+        "before the rollback",
+        far_deadline(),
+        true,
+    );
+    run.relayer
+        .receive(&alice_id, &ca.encode().unwrap(), unix_ms())
+        .unwrap();
+    let first = answers(&run.relayer, 1).await;
+    assert_eq!(first[0].receipt.status, ReceiptStatus::Confirmed);
+    assert_eq!(note_of(&anvil, &a, &alice).await, "before the rollback");
+    assert_eq!(relayer_nonce(&anvil).await, nonce_before + 1);
+
+    // The chain goes back to before the action: its transaction and the note are gone.
+    anvil.revert(&before).await;
+    assert_eq!(note_of(&anvil, &a, &alice).await, "");
+    assert_eq!(relayer_nonce(&anvil).await, nonce_before);
+
+    // Within its 30 s check the relayer executes it again, once, and answers again.
+    let again = answers(&run.relayer, 1).await;
+    assert_eq!(
+        (again[0].receipt.request_id, again[0].receipt.status),
+        ([1; 16], ReceiptStatus::Confirmed),
+        "{:?}",
+        again[0].receipt
+    );
+    assert_eq!(note_of(&anvil, &a, &alice).await, "before the rollback");
+    assert_eq!(executed_events(&anvil, &a).await, 1);
+    assert_eq!(relayer_nonce(&anvil).await, nonce_before + 1);
+
+    // The next action goes through at the chain's account nonce.
+    let next = guestbook_action(&a, &alice, 2, 8, "after the rollback", far_deadline(), true);
+    run.relayer
+        .receive(&alice_id, &next.encode().unwrap(), unix_ms())
+        .unwrap();
+    let got = answers(&run.relayer, 1).await;
+    assert_eq!(got[0].receipt.status, ReceiptStatus::Confirmed);
+    assert_eq!(note_of(&anvil, &a, &alice).await, "after the rollback");
+    assert_eq!(relayer_nonce(&anvil).await, nonce_before + 2);
+    assert_eq!(run.relayer.status().unwrap().stuck, 0);
+    run.stop().await;
+}

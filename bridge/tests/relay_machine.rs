@@ -788,3 +788,46 @@ async fn old_records_expire_and_the_request_cap_refuses_from_memory() {
 fn user_session(seed: u8) -> [u8; 32] {
     sender(seed).digest()
 }
+
+/// A chain that went back under a submitted transaction: its account nonce is now below ours
+/// and nothing of ours fills the gap. The action is signed again at the chain's nonce (not
+/// resent at the old one forever) and confirms; and fee bumps stop at their cap, reported stuck.
+#[tokio::test]
+async fn a_nonce_gap_left_by_a_rollback_is_closed_and_fee_bumps_stop_at_their_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let twin = Twin::default();
+    {
+        let mut s = twin.state();
+        s.account_nonce = 5;
+        s.min_fee_to_mine = u128::MAX;
+    }
+    let r = Relayer::with_chain(config().with_max_fee_bumps(2), twin.clone(), dir.path()).unwrap();
+    let ca = action(1, 1, 1, TARGET);
+    r.receive(&sender(1), &content(&ca), T0).unwrap();
+    r.step(T0).await.unwrap();
+    let at = |twin: &Twin, n: u64| twin.state().signed.values().any(|t| t.account_nonce == n);
+    assert!(at(&twin, 5));
+    // The chain goes back two transactions (not ours): nonces 3 and 4 will never come.
+    twin.state().account_nonce = 3;
+    r.step(T0 + 61_000).await.unwrap();
+    assert!(at(&twin, 3), "signed again at the chain's nonce");
+    twin.state().min_fee_to_mine = 0;
+    twin.mine();
+    twin.mine();
+    r.step(T0 + 62_000).await.unwrap();
+    let rc = answer(&r);
+    assert_eq!(rc.status, ReceiptStatus::Confirmed);
+    assert_eq!(twin.state().executions, 1);
+
+    // Fees too low for the chain: two bumps, then the action is reported stuck.
+    twin.state().min_fee_to_mine = u128::MAX;
+    r.receive(&sender(1), &content(&action(1, 2, 2, TARGET)), T0 + 70_000)
+        .unwrap();
+    r.step(T0 + 70_000).await.unwrap();
+    let signs = twin.state().signs;
+    for k in 1..=4 {
+        r.step(T0 + 70_000 + k * 61_000).await.unwrap();
+    }
+    assert_eq!(twin.state().signs, signs + 2, "two bumps, no more");
+    assert_eq!(status(&r).stuck, 1);
+}

@@ -116,6 +116,9 @@ struct RunArgs {
     /// Seconds before a pending transaction is replaced with higher fees.
     #[arg(long, default_value_t = 60)]
     stuck_after_secs: u64,
+    /// Most fee-bumped replacements of one transaction; past it the action is reported stuck.
+    #[arg(long, default_value_t = 10)]
+    max_fee_bumps: u32,
 }
 
 /// Exit codes: 2 usage/config, 3 sessiond unreachable, 4 chain or state failure.
@@ -267,7 +270,8 @@ fn relay_config(args: &RunArgs) -> Result<RelayConfig, Failure> {
     let mut cfg = RelayConfig::new(rpc, chain_id, trigger)
         .with_policy(policy)
         .with_records(file.keep_records, file.max_requests)
-        .with_stuck_after(Duration::from_secs(args.stuck_after_secs.max(1)));
+        .with_stuck_after(Duration::from_secs(args.stuck_after_secs.max(1)))
+        .with_max_fee_bumps(args.max_fee_bumps);
     if let Some(c) = args.confirmations {
         cfg = cfg.with_confirmations(c);
     }
@@ -575,6 +579,7 @@ async fn status(datadir: &Path, eth_rpc: Option<String>, json: bool) -> Result<(
             "confirmed": file.status.confirmed,
             "failed": file.status.failed,
             "unanswered": file.status.unanswered,
+            "stuck": file.status.stuck,
         });
         println!("{out}");
     } else {
@@ -593,6 +598,13 @@ async fn status(datadir: &Path, eth_rpc: Option<String>, json: bool) -> Result<(
         println!("confirmed   {}", s.confirmed);
         println!("failed      {}", s.failed);
         println!("unanswered  {}", s.unanswered);
+        if s.stuck > 0 {
+            println!(
+                "stuck       {} (pending after the most fee bumps allowed: check the chain's fees \
+                 and the RPC node; raise --max-fee-bumps to pay more)",
+                s.stuck
+            );
+        }
         println!("(as of {age_s} s ago)");
     }
     Ok(())

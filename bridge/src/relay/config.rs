@@ -27,6 +27,13 @@ pub struct RelayConfig {
     pub stuck_after: Duration,
     /// Fee increase of a replacement, in percent (nodes require at least 10).
     pub fee_bump_percent: u32,
+    /// Most fee-bumped replacements of one transaction; past it the action is reported stuck
+    /// (`pars-bridge status`) instead of paying ever more.
+    pub max_fee_bumps: u32,
+    /// How long after an action's receipt the bridge checks that its transaction is still on
+    /// chain (a reorganisation or a rolled-back chain can drop it); a vanished one is verified
+    /// and sent again (the trigger's nonce keeps it to one execution).
+    pub reorg_watch: Duration,
     /// Gas limit = estimate + this many percent.
     pub gas_margin_percent: u32,
     /// Transactions in flight at once.
@@ -45,7 +52,8 @@ pub struct RelayConfig {
 
 impl RelayConfig {
     /// Defaults: confirmations per [`pars_registry::default_confirmations`], polls every 500 ms, replaces
-    /// after 60 s with +25 % fees, 20 % gas margin, 16 in flight, 10 s per RPC request, backoff
+    /// after 60 s with +25 % fees (at most 10 times), receipts watched for reorganisations for
+    /// an hour, 20 % gas margin, 16 in flight, 10 s per RPC request, backoff
     /// 250 ms doubling to 30 s, [`Policy::default`], records kept 7 days and at most 100,000
     /// requests.
     pub fn new(rpc_url: impl Into<String>, chain_id: u64, trigger: Address) -> Self {
@@ -57,6 +65,8 @@ impl RelayConfig {
             poll_interval: Duration::from_millis(500),
             stuck_after: Duration::from_secs(60),
             fee_bump_percent: 25,
+            max_fee_bumps: 10,
+            reorg_watch: Duration::from_secs(3600),
             gas_margin_percent: 20,
             max_in_flight: 16,
             rpc_timeout: Duration::from_secs(10),
@@ -105,6 +115,18 @@ impl RelayConfig {
         self
     }
 
+    /// Sets the most fee bumps of one transaction.
+    pub fn with_max_fee_bumps(mut self, n: u32) -> Self {
+        self.max_fee_bumps = n;
+        self
+    }
+
+    /// Sets how long receipts are checked for a reorganisation.
+    pub fn with_reorg_watch(mut self, d: Duration) -> Self {
+        self.reorg_watch = d;
+        self
+    }
+
     /// Sets the maximum number of transactions in flight.
     pub fn with_max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n.max(1);
@@ -148,4 +170,8 @@ pub struct RelayStatus {
     pub failed: u64,
     /// Receipts not yet handed to the session layer.
     pub unanswered: u64,
+    /// Actions whose transaction is still pending after the most fee bumps allowed: the
+    /// operator should look (fees too low for the chain, a node that does not relay).
+    #[serde(default)]
+    pub stuck: u64,
 }

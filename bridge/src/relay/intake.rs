@@ -256,7 +256,12 @@ impl<C: RelayChain> Relayer<C> {
         for (_, a) in self.inner.store.actions()? {
             match &a.state {
                 ActionState::Received | ActionState::Verified { .. } => s.queued += 1,
-                ActionState::Submitted { .. } => s.in_flight += 1,
+                ActionState::Submitted { txs, .. } => {
+                    s.in_flight += 1;
+                    if txs.len() > self.inner.config.max_fee_bumps as usize {
+                        s.stuck += 1;
+                    }
+                }
                 ActionState::Finished { receipt } => {
                     if receipt.status == ReceiptStatus::Confirmed {
                         s.confirmed += 1;

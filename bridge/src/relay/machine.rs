@@ -24,6 +24,8 @@ use std::sync::atomic::Ordering;
 
 /// How often the driver removes expired records (10 minutes).
 const EXPIRY_EVERY_MS: u64 = 600_000;
+/// How often finished actions are checked for a transaction that vanished (30 s).
+const REORG_CHECK_EVERY_MS: u64 = 30_000;
 
 /// Maps a revert of the trigger (simulation or estimate) to a refusal.
 fn revert_refusal(data: &[u8]) -> Refusal {
@@ -59,6 +61,11 @@ impl<C: RelayChain> Relayer<C> {
         if now_ms.saturating_sub(last) >= EXPIRY_EVERY_MS || last == 0 {
             self.inner.last_expiry.store(now_ms, Ordering::Relaxed);
             self.expire(now_ms)?;
+        }
+        let last = self.inner.last_reorg_check.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) >= REORG_CHECK_EVERY_MS {
+            self.inner.last_reorg_check.store(now_ms, Ordering::Relaxed);
+            self.recheck_finished(now_ms).await?;
         }
         let mut actions = self.inner.store.actions()?;
         actions.sort_by_key(|(_, a)| a.received_at_ms);
@@ -133,6 +140,56 @@ impl<C: RelayChain> Relayer<C> {
                     });
         }
         Ok(gone)
+    }
+
+    /// Checks that the transactions of actions finished within `reorg_watch` are still on
+    /// chain; an action whose transaction vanished (a reorganisation deeper than the
+    /// confirmations, a chain restored from an older state) goes back to `received` — verified
+    /// again, nonce checked on chain, sent again, answered anew — and the account nonce is read
+    /// again. Returns how many went back.
+    pub async fn recheck_finished(&self, now_ms: u64) -> Result<u64, RelayError> {
+        let watch = u64::try_from(self.inner.config.reorg_watch.as_millis()).unwrap_or(u64::MAX);
+        let mut reopened = 0;
+        for (key, rec) in self.inner.store.actions()? {
+            let ActionState::Finished { receipt } = &rec.state else {
+                continue;
+            };
+            let Some(tx) = receipt.tx else { continue };
+            if rec.received_at_ms.saturating_add(watch) < now_ms {
+                continue;
+            }
+            if self
+                .inner
+                .chain
+                .mined(B256::from(tx.tx_hash))
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            tracing::warn!(
+                tx = %B256::from(tx.tx_hash),
+                "a finished action's transaction is no longer on chain (the chain reorganised or \
+                 was rolled back); verifying it again"
+            );
+            self.set_next_nonce(None);
+            let _guard = self.lock();
+            let mut batch = Batch::default();
+            let mut again = rec.clone();
+            again.state = ActionState::Received;
+            batch.actions.push((key, again));
+            if let Some(mut req) = self.inner.store.request(&rec.request)? {
+                req.receipt = None;
+                req.answered = false;
+                batch.requests.push((rec.request, req));
+            }
+            self.inner.store.write(batch)?;
+            reopened += 1;
+        }
+        if reopened > 0 {
+            self.inner.wake.notify_one();
+        }
+        Ok(reopened)
     }
 
     fn decode_action(rec: &ActionRecord) -> Result<ContractAction, RelayError> {
@@ -349,7 +406,8 @@ impl<C: RelayChain> Relayer<C> {
         self.set_state(key, rec, ActionState::Verified { gas_limit })
     }
 
-    /// The next account nonce: the node's pending count, but never below what our own stored
+    /// The next account nonce: the node's pending count (or the chain's latest, when the pool
+    /// holds transactions past a gap none of ours fills), but never below what our own stored
     /// transactions already use.
     async fn take_nonce(&self) -> Result<u64, RelayError> {
         let cached = *self
@@ -361,21 +419,34 @@ impl<C: RelayChain> Relayer<C> {
             Some(n) => n,
             None => {
                 let pending = self.inner.chain.account_nonce(true).await?;
-                let ours = self
-                    .inner
-                    .store
-                    .actions()?
-                    .into_iter()
-                    .filter_map(|(_, a)| match a.state {
-                        ActionState::Submitted { account_nonce, .. } => Some(account_nonce + 1),
-                        _ => None,
-                    })
-                    .max()
-                    .unwrap_or(0);
-                pending.max(ours)
+                let latest = self.inner.chain.account_nonce(false).await?;
+                let ours = self.nonces_in_flight()?;
+                let after_ours = ours.iter().max().map_or(0, |n| n + 1);
+                // Pool transactions past a gap none of ours fills are what is left of a chain
+                // that went back: they will never be mined, so start at the chain's nonce.
+                let base = if (latest..pending).all(|n| ours.contains(&n)) {
+                    pending
+                } else {
+                    latest
+                };
+                base.max(after_ours)
             }
         };
         Ok(nonce)
+    }
+
+    /// The account nonces of our transactions in flight.
+    fn nonces_in_flight(&self) -> Result<Vec<u64>, RelayError> {
+        Ok(self
+            .inner
+            .store
+            .actions()?
+            .into_iter()
+            .filter_map(|(_, a)| match a.state {
+                ActionState::Submitted { account_nonce, .. } => Some(account_nonce),
+                _ => None,
+            })
+            .collect())
     }
 
     fn set_next_nonce(&self, n: Option<u64>) {
@@ -462,14 +533,35 @@ impl<C: RelayChain> Relayer<C> {
         let Some(last) = txs.last() else {
             return self.set_state(key, rec, ActionState::Verified { gas_limit });
         };
+        let stuck_ms = u64::try_from(self.inner.config.stuck_after.as_millis()).unwrap_or(u64::MAX);
+        if latest < account_nonce && now_ms.saturating_sub(last.sent_at_ms) >= stuck_ms {
+            // The chain waits for an account nonce below ours. If none of our transactions in
+            // flight holds it, the transactions that did vanished (a rolled-back chain): the gap
+            // will never fill, so this action is signed again at a fresh nonce.
+            let held = self.nonces_in_flight()?;
+            if !(latest..account_nonce).all(|n| held.contains(&n)) {
+                tracing::warn!(
+                    account_nonce,
+                    chain_nonce = latest,
+                    "the chain's account nonce is below this transaction's and nothing of ours \
+                     fills the gap (the chain went back); signing the action again"
+                );
+                self.set_next_nonce(None);
+                return self.set_state(key, rec, ActionState::Verified { gas_limit });
+            }
+        }
         let last_hash = hashes.last().copied().unwrap_or_default();
         if !chain.knows(last_hash).await? {
             tracing::info!(tx = %last_hash, "transaction unknown to the node; broadcasting again");
             chain.broadcast(&last.raw).await?;
             return Ok(());
         }
-        let stuck_ms = u64::try_from(self.inner.config.stuck_after.as_millis()).unwrap_or(u64::MAX);
         if now_ms.saturating_sub(last.sent_at_ms) >= stuck_ms {
+            let bumps = txs.len().saturating_sub(1);
+            if bumps >= self.inner.config.max_fee_bumps as usize {
+                // Reported as stuck (status) rather than paying ever more.
+                return Ok(());
+            }
             let ca = Self::decode_action(rec)?;
             let current = chain.fees().await?;
             let fees = bump_fees(last.fees, current, self.inner.config.fee_bump_percent);

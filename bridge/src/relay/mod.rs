@@ -27,6 +27,14 @@
 //! Answered requests and finished actions are removed after `keep_records` (7 days), so the
 //! store stays bounded; at most `max_requests` are kept at once.
 //!
+//! **Reorganisations and rolled-back chains.** For `reorg_watch` (an hour) after an action's
+//! receipt, the driver checks every 30 s that its transaction is still on chain; one that
+//! vanished is verified again from the start (the trigger's nonce is checked, so it executes at
+//! most once) and answered anew, and the account nonce is read again from the chain. A
+//! submitted transaction whose account nonce lies past a gap the chain will never fill (the
+//! transactions before it vanished) is signed again at a fresh nonce. Fee bumps stop after
+//! `max_fee_bumps`; such actions are counted `stuck` in `pars-bridge status`.
+//!
 //! A restart resumes from the store: `submitted` actions are looked up by their transaction
 //! hashes (and the account nonce), never signed anew unless their account nonce was consumed by
 //! something else while the trigger nonce is still unused. While the chain is unreachable actions
@@ -87,6 +95,8 @@ struct Inner<C> {
     held_requests: AtomicU64,
     /// When expired records were last removed (Unix ms).
     last_expiry: AtomicU64,
+    /// When finished actions were last checked for a vanished transaction (Unix ms).
+    last_reorg_check: AtomicU64,
     next_nonce: Mutex<Option<u64>>,
     wake: Notify,
     answers: Notify,
@@ -189,6 +199,7 @@ impl<C: RelayChain> Relayer<C> {
                 refused_unstored: AtomicU64::new(0),
                 held_requests: AtomicU64::new(held),
                 last_expiry: AtomicU64::new(0),
+                last_reorg_check: AtomicU64::new(0),
                 next_nonce: Mutex::new(None),
                 wake: Notify::new(),
                 answers: Notify::new(),
