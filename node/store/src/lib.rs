@@ -16,10 +16,13 @@
 //! It is not a protocol: who may store what, and where, is `pars-net`'s business.
 
 pub mod client;
+mod keys;
 mod mailbox;
 mod page;
+mod tables;
 
-pub use mailbox::{MailboxStore, PER_MESSAGE_OVERHEAD, StoreConfig};
+pub use keys::PER_MESSAGE_OVERHEAD;
+pub use mailbox::{MailboxStore, StoreConfig};
 pub use page::{Page, PutOutcome, StoreStats, StoredMessage};
 
 /// What went wrong in the store.
@@ -39,6 +42,22 @@ pub enum StoreError {
         /// Bytes the refused write needed.
         needed: u64,
     },
+    /// One mailbox holds its share of the store already (bytes or messages). Nothing is
+    /// evicted to make room: its messages expire or its owner deletes them.
+    #[error(
+        "this mailbox holds its share of the store: {used} of {cap} bytes and {items} of \
+         {max_items} messages; its owner must fetch and delete some, or they must expire"
+    )]
+    MailboxFull {
+        /// Bytes the mailbox uses.
+        used: u64,
+        /// Its byte quota.
+        cap: u64,
+        /// Messages it holds.
+        items: u64,
+        /// Its message quota.
+        max_items: u64,
+    },
     /// The database failed (I/O, corruption); the write was not committed.
     #[error("mailbox database error: {0}")]
     Db(String),
@@ -55,7 +74,7 @@ impl pars_error::HasKind for StoreError {
         use pars_error::ErrorKind;
         match self {
             // A quota refusal: the sender retries later or on another swarm member.
-            Self::Full { .. } => ErrorKind::Busy,
+            Self::Full { .. } | Self::MailboxFull { .. } => ErrorKind::Busy,
             Self::Db(_) | Self::Corrupt(_) => ErrorKind::Storage,
             Self::Closed => ErrorKind::Shutdown,
         }

@@ -17,29 +17,28 @@
 use crate::StoreError;
 use crate::page::{Page, PutOutcome, StoreStats, StoredMessage};
 use pars_wire::swarm::{ContentHash, Mailbox, content_hash};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
-const MESSAGES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("messages");
-const HASHES: TableDefinition<&[u8], u64> = TableDefinition::new("hashes");
-const EXPIRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("expiry");
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-
-const NEXT_SEQ: &str = "next_seq";
-const USED_BYTES: &str = "used_bytes";
-const COUNT: &str = "count";
-
-/// Bytes charged per message on top of its payload (keys, index entries).
-pub const PER_MESSAGE_OVERHEAD: u64 = 128;
+use crate::keys::{
+    COUNT, EXPIRY, HASHES, MESSAGES, META, NEXT_SEQ, USAGE, USED_BYTES, cost, expiry_key, hash_key,
+    msg_key, parse_value, u64_at,
+};
+use crate::tables::Tables;
 
 /// Store settings.
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     /// Size cap: payload bytes plus [`PER_MESSAGE_OVERHEAD`] per message.
     pub max_bytes: u64,
+    /// One mailbox's share of it, in the same bytes, so that nobody filling one inbox fills the
+    /// node; `None`: a 64th of `max_bytes`, at least 1 MiB.
+    pub max_mailbox_bytes: Option<u64>,
+    /// The most messages one mailbox holds (default 50,000).
+    pub max_mailbox_items: u64,
     /// Most writes committed in one transaction.
     pub max_batch: usize,
     /// Writes that may wait for the writer before callers are slowed down.
@@ -50,6 +49,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             max_bytes: 10 * 1024 * 1024 * 1024,
+            max_mailbox_bytes: None,
+            max_mailbox_items: 50_000,
             max_batch: 1024,
             queue_len: 8192,
         }
@@ -116,48 +117,6 @@ impl std::fmt::Debug for MailboxStore {
     }
 }
 
-fn msg_key(mailbox: &[u8], seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(mailbox.len() + 8);
-    k.extend_from_slice(mailbox);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn hash_key(mailbox: &[u8], hash: &ContentHash) -> Vec<u8> {
-    let mut k = Vec::with_capacity(mailbox.len() + 32);
-    k.extend_from_slice(mailbox);
-    k.extend_from_slice(hash);
-    k
-}
-
-fn expiry_key(expires_at_ms: u64, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
-    k[8..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn u64_at(b: &[u8], at: usize, what: &'static str) -> Result<u64, StoreError> {
-    b.get(at..at + 8)
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map(u64::from_be_bytes)
-        .ok_or(StoreError::Corrupt(what))
-}
-
-/// Parses a `messages` value: expires ‖ hash ‖ payload.
-fn parse_value(v: &[u8]) -> Result<(u64, ContentHash, &[u8]), StoreError> {
-    let expires = u64_at(v, 0, "message expiry")?;
-    let hash: ContentHash = v
-        .get(8..40)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(StoreError::Corrupt("message hash"))?;
-    Ok((expires, hash, &v[40..]))
-}
-
-fn cost(payload_len: usize) -> u64 {
-    payload_len as u64 + PER_MESSAGE_OVERHEAD
-}
-
 impl MailboxStore {
     /// Opens (or creates) the store at `path` and starts its writer thread. After a crash, redb
     /// repairs the file here; every acknowledged write is present.
@@ -169,16 +128,25 @@ impl MailboxStore {
             txn.open_table(HASHES).map_err(StoreError::db)?;
             txn.open_table(EXPIRY).map_err(StoreError::db)?;
             txn.open_table(META).map_err(StoreError::db)?;
+            txn.open_table(USAGE).map_err(StoreError::db)?;
             txn.commit().map_err(StoreError::db)?;
         }
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(config.queue_len.max(1));
         let writer_db = db.clone();
         let max_bytes = config.max_bytes;
+        let caps = Caps {
+            bytes: max_bytes,
+            mailbox_bytes: config
+                .max_mailbox_bytes
+                .unwrap_or((max_bytes / 64).max(1 << 20))
+                .max(1),
+            mailbox_items: config.max_mailbox_items.max(1),
+        };
         let max_batch = config.max_batch.max(1);
         let writer = std::thread::Builder::new()
             .name("pars-store-writer".into())
-            .spawn(move || writer_loop(&writer_db, rx, max_bytes, max_batch))
+            .spawn(move || writer_loop(&writer_db, rx, caps, max_batch))
             .map_err(StoreError::db)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -418,7 +386,15 @@ fn put_op(
 /// commit (an fsync, milliseconds) costs far more than this wait.
 const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(250);
 
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Op>, max_bytes: u64, max_batch: usize) {
+/// The store's caps: in all, and per mailbox.
+#[derive(Clone, Copy)]
+struct Caps {
+    bytes: u64,
+    mailbox_bytes: u64,
+    mailbox_items: u64,
+}
+
+fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Op>, caps: Caps, max_batch: usize) {
     let mut last_batch = 1;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
@@ -436,7 +412,7 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<Op>, max_bytes: u64, max_ba
             drain(&mut batch, &mut rx);
         }
         last_batch = batch.len();
-        commit_batch(db, batch, max_bytes);
+        commit_batch(db, batch, caps);
     }
 }
 
@@ -448,7 +424,8 @@ enum Done {
 
 /// Applies a batch in one transaction. An operation that fails on its own merits (the cap) is
 /// answered at once and leaves no trace; a database error fails the whole batch.
-fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
+fn commit_batch(db: &Database, batch: Vec<Op>, caps: Caps) {
+    let max_bytes = caps.bytes;
     let mut done: Vec<Done> = Vec::with_capacity(batch.len());
     let mut pending = batch.into_iter();
     let result = (|| -> Result<(), StoreError> {
@@ -461,6 +438,7 @@ fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
                 hashes: txn.open_table(HASHES).map_err(StoreError::db)?,
                 expiry: txn.open_table(EXPIRY).map_err(StoreError::db)?,
                 meta: txn.open_table(META).map_err(StoreError::db)?,
+                usage: txn.open_table(USAGE).map_err(StoreError::db)?,
             };
             let mut next_seq = t.meta_get(NEXT_SEQ)?.max(1);
             let mut used = t.meta_get(USED_BYTES)?;
@@ -494,6 +472,20 @@ fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
                             0
                         };
                         let needed = cost(payload.len());
+                        // The mailbox's share: a replaced mailbox starts from nothing.
+                        let (mb_bytes, mb_items) =
+                            if replace { (0, 0) } else { t.usage(&mailbox)? };
+                        if mb_bytes + needed > caps.mailbox_bytes
+                            || mb_items + 1 > caps.mailbox_items
+                        {
+                            let _ = reply.send(Err(StoreError::MailboxFull {
+                                used: mb_bytes,
+                                cap: caps.mailbox_bytes,
+                                items: mb_items,
+                                max_items: caps.mailbox_items,
+                            }));
+                            continue;
+                        }
                         if used.saturating_sub(freed) + needed > max_bytes {
                             let _ = reply.send(Err(StoreError::Full {
                                 used,
@@ -527,6 +519,7 @@ fn commit_batch(db: &Database, batch: Vec<Op>, max_bytes: u64) {
                             .map_err(StoreError::db)?;
                         used += needed;
                         count += 1;
+                        t.set_usage(&mailbox, mb_bytes + needed, mb_items + 1)?;
                         done.push(Done::Put(
                             reply,
                             PutOutcome {
@@ -639,122 +632,5 @@ impl Op {
             Op::Delete { reply, .. } | Op::SetExpiry { reply, .. } => drop(reply.send(Err(err))),
             Op::Sweep { reply, .. } => drop(reply.send(Err(err))),
         }
-    }
-}
-
-struct Tables<'t> {
-    messages: redb::Table<'t, &'static [u8], &'static [u8]>,
-    hashes: redb::Table<'t, &'static [u8], u64>,
-    expiry: redb::Table<'t, &'static [u8], &'static [u8]>,
-    meta: redb::Table<'t, &'static str, u64>,
-}
-
-impl Tables<'_> {
-    fn meta_get(&self, k: &str) -> Result<u64, StoreError> {
-        Ok(self
-            .meta
-            .get(k)
-            .map_err(StoreError::db)?
-            .map(|g| g.value())
-            .unwrap_or(0))
-    }
-
-    fn hash_seq(&self, mailbox: &[u8], hash: &ContentHash) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .hashes
-            .get(hash_key(mailbox, hash).as_slice())
-            .map_err(StoreError::db)?
-            .map(|g| g.value()))
-    }
-
-    fn expiry_of(&self, mailbox: &[u8], seq: u64) -> Result<u64, StoreError> {
-        let v = self
-            .messages
-            .get(msg_key(mailbox, seq).as_slice())
-            .map_err(StoreError::db)?
-            .ok_or(StoreError::Corrupt("hash index points at no message"))?;
-        Ok(parse_value(v.value())?.0)
-    }
-
-    /// Removes one message and its index entries; returns the bytes it was charged.
-    fn remove(&mut self, mailbox: &[u8], seq: u64) -> Result<u64, StoreError> {
-        let Some(v) = self
-            .messages
-            .remove(msg_key(mailbox, seq).as_slice())
-            .map_err(StoreError::db)?
-        else {
-            return Err(StoreError::Corrupt("index points at no message"));
-        };
-        let (expires, hash, payload) = parse_value(v.value())?;
-        let charged = cost(payload.len());
-        drop(v);
-        self.hashes
-            .remove(hash_key(mailbox, &hash).as_slice())
-            .map_err(StoreError::db)?;
-        self.expiry
-            .remove(expiry_key(expires, seq).as_slice())
-            .map_err(StoreError::db)?;
-        Ok(charged)
-    }
-
-    fn set_expiry(
-        &mut self,
-        mailbox: &[u8],
-        seq: u64,
-        expires_at_ms: u64,
-    ) -> Result<(), StoreError> {
-        let key = msg_key(mailbox, seq);
-        let mut value = self
-            .messages
-            .get(key.as_slice())
-            .map_err(StoreError::db)?
-            .ok_or(StoreError::Corrupt("index points at no message"))?
-            .value()
-            .to_vec();
-        let old = u64_at(&value, 0, "message expiry")?;
-        value[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
-        self.messages
-            .insert(key.as_slice(), value.as_slice())
-            .map_err(StoreError::db)?;
-        self.expiry
-            .remove(expiry_key(old, seq).as_slice())
-            .map_err(StoreError::db)?;
-        self.expiry
-            .insert(expiry_key(expires_at_ms, seq).as_slice(), mailbox)
-            .map_err(StoreError::db)?;
-        Ok(())
-    }
-
-    fn mailbox_seqs(&self, mailbox: &[u8]) -> Result<Vec<(u64, u64)>, StoreError> {
-        let start = msg_key(mailbox, 0);
-        let end = msg_key(mailbox, u64::MAX);
-        let mut out = Vec::new();
-        for e in self
-            .messages
-            .range(start.as_slice()..=end.as_slice())
-            .map_err(StoreError::db)?
-        {
-            let (k, v) = e.map_err(StoreError::db)?;
-            let (_, _, payload) = parse_value(v.value())?;
-            out.push((
-                u64_at(k.value(), mailbox.len(), "message key")?,
-                cost(payload.len()),
-            ));
-        }
-        Ok(out)
-    }
-
-    fn mailbox_cost(&self, mailbox: &[u8]) -> Result<u64, StoreError> {
-        Ok(self.mailbox_seqs(mailbox)?.iter().map(|(_, c)| c).sum())
-    }
-
-    /// Removes every message of a mailbox; returns (count, bytes).
-    fn clear_mailbox(&mut self, mailbox: &[u8]) -> Result<(u64, u64), StoreError> {
-        let seqs = self.mailbox_seqs(mailbox)?;
-        let mut bytes = 0;
-        for (seq, _) in &seqs {
-            bytes += self.remove(mailbox, *seq)?;
-        }
-        Ok((seqs.len() as u64, bytes))
     }
 }

@@ -167,3 +167,46 @@ async fn concurrent_writers_are_batched_and_all_durable() {
     }
     assert_eq!(s.stats().unwrap().messages, 32 * 50);
 }
+
+#[tokio::test]
+async fn one_mailbox_gets_its_share_and_no_more_and_the_count_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let per = 1000 + pars_store::PER_MESSAGE_OVERHEAD;
+    let config = StoreConfig {
+        max_bytes: 1 << 30,
+        max_mailbox_bytes: Some(3 * per),
+        max_mailbox_items: 5,
+        ..StoreConfig::default()
+    };
+    let path = dir.path().join("mail.redb");
+    let s = MailboxStore::open(&path, config.clone()).unwrap();
+    let (a, b) = (inbox(1), inbox(2));
+    for i in 0..3u8 {
+        s.put(&a, u64::MAX, vec![i; 1000], false).await.unwrap();
+    }
+    // The fourth would pass the share in bytes: refused clearly, nothing evicted.
+    let err = s.put(&a, u64::MAX, vec![9; 1000], false).await.unwrap_err();
+    assert!(matches!(err, StoreError::MailboxFull { .. }), "{err}");
+    assert!(err.to_string().contains("its share of the store"), "{err}");
+    assert_eq!(s.get_since(&a, 0, 10, 1 << 20, 0).unwrap().items.len(), 3);
+    // Another mailbox on the same node is not affected.
+    s.put(&b, u64::MAX, vec![1; 1000], false).await.unwrap();
+    // The count is kept across a reopen, and a delete gives room back.
+    drop(s);
+    let s = MailboxStore::open(&path, config).unwrap();
+    let again = s.put(&a, u64::MAX, vec![9; 1000], false).await.unwrap_err();
+    assert!(matches!(again, StoreError::MailboxFull { .. }));
+    s.delete(&a, vec![content_hash(&[0; 1000])]).await.unwrap();
+    s.put(&a, u64::MAX, vec![9; 1000], false).await.unwrap();
+    // Messages: at most five, small or not; expiry gives room back.
+    for i in 0..4u8 {
+        s.put(&b, 5_000, vec![i + 10; 10], false).await.unwrap();
+    }
+    let err = s.put(&b, u64::MAX, vec![99; 10], false).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::MailboxFull { items: 5, .. }),
+        "{err}"
+    );
+    assert_eq!(s.sweep(6_000).await.unwrap(), 4);
+    s.put(&b, u64::MAX, vec![99; 10], false).await.unwrap();
+}

@@ -94,7 +94,7 @@ impl MailboxBackend for MailboxStore {
 /// The answer to a failed store operation.
 pub(crate) fn store_error(e: StoreError) -> SwarmResponse {
     match e {
-        StoreError::Full { cap, .. } => SwarmResponse::error(
+        StoreError::Full { cap, .. } | StoreError::MailboxFull { cap, .. } => SwarmResponse::error(
             ErrorCode::Full,
             u32::try_from(cap / (1024 * 1024)).unwrap_or(u32::MAX),
             e.to_string(),
